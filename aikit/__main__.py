@@ -1,0 +1,5 @@
+import sys
+
+from aikit.cli import main
+
+sys.exit(main())

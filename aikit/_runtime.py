@@ -1,0 +1,176 @@
+"""The one event-loop thread behind aikit's sync API.
+
+aikit's core is async. Sync calls (``AI.chat``, ``df.ai.map``, ``HubSpot.fetch`` ...) hand their
+coroutine to a private event loop running in a daemon thread owned by aikit, then block on the result.
+That works the same inside a running Jupyter kernel (whose own loop is busy running the cell), under
+nbconvert/papermill, in scripts, in pytest and across repeated ``asyncio.run()`` calls, with no
+``nest_asyncio``. Loop-bound objects (``httpx.AsyncClient``, limiters, locks) are created on this loop
+and stay there.
+
+The thread starts lazily on first use, never at import. A ``KeyboardInterrupt`` (a kernel interrupt)
+while a sync call waits cancels the coroutine on the loop, waits up to one second for the cancellation
+to finish, then re-raises. After ``os.fork()`` the child gets a fresh runtime.
+
+>>> async def add(a, b):
+...     return a + b
+>>> run_sync(add(1, 2))
+3
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["get_loop", "in_runtime_thread", "iterate_sync", "on_shutdown", "run_sync", "shutdown"]
+
+T = TypeVar("T")
+
+#: How long an interrupted sync call waits for the cancelled work to unwind before re-raising.
+CANCEL_GRACE_S = 1.0
+
+
+class _Runtime:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None and self._thread is not None and self._thread.is_alive():
+            return loop
+        with self._lock:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                ready = threading.Event()
+                new_loop = asyncio.new_event_loop()
+
+                def _run() -> None:
+                    asyncio.set_event_loop(new_loop)
+                    new_loop.call_soon(ready.set)
+                    new_loop.run_forever()
+
+                thread = threading.Thread(target=_run, name="aikit-loop", daemon=True)
+                thread.start()
+                ready.wait()
+                self._loop, self._thread = new_loop, thread
+            return self._loop
+
+    def in_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def on_shutdown(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._shutdown_hooks.append(hook)
+
+    def shutdown(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive():
+            return
+        hooks, self._shutdown_hooks = self._shutdown_hooks, []
+
+        async def _close() -> None:
+            for hook in reversed(hooks):
+                try:
+                    await asyncio.wait_for(hook(), 2.0)
+                except BaseException:  # noqa: S110 - best effort at exit, never raise from atexit
+                    pass
+
+        try:
+            asyncio.run_coroutine_threadsafe(_close(), loop).result(timeout=5.0)
+        except BaseException:  # noqa: S110
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=2.0)
+        with self._lock:
+            self._loop, self._thread = None, None
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._loop, self._thread = None, None
+        self._shutdown_hooks = []
+
+
+_runtime = _Runtime()
+atexit.register(_runtime.shutdown)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_runtime.reset_after_fork)
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    """The runtime's event loop, starting its thread on first use."""
+    return _runtime.loop()
+
+
+def in_runtime_thread() -> bool:
+    """True when called from the runtime's own loop thread."""
+    return _runtime.in_thread()
+
+
+def on_shutdown(hook: Callable[[], Awaitable[None]]) -> None:
+    """Register an async cleanup (close clients, stop servers) to run on the loop at exit."""
+    _runtime.on_shutdown(hook)
+
+
+def shutdown() -> None:
+    """Run the shutdown hooks and stop the loop thread (it restarts on next use)."""
+    _runtime.shutdown()
+
+
+def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run ``coro`` on the runtime loop and block until it finishes.
+
+    Works whether or not the calling thread has a running event loop. A ``KeyboardInterrupt`` while
+    waiting cancels the coroutine on the loop (in-flight HTTP requests are cancelled with it) and is
+    re-raised within about a second.
+
+    Raises
+    ------
+    RuntimeError
+        When called from the runtime thread itself (that would deadlock): use ``await`` there.
+    """
+    if _runtime.in_thread():
+        coro.close()
+        raise RuntimeError("aikit sync API called from aikit's own loop thread; await the async API instead")
+    fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, _runtime.loop())
+    try:
+        return fut.result(timeout)
+    except KeyboardInterrupt:
+        fut.cancel()
+        try:
+            fut.result(CANCEL_GRACE_S)
+        except BaseException:  # noqa: S110 - the cancellation outcome is not the caller's error
+            pass
+        raise
+    except concurrent.futures.TimeoutError:
+        fut.cancel()
+        raise TimeoutError(f"aikit call did not finish within {timeout} s") from None
+
+
+def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Drive an async iterator from sync code, one item per hop to the runtime loop."""
+
+    async def _next() -> tuple[bool, T | None]:
+        try:
+            return True, await agen.__anext__()
+        except StopAsyncIteration:
+            return False, None
+
+    try:
+        while True:
+            ok, item = run_sync(_next())
+            if not ok:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None and not _runtime.in_thread():
+            try:
+                run_sync(aclose())
+            except BaseException:  # noqa: S110 - closing an abandoned stream is best effort
+                pass

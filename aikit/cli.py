@@ -1,0 +1,61 @@
+"""The ``aikit`` command line: a thin argparse front over the library.
+
+Each command lives with the code it drives; this module only maps names to ``module:prefix`` where the
+module provides ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when
+their command is built, so ``aikit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+# command path -> (module, one-line help). "serve x" nests under "serve".
+COMMANDS: dict[str, tuple[str, str]] = {
+}
+
+
+def _build() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aikit", description="aikit: AI over your business apps.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for path, (module, help_text) in sorted(COMMANDS.items()):
+        parts = path.split()
+        subs = top
+        if len(parts) == 2:
+            if parts[0] not in groups:
+                group = top.add_parser(parts[0], help=f"{parts[0]} ...")
+                groups[parts[0]] = group.add_subparsers(dest="subcommand", metavar="WHAT", required=True)
+            subs = groups[parts[0]]
+        sub = subs.add_parser(parts[-1], help=help_text, description=help_text)
+        sub.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aikit`` console script and ``python -m aikit``."""
+    parser = _build()
+    args = parser.parse_args(argv)
+    if args.version:
+        from aikit import __version__
+
+        print(__version__)
+        return 0
+    module = getattr(args, "_module", None)
+    if module is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(importlib.import_module(module).run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

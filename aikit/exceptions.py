@@ -1,0 +1,140 @@
+"""The one exception tree of aikit.
+
+Every error aikit raises derives from :class:`AIKitError`. Third-party errors (httpx, diskcache,
+sqlite3, authlib, ...) are translated at the boundary with ``raise ... from exc`` so callers only
+ever need to catch these classes::
+
+    AIKitError
+    ├── ConfigError                  bad argument, unknown provider, malformed model string
+    │   └── MissingCredentialError   no key/token found; the message names the variable to set
+    ├── ProviderError                an AI provider call failed (carries status, provider, attempts)
+    │   ├── ProviderHTTPError        non-retryable 4xx (400/401/403/404/422): the provider's message
+    │   ├── RetryExhaustedError      retryable failures (429/5xx/timeouts) until the deadline
+    │   ├── ProviderTimeoutError     one request timed out (retried unless the deadline is spent)
+    │   ├── ProviderConnectionError  connection refused/reset (retried unless the deadline is spent)
+    │   └── InvalidOutputError       output failed schema validation after the retry
+    ├── BudgetExceededError          a batch stopped scheduling rows at ``budget_usd``
+    ├── LocalModelError              the embedded offline LLM is missing, or its server died
+    ├── CRMError                     a CRM call failed (status, category, correlation id)
+    │   └── PushError                a push could not be completed
+    ├── WebhookError                 listener configuration or storage failure
+    │   └── SignatureError           a webhook failed verification (never leaks which check)
+    └── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
+
+Messages never contain secrets: keys and tokens are masked before they reach an exception.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AIKitError",
+    "AuthError",
+    "BudgetExceededError",
+    "CRMError",
+    "ConfigError",
+    "InvalidOutputError",
+    "LocalModelError",
+    "MissingCredentialError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderTimeoutError",
+    "PushError",
+    "RetryExhaustedError",
+    "SignatureError",
+    "WebhookError",
+]
+
+
+class AIKitError(Exception):
+    """Base class of every aikit error."""
+
+
+class ConfigError(AIKitError, ValueError):
+    """A bad argument or configuration value."""
+
+
+class MissingCredentialError(ConfigError):
+    """No credential was found. The message says which variable to set and how."""
+
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+class ProviderError(AIKitError):
+    """An AI provider call failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        provider: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.provider = provider
+        self.attempts = attempts
+
+
+class ProviderHTTPError(ProviderError):
+    """A non-retryable HTTP error (400/401/403/404/422): fails fast with the provider's message."""
+
+
+class RetryExhaustedError(ProviderError):
+    """Retryable failures continued until the total deadline or the attempt limit."""
+
+
+class ProviderTimeoutError(ProviderError):
+    """A request took longer than its timeout."""
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached."""
+
+
+class InvalidOutputError(ProviderError):
+    """The model's output did not validate against the requested schema, even after one retry."""
+
+
+class BudgetExceededError(AIKitError):
+    """A batch stopped scheduling rows because the budget would be exceeded."""
+
+
+class LocalModelError(AIKitError):
+    """The embedded offline LLM runtime or model is missing, or its server failed."""
+
+
+class CRMError(AIKitError):
+    """A CRM API call failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.correlation_id = correlation_id
+
+
+class PushError(CRMError):
+    """Writing values back to the CRM could not be completed."""
+
+
+class WebhookError(AIKitError):
+    """Webhook listener configuration or storage failure."""
+
+
+class SignatureError(WebhookError):
+    """A webhook request failed verification."""
+
+
+class AuthError(AIKitError):
+    """An authentication flow failed."""
