@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 # command path -> (module, one-line help). "serve x" nests under "serve".
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("aikit.demo", "run the demo pipeline on the embedded defaults and write a report"),
 }
 
 
