@@ -15,6 +15,7 @@ ever need to catch these classes::
     │   └── InvalidOutputError       output failed schema validation after the retry
     ├── BudgetExceededError          a batch stopped scheduling rows at ``budget_usd``
     ├── LocalModelError              the embedded offline LLM is missing, or its server died
+    ├── SharedStateError             the shared Redis cache/limiter of a scaled-out batch failed
     ├── CRMError                     a CRM call failed (status, category, correlation id)
     │   └── PushError                a push could not be completed
     ├── WebhookError                 listener configuration or storage failure
@@ -41,6 +42,7 @@ __all__ = [
     "ProviderTimeoutError",
     "PushError",
     "RetryExhaustedError",
+    "SharedStateError",
     "SignatureError",
     "WebhookError",
 ]
@@ -105,6 +107,10 @@ class BudgetExceededError(AIKitError):
 
 class LocalModelError(AIKitError):
     """The embedded offline LLM runtime or model is missing, or its server failed."""
+
+
+class SharedStateError(AIKitError):
+    """The shared state of a scaled-out run (Redis cache or rate limiter) could not be reached or used."""
 
 
 class CRMError(AIKitError):
