@@ -1,0 +1,55 @@
+"""Real servers for the scale-out tests: a redis-server child process and a multi-process Dask cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from aikit.scale.redis_server import LocalRedis, find_redis_server
+
+REDIS_MISSING = "redis-server is not installed (Debian: apt-get install redis-server; `make system-deps`)"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[LocalRedis]:
+    """One redis-server on a free 127.0.0.1 port, no persistence, in a tmp dir; stopped at the end."""
+    if find_redis_server() is None:
+        pytest.skip(REDIS_MISSING)
+    server = LocalRedis.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: LocalRedis) -> Iterator[str]:
+    """The server's URL, with the database flushed before each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[Any]:
+    """A real LocalCluster: 2 worker processes, 1 thread each, on loopback."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
