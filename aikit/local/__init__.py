@@ -1,0 +1,4 @@
+"""Embedded local services: the offline LLM server (:mod:`aikit.local.llm`) and demo servers.
+
+Nothing is imported or started here; each service is imported from its own module.
+"""

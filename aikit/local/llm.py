@@ -1,0 +1,397 @@
+"""The embedded offline LLM: one llama.cpp server per process and model, started on first use.
+
+``aikit.AI("local")`` (or ``"local:/path/model.gguf"``) needs no API key and no network. The client
+asks this module for an endpoint and then talks to it through the same OpenAI-compatible code path
+as any hosted provider, including ``response_format: {"type": "json_schema", ...}`` structured output.
+
+What :func:`aensure_server` / :func:`ensure_server` guarantee:
+
+* **Child process.** llama.cpp (via the ``xllamacpp`` wheel) runs in ``python -m
+  aikit.local.llm_serve``, never in the caller's process: a native crash cannot kill a Jupyter kernel.
+* **Private.** It binds 127.0.0.1 on a free port and requires a random API key that lives only in this
+  process and the child's environment (never in argv, logs, reprs or exceptions).
+* **Quiet.** llama.cpp logging is off (``verbosity=-1``); the child's stdout/stderr go to
+  ``$AIKIT_HOME/logs/local-llm-<model>.log`` (Python tracebacks only).
+* **Shared.** One server per model per process, shared by every client and thread; starting is
+  guarded by a lock, so concurrent first calls start exactly one server.
+* **Sized for small machines.** Threads come from the CPU affinity mask (a container's quota), one
+  request slot (``n_parallel=1``: on 2 cores parallel slots only add contention), 4096 context tokens.
+* **Stopped at exit** (``atexit`` and :func:`aikit._runtime.on_shutdown`); the child also exits by
+  itself when this process dies, even by ``SIGKILL`` (it watches its stdin pipe and parent pid).
+* **Restarted if it died.** Every call checks the process; a dead server is restarted with a
+  ``logging.warning`` naming its exit code and log file. A client that gets a *connection error* from
+  the endpoint should call ``aensure_server(model, restart=True)`` once and retry: the server is then
+  health-checked and replaced if it does not answer (concurrent callers share one restart).
+
+Sampling defaults to temperature 0 on the server, and the client (:mod:`aikit.client`) also sends
+``temperature=0`` unless told otherwise, so answers are repeatable on one build. SmolLM2-135M is a
+tiny demo-quality model: fine for classification demos with few-shot examples
+(:mod:`aikit.local.labels`), weak for summaries.
+
+>>> endpoint = ensure_server()  # doctest: +SKIP
+>>> endpoint.base_url  # doctest: +SKIP
+'http://127.0.0.1:41235/v1'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import logging
+import os
+import secrets
+import selectors
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from aikit.exceptions import LocalModelError
+from aikit.local.llm_serve import ENV_API_KEY
+from aikit.local.models import LocalModel, find_model
+from aikit.settings import ensure_dir, settings
+
+__all__ = [
+    "LocalEndpoint",
+    "aensure_server",
+    "astop_servers",
+    "ensure_server",
+    "running_servers",
+    "stop_servers",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for the child to load the model and bind its port.
+START_TIMEOUT_S = 60.0
+#: Seconds a restart=True health check may take before the server counts as hung.
+HEALTH_TIMEOUT_S = 2.0
+RUNTIME_INSTALL = 'pip install "aikit[local]"'
+
+
+@dataclass(frozen=True)
+class LocalEndpoint:
+    """Where a running local server answers. The key is hidden from ``repr``.
+
+    Attributes
+    ----------
+    base_url : str
+        ``http://127.0.0.1:PORT/v1``, the OpenAI-compatible root.
+    api_key : str
+        Bearer token the server requires (random per start).
+    model_path : Path
+        The GGUF being served.
+    pid : int
+        The server process id.
+    model : str
+        The model id to send in requests (``"local"``; the server serves one model).
+    """
+
+    base_url: str
+    api_key: str = field(repr=False)
+    model_path: Path
+    pid: int
+    model: str = "local"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <key>"}`` for raw httpx calls."""
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@dataclass
+class _Managed:
+    model: LocalModel
+    proc: subprocess.Popen[bytes]
+    endpoint: LocalEndpoint
+    log_path: Path
+    owner_pid: int = field(default_factory=os.getpid)
+
+
+_lock = threading.Lock()
+_servers: dict[Path, _Managed] = {}
+_hooks_registered = False
+
+
+def _runtime_available() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise LocalModelError(
+            f"the offline LLM runtime (xllamacpp) is not installed: run `{RUNTIME_INSTALL}` "
+            "(a prebuilt wheel, no compiler needed)"
+        )
+
+
+def _log_path(model: LocalModel) -> Path:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model.name)[:80]
+    return ensure_dir(settings().home / "logs") / f"local-llm-{safe}.log"
+
+
+def _tail(path: Path, limit: int = 1500) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return text[-limit:].strip()
+
+
+def _read_handshake(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, object]:
+    """Read the child's one JSON line, or fail when it exits or the timeout passes."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    buf = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if not sel.select(min(left, 0.25)):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                break  # EOF: the child exited before it was ready
+            buf += chunk
+    proc.stdout.close()
+    line = buf.split(b"\n", 1)[0].strip()
+    if not line:
+        return {}
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return {"error": line.decode(errors="replace")[:500]}
+    return data if isinstance(data, dict) else {}
+
+
+def _kill(proc: subprocess.Popen[bytes], grace: float = 2.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(grace)
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+
+
+def _start(model: LocalModel, *, n_parallel: int, n_ctx: int) -> _Managed:
+    _runtime_available()
+    key = secrets.token_urlsafe(24)
+    log_path = _log_path(model)
+    log_path.write_text("")  # one start per log file; keep it small
+    cmd = [
+        sys.executable,
+        "-m",
+        "aikit.local.llm_serve",
+        "--model",
+        str(model.path),
+        "--handshake",
+        "--watch-parent",
+        str(os.getpid()),
+        "--log",
+        str(log_path),
+        "--parallel",
+        str(n_parallel),
+        "--ctx",
+        str(n_ctx),
+    ]
+    env = {**os.environ, ENV_API_KEY: key}
+    try:
+        # stdin stays open for the child's lifetime: its EOF tells the child that we are gone.
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        )
+    except OSError as exc:
+        raise LocalModelError(f"could not start the local LLM server: {exc}") from exc
+    try:
+        info = _read_handshake(proc, START_TIMEOUT_S)
+    except TimeoutError:
+        _kill(proc)
+        raise LocalModelError(
+            f"the local LLM server did not become ready within {START_TIMEOUT_S:.0f} s "
+            f"(model {model.path}); log: {log_path}"
+        ) from None
+    port = info.get("port")
+    if not isinstance(port, int):
+        _kill(proc)
+        detail = info.get("error") or _tail(log_path) or f"exit code {proc.poll()}"
+        raise LocalModelError(
+            f"the local LLM server failed to start with model {model.path}: {detail} (log: {log_path}). "
+            "Is it an instruct GGUF with a chat template?"
+        )
+    endpoint = LocalEndpoint(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key=key, model_path=model.path, pid=proc.pid
+    )
+    _check_health(endpoint, timeout=5.0, raise_error=True)
+    return _Managed(model, proc, endpoint, log_path)
+
+
+def _check_health(endpoint: LocalEndpoint, *, timeout: float, raise_error: bool = False) -> bool:
+    root = endpoint.base_url.removesuffix("/v1")
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        try:
+            response = httpx.get(f"{root}/health", timeout=min(timeout, 2.0))
+            if response.status_code == 200:
+                return True
+            last = RuntimeError(f"HTTP {response.status_code}")
+        except httpx.HTTPError as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            if raise_error:
+                raise LocalModelError(f"the local LLM server does not answer /health: {last}")
+            return False
+        time.sleep(0.05)
+
+
+def _register_hooks() -> None:
+    global _hooks_registered
+    if _hooks_registered:
+        return
+    _hooks_registered = True
+    atexit.register(stop_servers)
+    try:
+        from aikit._runtime import on_shutdown
+
+        on_shutdown(astop_servers)
+    except ImportError:  # pragma: no cover - the runtime ships with aikit
+        pass
+
+
+def ensure_server(
+    model: str | os.PathLike[str] | None = None,
+    *,
+    restart: bool = False,
+    n_parallel: int = 1,
+    n_ctx: int = 4096,
+) -> LocalEndpoint:
+    """Return the endpoint of this process's server for ``model``, starting it if needed.
+
+    Parameters
+    ----------
+    model : str or PathLike, optional
+        None (``$AIKIT_LOCAL_MODEL``, else SmolLM2), a known name (``"smollm2"``) or a ``.gguf`` path.
+    restart : bool
+        Call this after a connection error from the endpoint: the running server is health-checked
+        and replaced if it does not answer. A healthy server is returned unchanged.
+    n_parallel, n_ctx : int
+        Request slots and context tokens per slot, used only when a server is started.
+
+    Returns
+    -------
+    LocalEndpoint
+
+    Raises
+    ------
+    LocalModelError
+        Runtime or model missing (the message gives the install command), or the server failed to
+        start (the message gives the log file).
+
+    Examples
+    --------
+    >>> import httpx
+    >>> ep = ensure_server()  # doctest: +SKIP
+    >>> httpx.get(ep.base_url + "/models", headers=ep.headers).status_code  # doctest: +SKIP
+    200
+    """
+    resolved = find_model(model)
+    with _lock:
+        managed = _servers.get(resolved.path)
+        if managed is not None and managed.owner_pid != os.getpid():
+            managed = None  # inherited through fork: not ours to use or stop
+            _servers.pop(resolved.path, None)
+        if managed is not None:
+            code = managed.proc.poll()
+            if code is None and not restart:
+                return managed.endpoint
+            if code is None and _check_health(managed.endpoint, timeout=HEALTH_TIMEOUT_S):
+                return managed.endpoint
+            if code is None:
+                logger.warning(
+                    "aikit local LLM server (pid %s) stopped answering; restarting it. Log: %s",
+                    managed.proc.pid,
+                    managed.log_path,
+                )
+                managed.proc.kill()  # hung: no point in a polite SIGTERM
+                _kill(managed.proc)
+            else:
+                logger.warning(
+                    "aikit local LLM server (pid %s) died with exit code %s; restarting it. Log: %s",
+                    managed.proc.pid,
+                    code,
+                    managed.log_path,
+                )
+            _servers.pop(resolved.path, None)
+        _register_hooks()
+        managed = _start(resolved, n_parallel=n_parallel, n_ctx=n_ctx)
+        _servers[resolved.path] = managed
+        return managed.endpoint
+
+
+async def aensure_server(
+    model: str | os.PathLike[str] | None = None,
+    *,
+    restart: bool = False,
+    n_parallel: int = 1,
+    n_ctx: int = 4096,
+) -> LocalEndpoint:
+    """Async :func:`ensure_server`: the fast path never blocks; a start runs in a worker thread.
+
+    Examples
+    --------
+    >>> endpoint = await aensure_server()  # doctest: +SKIP
+    """
+    if not restart:
+        try:
+            resolved = find_model(model)
+        except LocalModelError:
+            resolved = None
+        managed = _servers.get(resolved.path) if resolved is not None else None
+        if managed is not None and managed.owner_pid == os.getpid() and managed.proc.poll() is None:
+            return managed.endpoint
+    return await asyncio.to_thread(ensure_server, model, restart=restart, n_parallel=n_parallel, n_ctx=n_ctx)
+
+
+def running_servers() -> list[LocalEndpoint]:
+    """Endpoints of the live servers this process started."""
+    with _lock:
+        return [m.endpoint for m in _servers.values() if m.proc.poll() is None]
+
+
+def stop_servers() -> None:
+    """Stop every server this process started (runs at exit; safe to call any time).
+
+    The next :func:`ensure_server` starts a fresh one, without a warning.
+    """
+    with _lock:
+        managed = [m for m in _servers.values() if m.owner_pid == os.getpid()]
+        _servers.clear()
+    for m in managed:
+        _kill(m.proc)
+
+
+async def astop_servers() -> None:
+    """Async :func:`stop_servers` (registered with :func:`aikit._runtime.on_shutdown`)."""
+    await asyncio.to_thread(stop_servers)
+
+
+def _after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()
+    _servers.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -1,0 +1,98 @@
+"""``aikit serve ai``: the embedded offline LLM as a foreground OpenAI-compatible server.
+
+Other tools (the official ``openai`` SDK, curl, another notebook) can then use it::
+
+    aikit serve ai --port 8080
+    curl http://127.0.0.1:8080/v1/chat/completions -d '{"messages":[{"role":"user","content":"Hi"}]}'
+
+On 127.0.0.1 it needs no key unless ``--api-key`` (or ``$AIKIT_LOCAL_API_KEY``) is given; binding any
+other address requires a key. The model id in requests is ignored (the server serves one model, listed
+by ``/v1/models`` as ``local``). Ctrl-C stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+import time
+
+from aikit.exceptions import AIKitError
+from aikit.local.llm_serve import ENV_API_KEY, ServeOptions, default_threads, start_server
+from aikit.local.models import find_model
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``aikit serve ai``."""
+    parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help=f"require this bearer token (default ${ENV_API_KEY}; none on loopback if unset)",
+    )
+    parser.add_argument(
+        "--model", default=None, help="a .gguf path or known name (default $AIKIT_LOCAL_MODEL, else smollm2)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="decode threads (default: CPU affinity)")
+    parser.add_argument("--parallel", type=int, default=1, help="request slots (default 1)")
+    parser.add_argument("--ctx", type=int, default=4096, help="context tokens per slot (default 4096)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C; returns the exit code."""
+    api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
+    if not _is_loopback(args.host) and not api_key:
+        print(
+            f"aikit serve ai: binding {args.host} exposes the model beyond this machine; "
+            f"give --api-key or set {ENV_API_KEY}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        model = find_model(args.model)
+        import importlib.util
+
+        if importlib.util.find_spec("xllamacpp") is None:
+            print('aikit serve ai: the runtime is missing: pip install "aikit[local]"', file=sys.stderr)
+            return 1
+        options = ServeOptions(
+            model_path=str(model.path),
+            host=args.host,
+            port=args.port,
+            api_key=api_key,
+            n_threads=args.threads or default_threads(),
+            n_parallel=args.parallel,
+            n_ctx=args.ctx,
+        )
+        server = start_server(options)
+    except AIKitError as exc:
+        print(f"aikit serve ai: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # llama.cpp refuses the file, the port is taken, ...
+        print(f"aikit serve ai: could not start the server: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    address = str(server.listening_address)
+    auth = "bearer key required" if api_key else "no key"
+    print(
+        f"aikit: serving {model.name} ({model.path}) at {address}/v1 ({auth}; "
+        f"{options.n_threads} threads). Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
