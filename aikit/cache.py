@@ -1,0 +1,469 @@
+"""The response cache: canonical request keys and a persistent, multi-process store of answers.
+
+A cache key is a versioned sha256 of canonical JSON over everything that decides an answer
+(provider, normalised base_url, model, messages, every sampling parameter, the schema) and nothing
+that does not (the API key, timeouts). Canonical means sorted keys, compact separators, UTF-8, and
+integral floats written as integers, so ``{"temperature": 0}`` and ``{"temperature": 0.0}`` give the
+same key whatever the order of the fields.
+
+Answers live in a :mod:`diskcache` directory (SQLite in WAL mode, safe across threads and processes)
+as compact JSON bytes, zlib-compressed above a few kilobytes; never pickles. Reading many keys at once
+(:meth:`DiskResponseCache.aget_many`) runs one ``SELECT ... WHERE key IN (...)`` per 500 keys on its
+own read-only connection, in a worker thread, and keeps what it read in a small in-memory LRU.
+
+>>> key = cache_key({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "hi"}]})
+>>> key == cache_key({"messages": [{"content": "hi", "role": "user"}], "temperature": 0.0, "model": "m"})
+True
+>>> key.startswith("aikit1:")
+True
+>>> normalize_base_url("HTTPS://user:pw@API.Example.com:443/v1/?api_key=sk-x&api-version=2")
+'https://api.example.com/v1?api-version=2'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import math
+import re
+import sqlite3
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from aikit.exceptions import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import diskcache
+
+__all__ = [
+    "CACHE_KEY_VERSION",
+    "DiskResponseCache",
+    "NullCache",
+    "ResponseCache",
+    "cache_key",
+    "canonical_json",
+    "normalize_base_url",
+    "open_cache",
+]
+
+#: Bumped whenever the canonical form changes, so old entries are simply never hit again.
+CACHE_KEY_VERSION = 1
+_PREFIX = f"aikit{CACHE_KEY_VERSION}:"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SECRET_PARAM = re.compile(r"key|token|secret|pass|sig|auth|cred", re.IGNORECASE)
+#: Top-level value fields that would mean a caller is about to store something secret.
+_FORBIDDEN_FIELDS = frozenset({"headers", "api_key", "authorization", "request_headers"})
+_COMPRESS_ABOVE = 4096  # bytes of JSON; smaller values are stored as plain JSON
+_CHUNK = 500  # keys per SELECT ... IN (...)
+_INLINE_MAX = 16  # misses read on the calling thread; more go to a worker thread
+
+T = TypeVar("T")
+
+
+_ATOMS = frozenset({str, int, bool, type(None)})
+_ENCODE = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode  # one encoder: json.dumps would build a new one per call
+
+
+def _canon_fast(obj: Any) -> Any:
+    """Plain dicts with str keys and lists, leaving str/int/bool/None leaves as they are."""
+    kind = type(obj)
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            if type(k) is not str:
+                return _canon(obj)
+            out[k] = v if type(v) in _ATOMS else _canon_fast(v)
+        return out
+    if kind is list:
+        return [v if type(v) in _ATOMS else _canon_fast(v) for v in obj]
+    return _canon(obj)
+
+
+def _canon(obj: Any) -> Any:
+    kind = type(obj)
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
+    if kind is float:
+        if not math.isfinite(obj):
+            raise ConfigError(f"cache key fields must be finite numbers, got {obj!r}")
+        as_int = int(obj)
+        return as_int if as_int == obj else obj
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            if isinstance(k, str):
+                name = k + ""
+            elif isinstance(k, int) and not isinstance(k, bool):
+                name = str(int(k))  # as JSON would send it (e.g. logit_bias token ids)
+            else:
+                raise ConfigError(f"cache key fields need str keys, got {type(k).__name__} {k!r}")
+            if name in out:
+                raise ConfigError(f"cache key fields have the key {name!r} twice (as str and int)")
+            out[name] = _canon_fast(v)
+        return out
+    if isinstance(obj, list | tuple):
+        return [_canon_fast(v) for v in obj]
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return _canon(float(obj))
+    if isinstance(obj, str):
+        return obj + ""
+    raise ConfigError(
+        f"cache key fields must be JSON data (dict, list, str, number, bool, None), "
+        f"got {kind.__name__}; convert it first (e.g. a pydantic model to its JSON schema)"
+    )
+
+
+def canonical_json(fields: Mapping[str, Any]) -> str:
+    """The canonical JSON text that :func:`cache_key` hashes.
+
+    >>> canonical_json({"b": 1.0, "a": [0.5, "é"]})
+    '{"a":[0.5,"é"],"b":1}'
+    """
+    return _ENCODE(_canon_fast(fields))
+
+
+def cache_key(fields: Mapping[str, Any]) -> str:
+    """Versioned sha256 of the canonical JSON of ``fields``: ``"aikit1:<64 hex digits>"``.
+
+    Pass everything that decides the answer (provider, :func:`normalize_base_url` of the base URL,
+    model, messages, every sampling parameter, the schema) and nothing secret or incidental (API key,
+    timeouts). Independent of key order and of ``0`` vs ``0.0``.
+
+    >>> cache_key({"model": "m", "temperature": 0}) == cache_key({"temperature": 0.0, "model": "m"})
+    True
+    >>> cache_key({"model": "m"}) == cache_key({"model": "m2"})
+    False
+    """
+    text = canonical_json(fields)
+    return _PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def normalize_base_url(url: str | None) -> str:
+    """A base URL in one spelling, without credentials: the form that goes into cache keys and logs.
+
+    Lower-cases scheme and host, drops the default port, user info, fragment, a trailing slash and any
+    query parameter whose name looks secret (``key``, ``token``, ``secret``, ``sig``, ``auth`` ...);
+    keeps the other parameters, sorted. ``None`` or ``""`` (the provider default) gives ``""``.
+
+    >>> normalize_base_url("http://LOCALHOST:80/v1/")
+    'http://localhost/v1'
+    >>> normalize_base_url("http://127.0.0.1:8000/v1")
+    'http://127.0.0.1:8000/v1'
+    """
+    if not url:
+        return ""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ConfigError(f"base_url must look like http(s)://host[:port]/path, got {_mask_url(url)!r}")
+    host = parts.hostname  # already lower-case, without user info
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"base_url has an invalid port: {_mask_url(url)!r}") from exc
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = sorted((k, v) for k, v in pairs if not _SECRET_PARAM.search(k))
+    return urlunsplit((scheme, netloc, parts.path.rstrip("/"), urlencode(query), ""))
+
+
+def _mask_url(url: str) -> str:
+    """The URL with user info and query removed, for error messages."""
+    parts = urlsplit(url.strip())
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def encode_value(value: Mapping[str, Any]) -> bytes:
+    """Compact JSON bytes of a cache value (zlib-compressed above 4 KB); refuses secret-looking fields."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"cache values must be JSON objects (dict), got {type(value).__name__}")
+    bad = _FORBIDDEN_FIELDS.intersection(k.lower() for k in value if isinstance(k, str))
+    if bad:
+        raise ConfigError(f"refusing to cache a value with secret-bearing fields {sorted(bad)}")
+    try:
+        raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"cache values must be JSON-serialisable: {exc}") from exc
+    if len(raw) > _COMPRESS_ABOVE:
+        return b"z" + zlib.compress(raw, 6)
+    return raw
+
+
+def decode_value(blob: bytes) -> dict[str, Any]:
+    """Inverse of :func:`encode_value`."""
+    if blob[:1] == b"z":
+        blob = zlib.decompress(blob[1:])
+    result: dict[str, Any] = json.loads(blob)
+    return result
+
+
+@runtime_checkable
+class ResponseCache(Protocol):
+    """What the AI client needs from a cache. Values are JSON-able dicts; keys come from :func:`cache_key`."""
+
+    async def aget(self, key: str) -> dict[str, Any] | None: ...
+
+    async def aget_many(self, keys: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def aset(self, key: str, value: dict[str, Any]) -> None: ...
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class NullCache:
+    """A cache that stores nothing (``cache=False``)."""
+
+    async def aget(self, key: str) -> dict[str, Any] | None:
+        return None
+
+    async def aget_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        return {}
+
+    async def aset(self, key: str, value: dict[str, Any]) -> None:
+        return None
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def close(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "NullCache()"
+
+
+class DiskResponseCache:
+    """A persistent response cache in a diskcache directory, with bulk reads and an in-memory LRU.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where the SQLite file lives; created if missing. Another process opening the same directory
+        sees the same entries.
+    memory_bytes : int
+        Budget of the in-memory LRU of recently read or written entries (encoded size).
+
+    Examples
+    --------
+    >>> import asyncio, tempfile
+    >>> c = DiskResponseCache(tempfile.mkdtemp())
+    >>> asyncio.run(c.aset("k", {"text": "hé"}))
+    >>> c.get_many(["k", "missing"])
+    {'k': {'text': 'hé'}}
+    >>> c.close()
+    """
+
+    def __init__(self, directory: str | Path, *, memory_bytes: int = 64 << 20) -> None:
+        import diskcache
+
+        self.directory = Path(directory).expanduser()
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._disk: diskcache.Cache = diskcache.Cache(str(self.directory))
+        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._memory_bytes = 0
+        self._memory_budget = memory_bytes
+        self._lock = threading.Lock()  # guards _memory
+        self._read_lock = threading.Lock()  # guards _reader (bulk reads)
+        self._reader: sqlite3.Connection | None = None
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"DiskResponseCache({str(self.directory)!r})"
+
+    # -- memory ---------------------------------------------------------------------------------------
+    def _remember(self, key: str, blob: bytes) -> None:
+        with self._lock:
+            old = self._memory.pop(key, None)
+            if old is not None:
+                self._memory_bytes -= len(old)
+            self._memory[key] = blob
+            self._memory_bytes += len(blob)
+            while self._memory_bytes > self._memory_budget and self._memory:
+                _, dropped = self._memory.popitem(last=False)
+                self._memory_bytes -= len(dropped)
+
+    def _recall(self, keys: Iterable[str]) -> tuple[dict[str, bytes], list[str]]:
+        found: dict[str, bytes] = {}
+        missing: list[str] = []
+        with self._lock:
+            memory = self._memory
+            for key in keys:
+                blob = memory.get(key)
+                if blob is None:
+                    missing.append(key)
+                else:
+                    found[key] = blob
+        return found, missing
+
+    # -- disk -----------------------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._reader is None:
+            path = self.directory / "cache.db"
+            try:
+                con = sqlite3.connect(
+                    f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+                )
+                con.execute("SELECT 1 FROM Cache LIMIT 0")
+            except sqlite3.Error:
+                con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+                con.execute("PRAGMA query_only = 1")
+            con.execute("PRAGMA mmap_size = 67108864")  # as diskcache's own connections do
+            self._reader = con
+        return self._reader
+
+    def _read_disk(self, keys: list[str]) -> dict[str, bytes]:
+        """Bulk read: one SELECT per chunk of keys; large values stored as files go through diskcache."""
+        found: dict[str, bytes] = {}
+        via_files: list[str] = []
+        now = time.time()
+        with self._read_lock:
+            if self._closed:
+                raise ConfigError("this cache is closed")
+            con = self._connection()
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = con.execute(
+                    f"SELECT key, mode, value FROM Cache WHERE raw = 1 AND key IN ({marks})"
+                    " AND (expire_time IS NULL OR expire_time > ?)",
+                    (*chunk, now),
+                ).fetchall()
+                for key, mode, value in rows:
+                    if mode == 1 and value is not None:  # diskcache MODE_RAW: bytes inline
+                        found[key] = bytes(value)
+                    else:
+                        via_files.append(key)
+        for key in via_files:
+            blob = self._disk.get(key)
+            if isinstance(blob, bytes):
+                found[key] = blob
+        return found
+
+    def _lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        blobs, missing = self._recall(keys)
+        if len(missing) == 1:  # a point read on diskcache's own per-thread connection
+            blob = self._disk.get(missing[0])
+            if isinstance(blob, bytes):
+                self._remember(missing[0], blob)
+                blobs[missing[0]] = blob
+        elif missing:
+            fresh = self._read_disk(missing)
+            for key, blob in fresh.items():
+                self._remember(key, blob)
+            blobs.update(fresh)
+        return {key: decode_value(blob) for key, blob in blobs.items()}
+
+    # -- public API -----------------------------------------------------------------------------------
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The cached value for ``key`` or None (sync)."""
+        return self._lookup([key]).get(key)
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Values for those ``keys`` that are cached, in one bulk read (sync). Missing keys are absent."""
+        return self._lookup(list(keys))
+
+    def set(self, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` (a JSON-able dict) under ``key`` durably (sync)."""
+        blob = encode_value(value)
+        self._disk.set(key, blob)
+        self._remember(key, blob)
+
+    async def aget(self, key: str) -> dict[str, Any] | None:
+        """The cached value for ``key`` or None; a point read (~20 µs) done inline."""
+        return self._lookup([key]).get(key)
+
+    async def aget_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Values for the cached ones among ``keys``; big reads run in a worker thread."""
+        keys = list(keys)
+        _, missing = self._recall(keys)
+        if len(missing) <= _INLINE_MAX:
+            return self._lookup(keys)
+        return await asyncio.to_thread(self._lookup, keys)
+
+    async def aset(self, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` under ``key``; the SQLite write runs on the cache's writer thread."""
+        blob = encode_value(value)
+        self._remember(key, blob)
+        await self._in_writer(self._disk.set, key, blob)
+
+    async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._writer is None:
+            self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="aikit-cache-writer")
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    def __len__(self) -> int:
+        return len(self._disk)
+
+    def close(self) -> None:
+        """Finish pending writes and close the files. Idempotent."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
+        with self._read_lock:
+            self._closed = True
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        with self._lock:
+            self._memory.clear()
+            self._memory_bytes = 0
+        self._disk.close()
+
+    def __enter__(self) -> DiskResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_cache(spec: object = True) -> ResponseCache:
+    """The cache for ``cache=spec``.
+
+    ``True``: the persistent cache under ``aikit.settings.settings().cache_dir``; ``False`` or ``None``:
+    :class:`NullCache`; a ``str``/``Path``: a cache directory; a ``diskcache.Cache``: used as the store;
+    any object with the :class:`ResponseCache` methods: returned as it is.
+
+    >>> import tempfile
+    >>> open_cache(False)
+    NullCache()
+    >>> open_cache(tempfile.mkdtemp()).close()
+    """
+    if spec is True:
+        from aikit.settings import settings
+
+        return DiskResponseCache(settings().cache_dir)
+    if spec is False or spec is None:
+        return NullCache()
+    if isinstance(spec, str | Path):
+        if isinstance(spec, str) and not spec.strip():
+            raise ConfigError("cache= got an empty path; pass True, False, a directory or a cache object")
+        return DiskResponseCache(spec)
+    if isinstance(spec, ResponseCache):
+        return spec
+    directory = getattr(spec, "directory", None)
+    if type(spec).__module__.startswith("diskcache") and isinstance(directory, str):
+        return DiskResponseCache(directory)
+    raise ConfigError(
+        f"cache= expects True, False, a directory path or an object with aget/aget_many/aset/get_many/close, "
+        f"got {type(spec).__name__}"
+    )
