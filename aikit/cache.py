@@ -50,6 +50,8 @@ __all__ = [
     "ResponseCache",
     "cache_key",
     "canonical_json",
+    "decode_value",
+    "encode_value",
     "normalize_base_url",
     "open_cache",
 ]
