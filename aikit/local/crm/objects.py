@@ -1,0 +1,363 @@
+"""Object endpoints of the demo CRM: list, get, create, update, archive, batch and search.
+
+Each handler takes a :class:`Call` and returns ``(status, body)``; errors are raised as
+:class:`~aikit.local.crm.store.StoreError` and rendered by the app in HubSpot's error shape. Status
+codes are the ones the official SDK keys its deserializer on: create 201, batch create 201, batch
+read/update 200, partial failure 207, archive 204.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from aikit.local.crm.schema import (
+    OBJECT_TYPES,
+    association_type,
+    modified_property,
+    resolve_object_type,
+    type_pair_for_id,
+)
+from aikit.local.crm.search import (
+    SearchError,
+    matches,
+    matches_query,
+    parse_sorts,
+    sort_key,
+    validate_filter_groups,
+)
+from aikit.local.crm.store import Record, Store, StoreError, iso_now
+
+__all__ = ["MAX_BATCH", "MAX_SEARCH_RESULTS", "Call", "handlers"]
+
+MAX_LIST_LIMIT, MAX_SEARCH_LIMIT, MAX_BATCH, MAX_SEARCH_RESULTS = 100, 200, 100, 10_000
+
+
+@dataclass
+class Call:
+    """One parsed API request."""
+
+    store: Store
+    path: dict[str, str]
+    query: QueryParams
+    body: bytes
+    base_url: str
+
+    def json(self) -> Any:
+        if not self.body:
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise StoreError(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}") from None
+
+    def json_object(self) -> dict[str, Any]:
+        data = self.json()
+        if not isinstance(data, dict):
+            raise StoreError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
+        return data
+
+    def object_type(self, key: str = "type") -> str:
+        raw = self.path[key]
+        resolved = resolve_object_type(raw)
+        if resolved is None:
+            raise StoreError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {raw}")
+        return resolved
+
+    def multi(self, name: str) -> list[str]:
+        """A query array sent repeated (``a=1&a=2``, the SDK's form) or comma-separated."""
+        return [p.strip() for raw in self.query.getlist(name) for p in raw.split(",") if p.strip()]
+
+    def flag(self, name: str) -> bool:
+        raw = self.query.get(name, "false").strip().lower()
+        if raw not in ("true", "false", "1", "0"):
+            raise StoreError(400, "VALIDATION_ERROR", f"{name} must be true or false, got {raw!r}")
+        return raw in ("true", "1")
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.query.get(name)
+        if raw is None:
+            return default
+        return _bounded(name, raw, low, high)
+
+
+def _bounded(name: str, raw: Any, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise StoreError(400, "VALIDATION_ERROR", f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise StoreError(400, "VALIDATION_ERROR", f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def serialize(
+    rec: Record,
+    wanted: list[str] | None,
+    known: set[str],
+    associations: dict[str, list[tuple[int, int]]] | None = None,
+) -> dict[str, Any]:
+    """The SimplePublicObject shape: every property value a string (or null), ISO dates."""
+    names = wanted if wanted else list(OBJECT_TYPES[rec.type].defaults)
+    props: dict[str, str | None] = {n: rec.props.get(n) for n in names if n in known or n in rec.props}
+    for sys_name in ("hs_object_id", "createdate", modified_property(rec.type)):
+        props[sys_name] = rec.props.get(sys_name)
+    out: dict[str, Any] = {
+        "id": str(rec.id),
+        "properties": props,
+        "createdAt": rec.created_at,
+        "updatedAt": rec.updated_at,
+        "archived": rec.archived,
+    }
+    if rec.archived and rec.archived_at:
+        out["archivedAt"] = rec.archived_at
+    if associations:
+        out["associations"] = {
+            to_type: {"results": [{"id": str(i), "type": _type_name(t)} for i, t in links]}
+            for to_type, links in associations.items()
+            if links
+        }
+    return out
+
+
+def _type_name(type_id: int) -> str:
+    pair = type_pair_for_id(type_id)
+    return association_type(*pair)[1] if pair else str(type_id)
+
+
+def _assoc_types(call: Call) -> list[str]:
+    out = []
+    for raw in call.multi("associations"):
+        t = resolve_object_type(raw)
+        if t is None:
+            raise StoreError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {raw}")
+        out.append(t)
+    return out
+
+
+def list_objects(call: Call) -> tuple[int, Any]:
+    t = call.object_type()
+    limit = call.integer("limit", 10, 1, MAX_LIST_LIMIT)
+    after_raw = call.query.get("after")
+    after = _bounded("after", after_raw, 0, 2**62) if after_raw else 0
+    wanted, to_types = call.multi("properties"), _assoc_types(call)
+    recs, more = call.store.page(t, limit=limit, after=after - 1, archived=call.flag("archived"))
+    known = call.store.property_names(t)
+    links = {to: call.store.associations_of(t, [r.id for r in recs], to) for to in to_types}
+    results = [serialize(r, wanted, known, {to: links[to][r.id] for to in to_types}) for r in recs]
+    body: dict[str, Any] = {"results": results}
+    if more and recs:
+        nxt = str(recs[-1].id + 1)
+        body["paging"] = {"next": {"after": nxt, "link": f"{call.base_url}/crm/v3/objects/{t}?after={nxt}"}}
+    return 200, body
+
+
+def _find(call: Call, t: str) -> Record:
+    rec = call.store.get(
+        t, call.path["id"], id_property=call.query.get("idProperty"), archived=call.flag("archived")
+    )
+    if rec is None:
+        raise StoreError(404, "OBJECT_NOT_FOUND", f"resource not found: {t} {call.path['id']}")
+    return rec
+
+
+def get_object(call: Call) -> tuple[int, Any]:
+    t = call.object_type()
+    rec = _find(call, t)
+    to_types = _assoc_types(call)
+    links = {to: call.store.associations_of(t, [rec.id], to)[rec.id] for to in to_types}
+    return 200, serialize(rec, call.multi("properties"), call.store.property_names(t), links)
+
+
+def _parse_associations(t: str, raw: Any) -> list[tuple[str, int, int]]:
+    out = []
+    for item in raw or []:
+        try:
+            to_id = int(item["to"]["id"])
+            types = item["types"]
+        except (KeyError, TypeError, ValueError):
+            raise StoreError(400, "VALIDATION_ERROR", "each association needs to.id and types") from None
+        for spec in types:
+            type_id = int(spec.get("associationTypeId", 0))
+            pair = type_pair_for_id(type_id)
+            if pair is None or pair[0] != t:
+                raise StoreError(
+                    400, "VALIDATION_ERROR", f"associationTypeId {type_id} is not valid from {t}"
+                )
+            out.append((pair[1], to_id, type_id))
+    return out
+
+
+def _props(data: dict[str, Any]) -> dict[str, Any]:
+    props = data.get("properties", {})
+    if not isinstance(props, dict):
+        raise StoreError(400, "VALIDATION_ERROR", "properties must be an object of name -> value")
+    return props
+
+
+def create_object(call: Call) -> tuple[int, Any]:
+    t = call.object_type()
+    data = call.json_object()
+    rec = call.store.create(t, _props(data), associations=_parse_associations(t, data.get("associations")))
+    return 201, serialize(rec, list(_props(data)), call.store.property_names(t))
+
+
+def update_object(call: Call) -> tuple[int, Any]:
+    t = call.object_type()
+    data = call.json_object()
+    rec = call.store.update(t, call.path["id"], _props(data), id_property=call.query.get("idProperty"))
+    if rec is None:
+        raise StoreError(404, "OBJECT_NOT_FOUND", f"resource not found: {t} {call.path['id']}")
+    return 200, serialize(rec, list(_props(data)), call.store.property_names(t))
+
+
+def archive_object(call: Call) -> tuple[int, Any]:
+    t = call.object_type()
+    call.store.archive(t, call.path["id"])  # HubSpot answers 204 for unknown ids too
+    return 204, None
+
+
+def _inputs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    inputs = data.get("inputs")
+    if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+        raise StoreError(400, "VALIDATION_ERROR", "inputs must be an array of objects")
+    if len(inputs) > MAX_BATCH:
+        raise StoreError(
+            400,
+            "VALIDATION_ERROR",
+            f"Batch input limit exceeded: {len(inputs)} inputs (the maximum is {MAX_BATCH})",
+        )
+    return inputs
+
+
+def _batch_body(results: list[dict[str, Any]], missing: list[str], t: str, started: str) -> tuple[int, Any]:
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": iso_now(),
+    }
+    if not missing:
+        return 200, body
+    body["numErrors"] = 1
+    body["errors"] = [
+        {
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
+            "message": f"Could not get some {t} objects, they may be deleted or not exist. "
+            "Check that ids are valid.",
+            "context": {"ids": missing},
+            "errors": [],
+            "links": {},
+        }
+    ]
+    return 207, body
+
+
+def _ids(inputs: Iterable[dict[str, Any]]) -> list[str]:
+    ids = []
+    for item in inputs:
+        if "id" not in item:
+            raise StoreError(400, "VALIDATION_ERROR", "each input needs an id")
+        ids.append(str(item["id"]))
+    if len(set(ids)) != len(ids):
+        raise StoreError(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input")
+    return ids
+
+
+def batch(call: Call) -> tuple[int, Any]:
+    t = call.object_type()
+    op = call.path["op"]
+    data = call.json_object()
+    inputs = _inputs(data)
+    started = iso_now()
+    store, known = call.store, call.store.property_names(t)
+    id_prop = data.get("idProperty")
+    if op == "read":
+        wanted = data.get("properties") or []
+        found, missing = [], []
+        for i in _ids(inputs):
+            rec = store.get(t, i, id_property=id_prop, archived=bool(data.get("archived", False)))
+            (found.append(serialize(rec, wanted, known)) if rec else missing.append(i))
+        return _batch_body(found, missing, t, started)
+    if op == "update":
+        ids = _ids(inputs)
+        for item in inputs:  # validate the whole batch before writing any of it
+            store.check_props(t, _props(item))
+        results, missing = [], []
+        for i, item in zip(ids, inputs, strict=True):
+            rec = store.update(t, i, _props(item), id_property=id_prop)
+            (results.append(serialize(rec, list(_props(item)), known)) if rec else missing.append(i))
+        return _batch_body(results, missing, t, started)
+    if op == "create":
+        parsed = [(_props(item), _parse_associations(t, item.get("associations"))) for item in inputs]
+        for props, _ in parsed:
+            store.check_props(t, props)
+        created = [serialize(store.create(t, p, associations=a), list(p), known) for p, a in parsed]
+        _status, body = _batch_body(created, [], t, started)
+        return 201, body
+    if op == "archive":
+        for i in _ids(inputs):
+            store.archive(t, i)
+        return 204, None
+    raise StoreError(404, "OBJECT_NOT_FOUND", f"Unknown batch operation: {op}")
+
+
+def _prop_key(name: str, rec: Record) -> tuple[int, float, str]:
+    return sort_key(rec.props.get(name))
+
+
+def search(call: Call) -> tuple[int, Any]:
+    t = call.object_type()
+    data = call.json_object()
+    try:
+        groups = validate_filter_groups(data.get("filterGroups"))
+        sorts = parse_sorts(data.get("sorts"))
+    except SearchError as exc:
+        raise StoreError(400, "VALIDATION_ERROR", str(exc)) from None
+    limit = (
+        _bounded("limit", data.get("limit", 10), 1, MAX_SEARCH_LIMIT) if data.get("limit") is not None else 10
+    )
+    offset = _bounded("after", data.get("after") or 0, 0, 2**62)
+    if offset >= MAX_SEARCH_RESULTS:
+        raise StoreError(
+            400,
+            "VALIDATION_ERROR",
+            f"Search results are capped at {MAX_SEARCH_RESULTS}; "
+            "narrow the filters instead of paging past it",
+        )
+    query = data.get("query")
+    hits = [r for r in call.store.scan(t) if matches(r.props, groups) and matches_query(r.props, query)]
+    for name, desc in reversed(sorts):
+        present = [r for r in hits if r.props.get(name) not in (None, "")]
+        empty = [r for r in hits if r.props.get(name) in (None, "")]
+        present.sort(key=functools.partial(_prop_key, name), reverse=desc)
+        hits = present + empty
+    end = min(offset + limit, MAX_SEARCH_RESULTS)
+    known = call.store.property_names(t)
+    wanted = data.get("properties") or []
+    body: dict[str, Any] = {
+        "total": len(hits),
+        "results": [serialize(r, wanted, known) for r in hits[offset:end]],
+    }
+    if end < min(len(hits), MAX_SEARCH_RESULTS):
+        body["paging"] = {"next": {"after": str(end)}}
+    return 200, body
+
+
+def handlers() -> dict[str, Any]:
+    """Name -> handler, for the app's route table."""
+    return {
+        "list": list_objects,
+        "get": get_object,
+        "create": create_object,
+        "update": update_object,
+        "archive": archive_object,
+        "batch": batch,
+        "search": search,
+    }

@@ -1,0 +1,264 @@
+"""``DemoCRM``: the demo HubSpot-style CRM running in a background thread, for notebooks and tests.
+
+>>> from aikit.local.crm import DemoCRM
+>>> with DemoCRM(seed=0) as server:                        # doctest: +SKIP
+...     crm = aikit.HubSpot(token=server.token, base_url=server.url)
+...     tickets = crm.fetch("tickets", properties=["subject", "content"])
+
+Start, wait until ready, serve, stop, join: a uvicorn ``Server`` on a socket bound to 127.0.0.1 (port 0
+picks a free port), its signal handlers left alone because it runs off the main thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from aikit.exceptions import ConfigError, CRMError
+from aikit.local.crm.app import AppConfig, build_app
+from aikit.local.crm.store import Store
+from aikit.local.crm.webhooks import WebhookDispatcher
+
+__all__ = ["DEMO_APP_ID", "DEMO_PORTAL_ID", "DemoCRM"]
+
+DEMO_PORTAL_ID, DEMO_APP_ID = 1234567, 42
+_START_TIMEOUT_S = 15.0
+
+
+class DemoCRM:
+    """A local, SQLite-backed CRM speaking a faithful subset of HubSpot's CRM v3 API.
+
+    Parameters
+    ----------
+    token : str, optional
+        The Bearer token clients must send. Default: a fresh random ``demo-...`` token.
+    db : str or Path, optional
+        SQLite file (durable across restarts). Default: in memory.
+    seed : int or None
+        Seed of the deterministic demo dataset (50 companies, 220 contacts, 640 tickets, notes),
+        loaded when the store is empty. ``None`` starts with an empty CRM.
+    port : int
+        TCP port on 127.0.0.1; 0 picks a free one (read it back from ``url``).
+    rate_limit : int or None
+        Requests per rolling window per token (HubSpot's free tier: 100 per 10 s). None disables it.
+    window_s : float
+        The rolling window length (HubSpot: 10 s).
+    search_per_second : int or None
+        The separate search bucket (HubSpot: 5 per second).
+    token_validator : callable, optional
+        ``token -> bool``, accepted in addition to ``token`` (for example OAuth access tokens issued
+        by a local authorization server).
+    send_retry_after : bool
+        Send ``Retry-After`` with 429s (HubSpot's behaviour here is not documented for certain).
+    strict : bool
+        Reject writes to undefined properties (HubSpot does), so custom properties must be created.
+    webhook_attempts, webhook_backoff_s :
+        Delivery attempts per event batch and the first retry delay (doubling).
+
+    Examples
+    --------
+    >>> server = DemoCRM(token="demo-token", rate_limit=100).start()     # doctest: +SKIP
+    >>> server.url                                                        # doctest: +SKIP
+    'http://127.0.0.1:41235'
+    >>> server.subscribe("http://127.0.0.1:8000/hooks", ["ticket.creation"], "s3cret")  # doctest: +SKIP
+    >>> server.stop()                                                     # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        db: str | Any = None,
+        seed: int | None = 0,
+        port: int = 0,
+        rate_limit: int | None = 100,
+        *,
+        window_s: float = 10.0,
+        search_per_second: int | None = 5,
+        token_validator: Callable[[str], bool] | None = None,
+        send_retry_after: bool = True,
+        strict: bool = True,
+        webhook_attempts: int = 5,
+        webhook_backoff_s: float = 1.0,
+    ) -> None:
+        self.token = token or f"demo-{secrets.token_urlsafe(18)}"
+        self.db = ":memory:" if db is None else str(db)
+        self.seed, self.port = seed, port
+        self.store = Store(self.db, strict=strict)
+        if seed is not None and self.store.get_meta("seeded") is None:
+            from aikit.local.crm.seed import load
+
+            load(self.store, seed=seed)
+        self.dispatcher = WebhookDispatcher(
+            self.store, portal_id=DEMO_PORTAL_ID, max_attempts=webhook_attempts, backoff_s=webhook_backoff_s
+        )
+        self.store.listener = self.dispatcher.on_change
+        self.config = AppConfig(
+            token=self.token,
+            token_validator=token_validator,
+            rate_limit=rate_limit,
+            window_s=window_s,
+            search_per_second=search_per_second,
+            send_retry_after=send_retry_after,
+        )
+        self.app = build_app(self.store, self.config, self.dispatcher)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<DemoCRM {self.url if self.running else 'not started'} db={self.db!r} {state}>"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (the base URL for clients)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: ``requests``, ``429`` (rate-limited) and ``401`` (bad token) replies."""
+        return dict(self.config.stats)
+
+    @property
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """The last 1,000 delivery attempts: app, url, attempt, events, status, error."""
+        return list(self.dispatcher.deliveries)
+
+    def _uvicorn_config(self) -> uvicorn.Config:
+        return uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on"
+        )
+
+    def start(self) -> DemoCRM:
+        """Serve in a daemon thread and return once the server accepts connections."""
+        if self.running:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"demo CRM cannot bind 127.0.0.1:{self.port}: {exc}; pick another port"
+            ) from exc
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        server = uvicorn.Server(self._uvicorn_config())
+        self._server = server
+
+        def _run() -> None:
+            try:
+                server.run(sockets=[sock])
+            except BaseException as exc:  # surfaced by start(); a background thread never prints
+                self._error = exc
+
+        self._thread = threading.Thread(target=_run, name=f"aikit-demo-crm-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise CRMError(f"demo CRM did not start on {self.url}: {self._error!r}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Flush pending webhooks briefly, stop serving and join the thread."""
+        server, thread = self._server, self._thread
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(timeout)
+        if self._sock is not None:
+            self._sock.close()
+        self._server, self._thread, self._sock = None, None, None
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until Ctrl-C / SIGTERM (used by ``aikit serve crm``)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"demo CRM cannot bind 127.0.0.1:{self.port}: {exc}; pick another port"
+            ) from exc
+        self.port = sock.getsockname()[1]
+        try:
+            uvicorn.Server(self._uvicorn_config()).run(sockets=[sock])
+        finally:
+            sock.close()
+            self.store.close()
+
+    def subscribe(
+        self,
+        target_url: str,
+        events: list[str] | str,
+        client_secret: str,
+        signature_version: str = "v3",
+        *,
+        property_name: str | None = None,
+        app_id: int = DEMO_APP_ID,
+    ) -> list[dict[str, Any]]:
+        """Send ``events`` (e.g. ``"ticket.creation"``, ``"contact.propertyChange"``) to ``target_url``.
+
+        The same as ``PUT /webhooks/v3/{appId}/settings`` plus ``POST .../subscriptions``. Deliveries
+        are JSON arrays signed with ``X-HubSpot-Signature-v3`` (and ``X-HubSpot-Signature`` v1/v2 when
+        ``signature_version`` asks for it). ``property_name`` narrows ``propertyChange`` events;
+        without it every property change is sent.
+
+        Returns
+        -------
+        list of dict
+            The created subscriptions (``id``, ``eventType``, ``active``, ...).
+        """
+        from aikit.local.crm.catalog import EVENT_TYPES
+
+        names = [events] if isinstance(events, str) else list(events)
+        unknown = [e for e in names if e not in EVENT_TYPES]
+        if unknown:
+            raise ConfigError(
+                f"unknown webhook event types {unknown}; use e.g. 'ticket.creation', 'contact.propertyChange'"
+            )
+        if signature_version not in ("v1", "v2", "v3"):
+            raise ConfigError("signature_version must be 'v1', 'v2' or 'v3'")
+        self.store.set_webhook_app(app_id, target_url, client_secret, signature_version)
+        return [self.store.add_subscription(app_id, e, property_name, True) for e in names]
+
+    def flush_webhooks(self, timeout: float = 5.0) -> None:
+        """Wait until queued webhook deliveries (and their retries) have finished, up to ``timeout``."""
+        loop = self.dispatcher.loop
+        if loop is None or not self.running:
+            return
+
+        async def _wait() -> None:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                if not self.dispatcher._queue and not self.dispatcher._tasks:
+                    return
+                await asyncio.sleep(0.02)
+
+        asyncio.run_coroutine_threadsafe(_wait(), loop).result(timeout + 1.0)
+
+    def __enter__(self) -> DemoCRM:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
