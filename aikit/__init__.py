@@ -35,6 +35,7 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first access (PEP 562).
 _LAZY: dict[str, str] = {
+    "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,6 +56,7 @@ __all__ = [
     "SignatureError",
     "WebhookError",
     "__version__",
+    "auth",
 ]
 
 

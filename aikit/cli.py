@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 # command path -> (module, one-line help). "serve x" nests under "serve".
 COMMANDS: dict[str, tuple[str, str]] = {
+    "serve oauth": ("aikit.local.oauth_cli", "run the local OAuth 2.0 authorization server (demo logins)"),
     "serve ai": ("aikit.local.llm_cli", "serve the offline LLM as an OpenAI-compatible endpoint"),
     "models": ("aikit.local.models_cli", "list or pull the offline LLM's model files"),
     "demo": ("aikit.demo", "run the demo pipeline on the embedded defaults and write a report"),

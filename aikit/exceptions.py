@@ -21,6 +21,7 @@ ever need to catch these classes::
     ├── WebhookError                 listener configuration or storage failure
     │   └── SignatureError           a webhook failed verification (never leaks which check)
     └── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
+        └── OAuthError               the authorization server answered with an OAuth error code
 
 Messages never contain secrets: keys and tokens are masked before they reach an exception.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidOutputError",
     "LocalModelError",
     "MissingCredentialError",
+    "OAuthError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderHTTPError",
@@ -144,3 +146,15 @@ class SignatureError(WebhookError):
 
 class AuthError(AIKitError):
     """An authentication flow failed."""
+
+
+class OAuthError(AuthError):
+    """The authorization server refused a request (``invalid_grant``, ``access_denied``, ...).
+
+    ``error`` is the RFC 6749 error code and ``status`` the HTTP status; the message says what to do.
+    """
+
+    def __init__(self, message: str, *, error: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status = status

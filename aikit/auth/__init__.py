@@ -1,0 +1,108 @@
+"""Credentials and authentication for aikit and any httpx client.
+
+>>> from aikit.auth import secret, BearerAuth
+>>> key = secret("DOC_INIT_KEY", "sk-doc")     # explicit > session > env > .env > keyring > prompt
+>>> BearerAuth(key)
+BearerAuth(token='***')
+
+- :func:`secret` / :class:`Secret`: resolve a credential in one documented order; masked everywhere.
+- :class:`ApiKeyAuth`, :class:`BearerAuth`, :class:`BasicAuth`: static httpx auth.
+- :class:`OAuth2Client` + :class:`OAuth2Auth`: OAuth 2.0 (client credentials, authorization code +
+  PKCE, device code, refresh with one refresh under concurrency, revocation), needs ``aikit[auth]``.
+- :func:`jwt_bearer_auth` (RFC 7523 service accounts) and :func:`mtls_client` (client certificates).
+
+The OAuth names load on first use (they need authlib); this package never imports ipywidgets.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+from aikit.auth.httpx_auth import ApiKeyAuth, BasicAuth, BearerAuth
+from aikit.auth.secrets import (
+    Secret,
+    forget_secret,
+    interaction_mode,
+    is_interactive,
+    lookup_secret,
+    secret,
+    set_secret,
+)
+
+_LAZY: dict[str, str] = {
+    "ApiKeyService": "aikit.auth.services",
+    "AuthStatus": "aikit.auth.session",
+    "AuthorizationRequest": "aikit.auth.oauth",
+    "DeviceAuthorization": "aikit.auth.oauth",
+    "FileTokenStore": "aikit.auth.tokens",
+    "KeyringTokenStore": "aikit.auth.tokens",
+    "LoopbackRedirect": "aikit.auth.loopback",
+    "MemoryTokenStore": "aikit.auth.tokens",
+    "OAuth2Auth": "aikit.auth.session",
+    "OAuth2Client": "aikit.auth.oauth",
+    "OAuthService": "aikit.auth.services",
+    "Token": "aikit.auth.tokens",
+    "is_remote_kernel": "aikit.auth.session",
+    "jwt_bearer_assertion": "aikit.auth.jwt",
+    "jwt_bearer_auth": "aikit.auth.jwt",
+    "mtls_client": "aikit.auth.mtls",
+    "mtls_context": "aikit.auth.mtls",
+    "mtls_sync_client": "aikit.auth.mtls",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aikit.auth.jwt import jwt_bearer_assertion, jwt_bearer_auth
+    from aikit.auth.loopback import LoopbackRedirect
+    from aikit.auth.mtls import mtls_client, mtls_context, mtls_sync_client
+    from aikit.auth.oauth import AuthorizationRequest, DeviceAuthorization, OAuth2Client
+    from aikit.auth.services import ApiKeyService, OAuthService
+    from aikit.auth.session import AuthStatus, OAuth2Auth, is_remote_kernel
+    from aikit.auth.tokens import FileTokenStore, KeyringTokenStore, MemoryTokenStore, Token
+
+__all__ = [
+    "ApiKeyAuth",
+    "ApiKeyService",
+    "AuthStatus",
+    "AuthorizationRequest",
+    "BasicAuth",
+    "BearerAuth",
+    "DeviceAuthorization",
+    "FileTokenStore",
+    "KeyringTokenStore",
+    "LoopbackRedirect",
+    "MemoryTokenStore",
+    "OAuth2Auth",
+    "OAuth2Client",
+    "OAuthService",
+    "Secret",
+    "Token",
+    "forget_secret",
+    "interaction_mode",
+    "is_interactive",
+    "is_remote_kernel",
+    "jwt_bearer_assertion",
+    "jwt_bearer_auth",
+    "lookup_secret",
+    "mtls_client",
+    "mtls_context",
+    "mtls_sync_client",
+    "secret",
+    "set_secret",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "auth":  # lets aikit's lazy table export this subpackage as ``aikit.auth``
+        return sys.modules[__name__]
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aikit.auth' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

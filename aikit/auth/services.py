@@ -1,0 +1,117 @@
+"""Configured services as plain objects: what a login panel lists, and what its buttons call.
+
+:class:`ApiKeyService` wraps a credential variable (resolved by :func:`aikit.auth.secret`) and
+:class:`OAuthService` wraps an :class:`~aikit.auth.session.OAuth2Auth`. Both report an
+:class:`~aikit.auth.session.AuthStatus`; the widgets in :mod:`aikit.widgets.auth` only render these
+and call their methods, so tests drive them without a browser.
+
+>>> svc = ApiKeyService("Demo AI", "DOC_SVC_KEY")
+>>> svc.submit("sk-doc-1").state
+'connected'
+>>> svc
+ApiKeyService('Demo AI', variable='DOC_SVC_KEY', state='connected')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aikit.auth.secrets import Secret, forget_secret, lookup_secret, secret, set_secret
+from aikit.auth.session import AuthStatus, OAuth2Auth, is_remote_kernel
+
+__all__ = ["ApiKeyService", "OAuthService"]
+
+
+def _masked_error(exc: BaseException, value: str) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text.replace(value, "***") if value else text
+
+
+class ApiKeyService:
+    """An API-key credential: connected once a value resolves (session, env, .env or keyring).
+
+    Parameters
+    ----------
+    label : str
+        What the panel shows, e.g. ``"OpenAI"``.
+    variable : str
+        The variable name, e.g. ``"OPENAI_API_KEY"``.
+    check : callable, optional
+        ``check(value)`` validates a typed key (e.g. one cheap API call); an exception marks the
+        service as "error" and the key is not stored.
+    """
+
+    kind = "api_key"
+
+    def __init__(self, label: str, variable: str, *, check: Callable[[str], Any] | None = None) -> None:
+        self.label = label
+        self.variable = variable
+        self.check = check
+        self.last_error: str | None = None
+
+    def status(self) -> AuthStatus:
+        if self.last_error:
+            return AuthStatus("error", None, self.last_error)
+        found = lookup_secret(self.variable)
+        if found is None:
+            return AuthStatus("not connected", None, f"set {self.variable} or enter it here")
+        return AuthStatus("connected", None, f"from {found.source}")
+
+    def submit(self, value: str) -> AuthStatus:
+        """Validate (optional) and keep ``value`` in this kernel's session store."""
+        value = value.strip()
+        if not value:
+            self.last_error = "empty value: nothing was stored"
+            return self.status()
+        if self.check is not None:
+            try:
+                self.check(value)
+            except Exception as exc:  # shown in the panel; the key itself is masked out of the text
+                self.last_error = _masked_error(exc, value)
+                return self.status()
+        set_secret(self.variable, value)
+        self.last_error = None
+        return AuthStatus("connected", None, "entered in this session (not saved in the notebook)")
+
+    def secret(self) -> Secret:
+        """The credential, resolved without prompting."""
+        return secret(self.variable, prompt=False)
+
+    def disconnect(self) -> None:
+        forget_secret(self.variable)
+        self.last_error = None
+
+    def __repr__(self) -> str:
+        return f"ApiKeyService({self.label!r}, variable={self.variable!r}, state={self.status().state!r})"
+
+
+class OAuthService:
+    """An OAuth 2.0 connection; ``flows`` are the login buttons the panel offers.
+
+    Default flows: device code on remote kernels (Binder, JupyterHub), otherwise PKCE then device;
+    ``client_credentials`` when the client is confidential.
+    """
+
+    kind = "oauth"
+
+    def __init__(self, label: str, auth: OAuth2Auth, *, flows: tuple[str, ...] | None = None) -> None:
+        self.label = label
+        self.auth = auth
+        if flows is None:
+            if not auth.client.is_public:
+                flows = ("client_credentials",)
+            elif is_remote_kernel() or not auth.client.authorize_url:
+                flows = ("device",)
+            else:
+                flows = ("pkce", "device")
+        self.flows = flows
+
+    def status(self) -> AuthStatus:
+        return self.auth.status()
+
+    def disconnect(self) -> None:
+        self.auth.logout()
+
+    def __repr__(self) -> str:
+        return f"OAuthService({self.label!r}, flows={self.flows}, state={self.status().state!r})"

@@ -1,0 +1,252 @@
+"""Auth widgets: thin ipywidgets views over :mod:`aikit.auth.services` objects.
+
+- :class:`SecretPrompt`: a password box for one credential. Never pre-filled; the submit callback
+  copies the value out and clears the box *before* anything else, so neither a saved notebook nor an
+  executed notebook with stored widget state holds the secret.
+- :class:`DeviceCodeView`: shows the device code and link, polls on aikit's loop, updates its status.
+- :class:`LoginPanel`: one row per configured service with its state (connected, expires in, error)
+  and a button per login flow.
+
+Every callback runs under ``Output.capture()`` so errors show below the widget instead of vanishing.
+Tests drive them without a frontend: set ``prompt.password.value`` and call ``prompt.button.click()``.
+
+>>> from aikit.auth.services import ApiKeyService
+>>> panel = LoginPanel([ApiKeyService("Demo AI", "DOC_PANEL_KEY")])    # doctest: +SKIP
+>>> panel                                                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as w
+
+from aikit._runtime import get_loop
+from aikit.auth.oauth import DeviceAuthorization
+from aikit.auth.services import ApiKeyService, OAuthService
+from aikit.auth.session import AuthStatus, OAuth2Auth, is_remote_kernel
+from aikit.auth.tokens import Token
+
+__all__ = ["DeviceCodeView", "LoginPanel", "SecretPrompt", "render_status"]
+
+_COLORS = {"connected": "#1a7f37", "expired": "#9a6700", "error": "#cf222e", "not connected": "#57606a"}
+_PASTE_REDIRECT = "http://127.0.0.1/callback"
+
+
+def render_status(status: AuthStatus, label: str | None = None) -> str:
+    """HTML for one status line: a coloured dot, the state, time left, detail."""
+    color = _COLORS.get(status.state, "#57606a")
+    parts = [f"<b style='color:{color}'>● {html.escape(status.state)}</b>"]
+    if status.expires_in is not None and status.state in ("connected", "expired"):
+        left = status.expires_in
+        parts.append(f"expires in {int(left // 60)} min {int(left % 60)} s" if left > 0 else "expired")
+    if status.detail:
+        parts.append(html.escape(status.detail))
+    prefix = f"<span class='aikit-auth-label'>{html.escape(label)}</span>: " if label else ""
+    return f"<span class='aikit-auth-status'>{prefix}{' · '.join(parts)}</span>"
+
+
+class SecretPrompt:
+    """A password box + Save button for one credential variable.
+
+    Parameters
+    ----------
+    name : str
+        The variable, e.g. ``"OPENAI_API_KEY"``; the value goes to the kernel's session store.
+    check : callable, optional
+        Validates a typed value before it is stored.
+    service : ApiKeyService, optional
+        Use an existing service object instead of creating one.
+    """
+
+    def __init__(
+        self, name: str, *, check: Callable[[str], Any] | None = None, service: ApiKeyService | None = None
+    ) -> None:
+        self.service = service or ApiKeyService(name, name, check=check)
+        # Never pass value=: a pre-filled box would put the secret into the widget state.
+        self.password = w.Password(placeholder=f"paste {name}, then Save", description=name)
+        self.password.style.description_width = "initial"
+        self.button = w.Button(description="Save", button_style="primary", icon="key")
+        self.status = w.HTML(render_status(self.service.status()))
+        self.output = w.Output()
+        self.widget = w.VBox([w.HBox([self.password, self.button]), self.status, self.output])
+        self.button.on_click(self.output.capture()(self._on_save))
+
+    def _on_save(self, _button: Any = None) -> None:
+        value = self.password.value
+        self.password.value = ""  # clear first: the secret leaves the widget state at once
+        self.status.value = render_status(self.service.submit(value))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"SecretPrompt({self.service.variable!r}, state={self.service.status().state!r})"
+
+
+class DeviceCodeView:
+    """Shows a device code and its link, polls the token endpoint on aikit's loop, updates itself.
+
+    ``view.wait(timeout)`` blocks until the login finishes (the notebook's headless path).
+    """
+
+    def __init__(
+        self, auth: OAuth2Auth, device: DeviceAuthorization | None = None, *, timeout: float | None = None
+    ) -> None:
+        self.auth = auth
+        self.device = device if device is not None else auth.start_device_login()
+        link = html.escape(self.device.link)
+        self.code = w.HTML(
+            f"<div class='aikit-device'>Open <a href='{link}' target='_blank'>{link}</a> and enter the code "
+            f"<code class='aikit-user-code' style='font-size:1.4em'>{html.escape(self.device.user_code)}"
+            "</code></div>"
+        )
+        self.status = w.HTML(render_status(AuthStatus("not connected", None, "waiting for approval")))
+        self.output = w.Output()
+        self.widget = w.VBox([self.code, self.status, self.output])
+        self.future: concurrent.futures.Future[Token] = asyncio.run_coroutine_threadsafe(
+            auth.afinish_device_login(self.device, timeout=timeout, on_pending=self._on_pending), get_loop()
+        )
+        self.future.add_done_callback(self._on_done)
+
+    def _on_pending(self, polls: int) -> None:
+        left = max(0, int(self.device.expires_at - time.time()))
+        detail = f"waiting for approval (checked {polls}×, code valid {left // 60} min)"
+        self.status.value = render_status(AuthStatus("not connected", None, detail))
+
+    def _on_done(self, future: concurrent.futures.Future[Token]) -> None:
+        with self.output:
+            if future.cancelled():
+                self.status.value = render_status(AuthStatus("error", None, "cancelled"))
+            elif future.exception() is not None:
+                self.status.value = render_status(AuthStatus("error", None, str(future.exception())))
+            else:
+                self.status.value = render_status(self.auth.status())
+
+    def wait(self, timeout: float | None = None) -> Token:
+        """Block until approved; raise the login's error (denied, expired) otherwise."""
+        return self.future.result(timeout)
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+class LoginPanel:
+    """One row per service: its state and one button per login flow, plus a shared error area.
+
+    Examples
+    --------
+    >>> from aikit.auth import ApiKeyService
+    >>> panel = LoginPanel([ApiKeyService("Demo AI", "DEMO_AI_KEY")])     # doctest: +SKIP
+    >>> panel.refresh()                                                   # doctest: +SKIP
+    """
+
+    def __init__(self, services: Sequence[ApiKeyService | OAuthService]) -> None:
+        self.services = list(services)
+        self.output = w.Output()
+        self.statuses: dict[str, w.HTML] = {}
+        self.extras: dict[str, w.Box] = {}
+        self.buttons: dict[tuple[str, str], w.Button] = {}
+        self.prompts: dict[str, SecretPrompt] = {}
+        self.device_views: dict[str, DeviceCodeView] = {}
+        rows = [self._row(s) for s in self.services]
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.refresh_button.on_click(self.output.capture()(lambda _b: self.refresh()))
+        self.widget = w.VBox([w.HTML("<b>Connections</b>"), *rows, self.refresh_button, self.output])
+
+    def _row(self, service: ApiKeyService | OAuthService) -> w.Widget:
+        status = w.HTML(render_status(service.status(), service.label))
+        extra = w.VBox([])
+        self.statuses[service.label], self.extras[service.label] = status, extra
+        controls: list[w.Widget] = []
+        if isinstance(service, ApiKeyService):
+            prompt = SecretPrompt(service.variable, service=service)
+            prompt.button.on_click(self.output.capture()(lambda _b, s=service: self._update(s)))
+            self.prompts[service.label] = prompt
+            controls.append(prompt.widget)
+        else:
+            for flow in service.flows:
+                button = w.Button(description=_FLOW_LABELS.get(flow, flow))
+                button.on_click(self.output.capture()(lambda _b, s=service, f=flow: self.login(s, f)))
+                self.buttons[(service.label, flow)] = button
+                controls.append(button)
+        return w.VBox([status, w.HBox(controls), extra])
+
+    def _update(self, service: ApiKeyService | OAuthService) -> None:
+        self.statuses[service.label].value = render_status(service.status(), service.label)
+
+    def refresh(self) -> None:
+        """Re-read every service's state."""
+        for service in self.services:
+            self._update(service)
+
+    def login(self, service: OAuthService, flow: str) -> None:
+        """What a flow button does (tests call it directly)."""
+        extra = self.extras[service.label]
+        if flow == "client_credentials":
+            service.auth.login_client_credentials()
+        elif flow == "device":
+            view = DeviceCodeView(service.auth)
+            view.future.add_done_callback(lambda _f: self._update(service))
+            self.device_views[service.label] = view
+            extra.children = (view.widget,)
+        elif flow == "pkce" and is_remote_kernel():
+            extra.children = (self._paste_box(service),)
+        elif flow == "pkce":
+            self._loopback_login(service, extra)
+        self._update(service)
+
+    def _loopback_login(self, service: OAuthService, extra: w.Box) -> None:
+        link = w.HTML("starting login…")
+        extra.children = (link,)
+
+        def show(url: str) -> None:
+            link.value = (
+                f"<a href='{html.escape(url)}' target='_blank'>Open the login page</a> (this tab waits)"
+            )
+
+        def run() -> None:
+            try:
+                service.auth.login_pkce(on_url=show)
+            except Exception as exc:  # shown in the row; background threads never print
+                service.auth.last_error = str(exc)
+            self._update(service)
+
+        threading.Thread(target=run, name="aikit-pkce-login", daemon=True).start()
+
+    def _paste_box(self, service: OAuthService) -> w.Widget:
+        request = service.auth.start_pkce(_PASTE_REDIRECT)
+        url = html.escape(request.url)
+        pasted = w.Text(placeholder="paste the full URL you were redirected to")
+        finish = w.Button(description="Finish login")
+
+        def done(_b: Any) -> None:
+            value, pasted.value = pasted.value, ""
+            service.auth.finish_pkce(request, value)
+            self._update(service)
+
+        finish.on_click(self.output.capture()(done))
+        note = w.HTML(f"1. <a href='{url}' target='_blank'>Open the login page</a> 2. paste the final URL:")
+        return w.VBox([note, w.HBox([pasted, finish])])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"LoginPanel({[s.label for s in self.services]})"
+
+
+_FLOW_LABELS = {
+    "device": "Sign in with a device code",
+    "pkce": "Sign in in the browser",
+    "client_credentials": "Connect (client credentials)",
+}
