@@ -35,6 +35,15 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first access (PEP 562).
 _LAZY: dict[str, str] = {
+    "DemoCRM": "aikit.local.crm.server",
+    "HubSpot": "aikit.connectors.hubspot",
+    "PushReport": "aikit.connectors.report",
+    "RestSource": "aikit.connectors.rest",
+    "WebhookListener": "aikit.webhooks.listener",
+    "AI": "aikit.client",
+    "AsyncAI": "aikit.client",
+    "Response": "aikit.response",
+    "Usage": "aikit.response",
     "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
 }
 
@@ -42,19 +51,28 @@ if TYPE_CHECKING:  # pragma: no cover
     pass
 
 __all__ = [
+    "AI",
     "AIKitError",
+    "AsyncAI",
     "AuthError",
     "BudgetExceededError",
     "CRMError",
     "ConfigError",
+    "DemoCRM",
+    "HubSpot",
     "InvalidOutputError",
     "LocalModelError",
     "MissingCredentialError",
     "ProviderError",
     "ProviderHTTPError",
+    "PushReport",
+    "Response",
+    "RestSource",
     "RetryExhaustedError",
     "SignatureError",
+    "Usage",
     "WebhookError",
+    "WebhookListener",
     "__version__",
     "auth",
 ]

@@ -1,0 +1,278 @@
+"""The call log: one SQLite row per attempt outcome of every AI call, readable as a DataFrame.
+
+Rows go to the ``calls`` table of ``settings().calllog_path`` (``$AIKIT_HOME/calls.sqlite``). Recording
+is off the hot path: :meth:`CallLog.record` puts a tuple on a queue (about a microsecond) and one
+writer thread per database file inserts whatever has queued up in a single transaction. Reading
+(:meth:`CallLog.frame`) flushes first, so a DataFrame always shows every call made before it.
+
+Columns: ``ts`` (UTC time), ``session`` (one id per client object), ``provider``, ``model``,
+``base_url`` (normalised, without credentials or secret query parameters), ``status`` (HTTP status, or
+None for cache hits and transport errors), ``outcome`` (``ok``, ``cache_hit``, ``retry``, ``error``),
+``attempt`` (1-based; 0 for a cache hit), ``wait_s`` (pacing wait before the attempt plus backoff after
+it), ``input_tokens``, ``output_tokens``, ``cost_usd``, ``latency_s``, ``cache_hit``, ``error`` and
+``cache_key``. No key or header is ever recorded.
+
+>>> import tempfile, pathlib
+>>> log = CallLog(pathlib.Path(tempfile.mkdtemp()) / "calls.sqlite")
+>>> log.record(CallRecord(provider="openai", model="gpt-4o-mini", outcome="ok", status=200, attempt=1))
+>>> len(log.frame())
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["CallLog", "CallRecord", "calllog"]
+
+_log = logging.getLogger("aikit.calllog")
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One attempt outcome (see the module docstring for the columns)."""
+
+    provider: str
+    model: str
+    outcome: str
+    base_url: str = ""
+    status: int | None = None
+    attempt: int = 1
+    wait_s: float = 0.0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    cache_hit: bool = False
+    error: str | None = None
+    cache_key: str | None = None
+    session: str = ""
+    ts: float = 0.0
+
+
+_COLUMNS = tuple(f.name for f in fields(CallRecord))
+_TYPES = {
+    "status": "INTEGER",
+    "attempt": "INTEGER",
+    "input_tokens": "INTEGER",
+    "output_tokens": "INTEGER",
+    "cache_hit": "INTEGER",
+    "wait_s": "REAL",
+    "cost_usd": "REAL",
+    "latency_s": "REAL",
+    "ts": "REAL",
+}
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS calls (id INTEGER PRIMARY KEY, "
+    + ", ".join(f"{c} {_TYPES.get(c, 'TEXT')}" for c in _COLUMNS)
+    + ")"
+)
+_INSERT = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_MAX_BATCH = 2000
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    from aikit.settings import ensure_dir
+
+    ensure_dir(path.parent)
+    con = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute(_CREATE)
+    con.execute("CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts)")
+    con.commit()
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o600)
+    return con
+
+
+class _Writer:
+    """The writer thread of one database file: drains the queue, one transaction per batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.queue: queue.SimpleQueue[tuple[Any, ...] | threading.Event] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.failures = 0
+
+    def put(self, item: tuple[Any, ...] | threading.Event) -> None:
+        self.queue.put(item)
+        thread = self.thread
+        if thread is None or not thread.is_alive():
+            with self.lock:
+                if self.thread is None or not self.thread.is_alive():
+                    self.thread = threading.Thread(target=self._run, name="aikit-calllog", daemon=True)
+                    self.thread.start()
+
+    def _run(self) -> None:
+        con: sqlite3.Connection | None = None
+        while True:
+            try:
+                item = self.queue.get(timeout=30.0)
+            except queue.Empty:
+                with self.lock:  # idle: end the thread; the next record starts a new one
+                    if self.queue.empty():
+                        self.thread = None
+                        break
+                continue
+            rows: list[tuple[Any, ...]] = []
+            events: list[threading.Event] = []
+            while True:
+                if isinstance(item, threading.Event):
+                    events.append(item)
+                else:
+                    rows.append(item)
+                if len(rows) >= _MAX_BATCH:
+                    break
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            if rows:
+                try:
+                    if con is None:
+                        con = _connect(self.path)
+                    with con:
+                        con.executemany(_INSERT, rows)
+                except (sqlite3.Error, OSError) as exc:  # never raise or print from a background thread
+                    self.failures += 1
+                    _log.debug("call log write to %s failed: %s", self.path, exc)
+                    con = None
+            for event in events:
+                event.set()
+        if con is not None:
+            con.close()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        if (self.thread is None or not self.thread.is_alive()) and self.queue.empty():
+            return
+        done = threading.Event()
+        self.put(done)
+        done.wait(timeout)
+
+
+_writers: dict[Path, _Writer] = {}
+_writers_lock = threading.Lock()
+
+
+def _writer(path: Path) -> _Writer:
+    w = _writers.get(path)
+    if w is None:
+        with _writers_lock:
+            w = _writers.setdefault(path, _Writer(path))
+    return w
+
+
+def _after_fork() -> None:
+    global _writers_lock
+    _writers.clear()
+    _writers_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+class CallLog:
+    """Append-only log of AI call attempts in SQLite.
+
+    Parameters
+    ----------
+    path : Path, optional
+        The database file; default ``aikit.settings.settings().calllog_path``, resolved now.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        if path is None:
+            from aikit.settings import settings
+
+            path = settings().calllog_path
+        self.path = Path(path)
+        self._writer = _writer(self.path)
+
+    def __repr__(self) -> str:
+        return f"CallLog({str(self.path)!r})"
+
+    def record(self, rec: CallRecord) -> None:
+        """Queue one row (returns at once; the writer thread inserts it)."""
+        if not rec.ts:
+            rec.ts = time.time()
+        self._writer.put(astuple(rec))
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything recorded so far is in the database."""
+        self._writer.flush(timeout)
+
+    def frame(self, where: dict[str, Any] | None = None, limit: int | None = None) -> pd.DataFrame:
+        """The log as a DataFrame, oldest first; ``where`` filters on equal column values.
+
+        >>> CallLog(Path("/nonexistent/calls.sqlite")).frame().empty
+        True
+        """
+        import pandas as pd
+
+        self.flush()
+        columns = ["id", *_COLUMNS]
+        if not self.path.exists():
+            return _typed(pd.DataFrame(columns=columns))
+        clauses, args = [], []
+        for name, value in (where or {}).items():
+            if name not in _COLUMNS:
+                raise ValueError(f"unknown call-log column {name!r}")
+            clauses.append(f"{name} = ?")
+            args.append(value)
+        sql = f"SELECT {', '.join(columns)} FROM calls"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY id"
+        if limit is not None:
+            newest = sql.replace("ORDER BY id", "ORDER BY id DESC")
+            sql = f"SELECT * FROM ({newest} LIMIT {int(limit)}) ORDER BY id"
+        con = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
+        try:
+            rows = con.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+        finally:
+            con.close()
+        return _typed(pd.DataFrame.from_records(rows, columns=columns))
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    df = df.set_index("id")
+    df["ts"] = pd.to_datetime(df["ts"].astype("float64"), unit="s", utc=True)
+    df["cache_hit"] = df["cache_hit"].astype(bool)
+    for col in ("status", "attempt", "input_tokens", "output_tokens"):
+        df[col] = df[col].astype("Int64")
+    for col in ("wait_s", "cost_usd", "latency_s"):
+        df[col] = df[col].astype("float64")
+    return df
+
+
+_default: CallLog | None = None
+
+
+def calllog() -> CallLog:
+    """The call log at the current ``settings().calllog_path`` (rebuilt when the path changes)."""
+    global _default
+    from aikit.settings import settings
+
+    path = settings().calllog_path
+    if _default is None or _default.path != path:
+        _default = CallLog(path)
+    return _default

@@ -1,0 +1,880 @@
+"""The AI client: :class:`AsyncAI` (cache -> rate limit -> retry -> send) and :class:`AI`, its sync facade.
+
+One logical call goes through, in order:
+
+1. **cache**: the request's canonical key (``aikit.cache.cache_key``) is looked up; a hit returns at
+   once (``r.cached``). Identical requests already in flight share one HTTP call (single flight).
+2. **pacing**: a :class:`~aikit.ratelimit.RateLimiter` slot and RPM/TPM reservation, per attempt.
+3. **send** through a provider (sans-I/O, ``aikit.providers``) on a shared ``httpx.AsyncClient``, with
+   a per-request timeout (default 60 s).
+4. **retry** 408/409/429/5xx, timeouts and connection errors with full jitter, honouring
+   ``retry-after(-ms)`` plus jitter, until ``RetryPolicy.max_attempts`` or ``deadline_s``; 400/401/403/
+   404/422 fail at once with the provider's message. Output that fails the schema is retried once.
+5. **record**: validated successes are cached; every attempt goes to the call log (``ai.calls()``).
+
+:class:`AI` runs the same coroutines on aikit's loop thread (``aikit._runtime``), so ``ai.chat()`` works
+in Jupyter, scripts and across ``asyncio.run`` calls; a KeyboardInterrupt cancels the request.
+
+>>> AI("compat:my-model", base_url="http://127.0.0.1:8000/v1", api_key="sk-secret", cache=False)
+AI('compat:my-model', base_url='http://127.0.0.1:8000/v1')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from aikit import _runtime
+from aikit.credentials import Secret, resolve_key
+from aikit.exceptions import (
+    AIKitError,
+    ConfigError,
+    InvalidOutputError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderTimeoutError,
+    RetryExhaustedError,
+)
+from aikit.providers import ProviderSpec, make_provider, parse_model
+from aikit.providers.base import ChatRequest, ErrorInfo, Parsed
+from aikit.ratelimit import Permit, RateLimiter
+from aikit.response import Response
+from aikit.retry import RetryPolicy, backoff_delay, hinted_delay
+from aikit.schema import OutputSchema, SchemaMismatch
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from aikit.cache import ResponseCache
+    from aikit.calllog import CallLog, CallRecord
+    from aikit.providers.base import Provider
+    from aikit.stream import AsyncStream, Stream
+
+__all__ = ["AI", "CACHE_MODES", "AsyncAI", "Observer"]
+
+_log = logging.getLogger("aikit.client")
+
+#: ``observer(kind, info)``: kinds "start", "retry", "done", "error" (see :meth:`AsyncAI.achat`).
+Observer = Callable[[str, dict[str, Any]], None]
+CACHE_MODES = ("use", "refresh", "read_only", "off")
+#: Output tokens assumed for pacing and estimates when ``max_tokens`` is not given.
+DEFAULT_OUTPUT_ESTIMATE = 256
+THROTTLE_STATUSES = frozenset({429, 503, 529})
+Failure = ErrorInfo | ProviderError
+
+
+class _LoopState:
+    """Loop-bound objects of one client: its httpx client, in-flight futures, the local-start lock."""
+
+    __slots__ = ("http", "inflight", "start_lock")
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.inflight: dict[str, asyncio.Future[Response]] = {}
+        self.start_lock = asyncio.Lock()
+
+
+class Attempts:
+    """Book-keeping of one logical call: attempt count, deadline, logging and the retry decision."""
+
+    __slots__ = ("attempt", "client", "deadline", "key", "log", "observer", "t0")
+
+    def __init__(self, client: AsyncAI, key: str | None, observer: Observer | None, t0: float) -> None:
+        self.client, self.key, self.observer, self.t0 = client, key, observer, t0
+        self.deadline = t0 + client.retry.deadline_s
+        self.log = client._log()
+        self.attempt = 0
+
+    async def start(self, tokens: float) -> Permit:
+        """Wait for the limiter, count the attempt, tell the observer."""
+        permit = await self.client.limiter.acquire(tokens)
+        self.attempt += 1
+        self.client._stats["http_calls"] += 1
+        notify(self.observer, "start", {"attempt": self.attempt, "waited_s": permit.waited_s})
+        return permit
+
+    def record(self, outcome: str, **kw: Any) -> None:
+        if self.log is not None:
+            self.log.record(self.client._record(outcome, attempt=self.attempt, cache_key=self.key, **kw))
+
+    def retry_wait(self, failure: Failure, status: int | None, permit: Permit, latency: float) -> float:
+        """Seconds to wait before the next attempt; raise the final error when giving up."""
+        client, policy, attempt = self.client, self.client.retry, self.attempt
+        if isinstance(failure, ErrorInfo):
+            what = f"HTTP {failure.status}: {client._scrub(failure.message)}"
+            retryable, hint = failure.retryable, failure.retry_after
+        else:
+            what, retryable, hint = client._scrub(str(failure)), True, None
+        error: ProviderError | None = None
+        wait = 0.0
+        if not retryable:
+            message = client._scrub(failure.message) if isinstance(failure, ErrorInfo) else what
+            error = ProviderHTTPError(
+                f"{client.spec} refused the request (HTTP {status}, not retried): {message}",
+                status=status, provider=client.spec.provider, attempts=attempt,
+            )  # fmt: skip
+        else:
+            if hint is not None:
+                wait = hinted_delay(hint)
+            else:
+                wait = backoff_delay(attempt - 1, base=policy.base_s, cap=policy.cap_s)
+            why = None
+            if attempt >= policy.max_attempts:
+                why = f"gave up after {attempt} attempts (retry.max_attempts)"
+            elif time.perf_counter() + wait > self.deadline:
+                asked = (
+                    f"the server asked to wait {hint:.1f} s" if hint is not None else f"waiting {wait:.1f} s"
+                )
+                limit = f"the {policy.deadline_s:g} s deadline"
+                why = f"gave up after {attempt} attempts: {asked} would pass {limit}"
+            if why:
+                error = RetryExhaustedError(
+                    f"{client.spec}: {why}; last error: {what}",
+                    status=status, provider=client.spec.provider, attempts=attempt,
+                )  # fmt: skip
+        self.record("error" if error else "retry", status=status, wait_s=permit.waited_s + wait,
+                    latency_s=latency, error=what)  # fmt: skip
+        if error is not None:
+            self.fail(error, cause=failure if isinstance(failure, ProviderError) else None)
+        client._stats["retries"] += 1
+        notify(self.observer, "retry", {"attempt": attempt, "status": status, "error": what, "wait_s": wait})
+        return wait
+
+    def fail(self, error: ProviderError, cause: BaseException | None = None) -> None:
+        """Count, notify and raise ``error``."""
+        self.client._stats["errors"] += 1
+        notify(self.observer, "error", {"error": error})
+        raise error from cause
+
+
+class AsyncAI:
+    """The async AI client. Methods run on the caller's event loop; loop-bound state is kept per loop.
+
+    Parameters
+    ----------
+    model : str
+        ``"provider:model"``: ``openai:gpt-4o-mini``, ``anthropic:claude-sonnet-4-5``, ``compat:NAME``
+        (with ``base_url``), ``ollama:NAME``, or ``local`` / ``local:/path/model.gguf`` (the embedded
+        model, started at the first call, never here; temperature 0 by default).
+    base_url : str, optional
+        Endpoint up to ``/v1``; overrides the provider default. Part of the cache key.
+    api_key : str or Secret, optional
+        Wins over the environment (``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` / ``AIKIT_API_KEY``) and
+        ``.env``. Never shown, logged or cached; in :meth:`describe` only when passed here.
+    rpm, tpm : float, optional
+        Requests / tokens per minute to pace to; learned from response headers when not given.
+    cache : bool, str, Path or cache object
+        True (default): the persistent cache under ``$AIKIT_HOME``; False: none; a directory; a
+        ``redis://`` URL (``aikit[scale]``); or an object with ``aget/aget_many/aset``.
+    timeout : float
+        Seconds per HTTP request (default 60).
+    retry : RetryPolicy, optional
+        Attempts and total deadline (default ``RetryPolicy()``: 8 attempts within 300 s).
+    max_concurrency : int
+        Ceiling of requests in flight (adaptive below it).
+    limiter : RateLimiter or str, optional
+        A limiter shared between clients, or a ``redis://`` URL for one shared across processes.
+    transport : httpx.AsyncBaseTransport, optional
+        Injected transport (tests, proxies).
+    calllog : bool or CallLog
+        Record every attempt (default True: ``$AIKIT_HOME/calls.sqlite``).
+
+    Examples
+    --------
+    >>> ai = AsyncAI("openai:gpt-4o-mini", api_key="sk-test", cache=False)
+    >>> r = await ai.achat("Say hi", temperature=0)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str = "local",
+        *,
+        base_url: str | None = None,
+        api_key: str | Secret | None = None,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        cache: Any = True,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 64,
+        limiter: RateLimiter | str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        calllog: Any = True,
+    ) -> None:
+        from aikit.cache import normalize_base_url
+
+        self.spec: ProviderSpec = parse_model(model, base_url)
+        self._explicit_base_url = base_url
+        self._explicit_key = (
+            (api_key if isinstance(api_key, Secret) else Secret(api_key)) if api_key else None
+        )
+        self._key: Secret | None = None
+        self._key_resolved = False
+        if not isinstance(timeout, int | float) or timeout <= 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
+        self.retry = retry or RetryPolicy()
+        self._options = {"rpm": rpm, "tpm": tpm, "max_concurrency": max_concurrency}
+        self._limiter_url = limiter if isinstance(limiter, str) else None
+        if isinstance(limiter, str):
+            limiter = self._redis_limiter(limiter)
+        self.limiter = limiter or RateLimiter(rpm, tpm, max_concurrency=max_concurrency)
+        self._transport = transport
+        self._cache_spec = cache
+        self._cache: ResponseCache | None = None
+        self._calllog_spec = calllog
+        self._calllog: CallLog | None = None
+        self._key_base_url = normalize_base_url(self.spec.base_url) if self.spec.base_url else ""
+        self._defaults: dict[str, Any] = {"temperature": 0} if self.spec.provider == "local" else {}
+        self._provider: Provider | None = None if self.spec.provider == "local" else make_provider(self.spec)
+        self._request_model = self.spec.model
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]
+        self._states = weakref.WeakKeyDictionary()
+        self._last: tuple[asyncio.AbstractEventLoop | None, _LoopState | None] = (None, None)
+        self._stats: dict[str, Any] = dict.fromkeys(
+            ("requests", "cache_hits", "http_calls", "retries", "errors", "input_tokens", "output_tokens"), 0
+        )
+        self._stats.update(cost_usd=0.0, cost_unknown=0, saved_usd=0.0)
+        #: One id per client object, in the call log's ``session`` column.
+        self.session = uuid.uuid4().hex[:12]
+
+    def _redis_limiter(self, url: str) -> RateLimiter:
+        from aikit.scale.redis_limiter import open_redis_limiter
+
+        key = resolve_key(self.spec.key_variables, self._explicit_key, required=False)
+        opts = self._options
+        return open_redis_limiter(
+            url, provider=self.spec.provider, base_url=self.spec.base_url, model=self.spec.model,
+            api_key=key.reveal() if key else None, rpm=opts["rpm"], tpm=opts["tpm"],
+            max_concurrency=opts["max_concurrency"],
+        )  # fmt: skip
+
+    # -- description ----------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        parts = [repr(str(self.spec))]
+        if self._explicit_base_url:
+            parts.append(f"base_url={self._key_base_url!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    @property
+    def model_spec(self) -> str:
+        """``"provider:model"`` as given (``"openai:gpt-4o-mini"``)."""
+        return str(self.spec)
+
+    def describe(self) -> dict[str, Any]:
+        """A picklable description; :meth:`from_description` rebuilds an equivalent client.
+
+        The API key is included only if it was passed explicitly (as a masked :class:`Secret`);
+        otherwise the rebuilt client resolves it again from its own environment. An injected
+        transport or limiter object is not included (a ``redis://`` limiter URL is).
+
+        >>> AsyncAI.from_description(AsyncAI("ollama:llama3.2", cache=False).describe())
+        AsyncAI('ollama:llama3.2')
+        """
+        cache = self._cache_spec
+        if not isinstance(cache, bool | str) and cache is not None:
+            directory = getattr(cache, "directory", None) or getattr(cache, "url", None)
+            cache = str(directory) if directory is not None else True
+        return {
+            "model": str(self.spec),
+            "base_url": self._explicit_base_url,
+            "api_key": self._explicit_key,
+            **self._options,
+            "cache": cache if isinstance(cache, bool) else str(cache),
+            "timeout": self.timeout,
+            "retry": asdict(self.retry),
+            "limiter": self._limiter_url,
+            "calllog": bool(self._calllog_spec),
+        }
+
+    @classmethod
+    def from_description(cls, description: dict[str, Any]) -> AsyncAI:
+        """Rebuild a client from :meth:`describe` output (in another process or on another machine)."""
+        d = dict(description)
+        retry = d.pop("retry", None)
+        return cls(**d, retry=RetryPolicy(**retry) if retry else None)
+
+    # -- requests, keys, state ------------------------------------------------------------------------
+    def _request(
+        self,
+        prompt: Any,
+        system: str | None,
+        schema: OutputSchema | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        params: dict[str, Any],
+        stream: bool = False,
+    ) -> ChatRequest:
+        if isinstance(prompt, str):
+            messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        elif isinstance(prompt, list | tuple) and prompt:
+            if not all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt):
+                raise ConfigError('prompt messages must be dicts with "role" and "content"')
+            messages = [dict(m) for m in prompt]
+        else:
+            raise ConfigError(f"prompt must be a string or a list of messages, got {type(prompt).__name__}")
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
+            raise ConfigError(f"max_tokens must be a positive int, got {max_tokens!r}")
+        merged = dict(self._defaults)
+        if temperature is not None:
+            merged["temperature"] = temperature
+        if max_tokens is not None:
+            merged["max_tokens"] = max_tokens
+        merged.update((k, v) for k, v in params.items() if v is not None)
+        return ChatRequest(self._request_model, messages, merged, schema, stream)
+
+    def _cache_key_of(self, req: ChatRequest) -> str:
+        from aikit.cache import cache_key
+
+        return cache_key(
+            {
+                "provider": self.spec.provider,
+                "base_url": self._key_base_url,
+                "model": self.spec.model,
+                "messages": req.messages,
+                "params": req.params,
+                "schema": req.schema.json_schema if req.schema is not None else None,
+            }
+        )
+
+    def cache_key(self, prompt: Any, *, system: str | None = None, schema: Any = None, **params: Any) -> str:
+        """The cache key :meth:`achat` uses for these arguments (pure: no I/O).
+
+        ``params`` are the sampling parameters (``temperature``, ``max_tokens``, ``top_p`` ...); the
+        ``cache`` and ``observer`` arguments of ``achat`` are accepted and ignored.
+
+        >>> ai = AsyncAI("openai:gpt-4o-mini", cache=False)
+        >>> ai.cache_key("hi", temperature=0) == ai.cache_key("hi", temperature=0.0)
+        True
+        """
+        temperature, max_tokens = params.pop("temperature", None), params.pop("max_tokens", None)
+        params.pop("cache", None)
+        params.pop("observer", None)
+        req = self._request(prompt, system, OutputSchema.of(schema), temperature, max_tokens, params)
+        return self._cache_key_of(req)
+
+    def _api_key(self) -> Secret | None:
+        if not self._key_resolved:
+            self._key = resolve_key(
+                self.spec.key_variables, self._explicit_key, required=self.spec.key_required,
+                provider=str(self.spec),
+            )  # fmt: skip
+            self._key_resolved = True
+        return self._key
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self._explicit_key, self._key):
+            if secret:
+                text = text.replace(secret.reveal(), "********")
+        return text
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        last_loop, last_state = self._last
+        if last_loop is loop and last_state is not None:
+            return last_state
+        state = self._states.get(loop)
+        if state is None:
+            http = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                limits=httpx.Limits(max_connections=512, max_keepalive_connections=512),
+            )
+            state = self._states[loop] = _LoopState(http)
+            if _runtime.in_runtime_thread():
+                _runtime.on_shutdown(_closer(weakref.ref(self)))
+        self._last = (loop, state)
+        return state
+
+    def _cache_store(self) -> ResponseCache:
+        if self._cache is None:
+            spec = self._cache_spec
+            if isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")):
+                from aikit.scale.redis_cache import open_redis_cache
+
+                self._cache = open_redis_cache(spec)
+            else:
+                from aikit.cache import open_cache
+
+                self._cache = open_cache(spec)
+        return self._cache
+
+    def _log(self) -> CallLog | None:
+        spec = self._calllog_spec
+        if spec is False or spec is None:
+            return None
+        if self._calllog is None:
+            from aikit.calllog import CallLog, calllog
+
+            self._calllog = spec if isinstance(spec, CallLog) else calllog()
+        return self._calllog
+
+    async def _ensure_provider(self) -> tuple[Provider, Secret | None]:
+        if self._provider is not None:
+            return self._provider, self._api_key()
+        async with self._state().start_lock:
+            if self._provider is None:
+                from aikit.local.llm import aensure_server
+                from aikit.providers.openai import OpenAIProvider
+
+                endpoint = await aensure_server(self.spec.model or None)
+                self._key = Secret(endpoint.api_key) if endpoint.api_key else None
+                self._key_resolved = True
+                self._request_model = getattr(endpoint, "model", None) or "local"
+                self._provider = OpenAIProvider("local", endpoint.base_url)
+        return self._provider, self._key
+
+    # -- the call -------------------------------------------------------------------------------------
+    async def achat(
+        self,
+        prompt: Any,
+        *,
+        system: str | None = None,
+        schema: Any = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        cache: str = "use",
+        observer: Observer | None = None,
+        **params: Any,
+    ) -> Response:
+        """Ask the model; return a :class:`~aikit.response.Response`.
+
+        Parameters
+        ----------
+        prompt : str or list of dict
+            A user message, or chat messages (``{"role": ..., "content": ...}``).
+        system : str, optional
+            A system prompt (sent natively per provider).
+        schema : dict or pydantic class, optional
+            Structured output: sent as the provider's native structured output, validated, parsed into
+            ``r.data``; invalid output is retried once, then :class:`InvalidOutputError`.
+        temperature, max_tokens : optional
+            Sampling parameters; others (``top_p``, ``seed``, ``stop`` ...) go in ``**params``. Every
+            parameter is part of the cache key.
+        cache : {"use", "refresh", "read_only", "off"}
+            ``use``: read and write; ``refresh``: skip the read, write the new answer; ``read_only``:
+            read, never write; ``off``: neither (and no single flight).
+        observer : callable, optional
+            ``observer(kind, info)``, called on the loop thread: ``"start"`` (an attempt starts; info
+            ``attempt``, ``waited_s``), ``"retry"`` (info ``attempt``, ``status`` or None, ``error``,
+            ``wait_s``), ``"done"`` (info ``response``; cache hits too), ``"error"`` (info ``error``,
+            the exception about to be raised). Exceptions raised by the observer are ignored.
+
+        Raises
+        ------
+        ProviderHTTPError
+            400/401/403/404/422 and other non-retryable statuses, with the provider's message.
+        RetryExhaustedError
+            Retryable failures (429, 5xx, timeouts, connection errors) past ``retry.max_attempts`` or
+            ``retry.deadline_s``; the message says what happened last.
+        InvalidOutputError
+            The output failed the schema twice.
+        MissingCredentialError
+            No API key (raised at the first uncached call, naming the variable to set).
+        """
+        t0 = time.perf_counter()
+        if cache not in CACHE_MODES:
+            raise ConfigError(f"cache= must be one of {CACHE_MODES}, got {cache!r}")
+        req = self._request(prompt, system, OutputSchema.of(schema), temperature, max_tokens, params)
+        self._stats["requests"] += 1
+        if cache == "off":
+            return await self._call(req, None, cache, observer, t0)
+        key = self._cache_key_of(req)
+        if cache != "refresh":
+            hit = await self._cache_store().aget(key)
+            if hit is not None:
+                return self._hit(Response.from_cache(hit, cache_key=key), req.schema, observer, t0)
+        inflight = self._state().inflight
+        while (fut := inflight.get(key)) is not None:  # single flight: share the leader's answer
+            try:
+                shared = await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                continue  # the leader was cancelled, not us: try again, maybe as the leader
+            return self._hit(shared.replace(cached=True, cost_usd=0.0, saved_usd=shared.cost_usd, attempts=0),
+                             None, observer, t0)  # fmt: skip
+        fut = asyncio.get_running_loop().create_future()
+        inflight[key] = fut
+        try:
+            r = await self._call(req, key, cache, observer, t0)
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: there may be no follower
+            raise
+        finally:
+            if inflight.get(key) is fut:
+                del inflight[key]
+        fut.set_result(r)
+        return r
+
+    def _hit(
+        self, r: Response, schema: OutputSchema | None, observer: Observer | None, t0: float
+    ) -> Response:
+        r = r.replace(latency_s=time.perf_counter() - t0)
+        if schema is not None and schema.model is not None:
+            r = r.replace(data=schema.load(r.data))
+        self._stats["cache_hits"] += 1
+        self._stats["saved_usd"] += r.saved_usd or 0.0
+        log = self._log()
+        if log is not None:
+            log.record(self._record("cache_hit", attempt=0, r=r, cache_key=r.cache_key, cache_hit=True))
+        notify(observer, "done", {"response": r})
+        return r
+
+    def _record(self, outcome: str, **kw: Any) -> CallRecord:
+        from aikit.calllog import CallRecord
+
+        r: Response | None = kw.pop("r", None)
+        if r is not None:
+            kw.setdefault("input_tokens", r.usage.input_tokens)
+            kw.setdefault("output_tokens", r.usage.output_tokens)
+            kw.setdefault("cost_usd", r.cost_usd)
+            kw.setdefault("latency_s", r.latency_s)
+        if kw.get("error"):
+            kw["error"] = self._scrub(str(kw["error"]))[:2000]
+        return CallRecord(
+            provider=self.spec.provider, model=self.spec.model, base_url=self._key_base_url, outcome=outcome,
+            session=self.session, **kw,
+        )  # fmt: skip
+
+    async def send(
+        self, provider: Provider, request: httpx.Request, attempts: Attempts, *, stream: bool = False
+    ) -> tuple[httpx.Response | None, Failure | None]:
+        """One HTTP attempt under the per-request timeout: the response, or what went wrong.
+
+        Learns rate limits from the headers and pauses the limiter on a 429 with ``retry-after``. With
+        ``stream=True`` a 2xx response is returned unread (the caller closes it).
+        """
+        budget = min(self.timeout, max(0.001, attempts.deadline - time.perf_counter()))
+        spec, n = self.spec, attempts.attempt
+        try:
+            async with asyncio.timeout(budget):
+                resp = await self._state().http.send(request, stream=stream)
+                if stream and resp.status_code >= 300:
+                    await resp.aread()
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            msg = f"{spec}: no answer within {budget:.1f} s ({type(exc).__name__})"
+            return None, ProviderTimeoutError(msg, provider=spec.provider, attempts=n)
+        except httpx.TransportError as exc:
+            detail = self._scrub(str(exc)) or "connection failed"
+            msg = (
+                f"{spec}: cannot reach {self._key_base_url or 'the server'} ({type(exc).__name__}: {detail})"
+            )
+            return None, ProviderConnectionError(msg, provider=spec.provider, attempts=n)
+        self.limiter.learn(provider.rate_limits(resp.headers))
+        if resp.status_code < 300:
+            return resp, None
+        info = provider.error_info(resp)
+        if stream:
+            await resp.aclose()
+        if resp.status_code in THROTTLE_STATUSES and info.retry_after:
+            self.limiter.pause(info.retry_after)
+        return resp, info
+
+    async def _call(
+        self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float
+    ) -> Response:
+        provider, api_key = await self._ensure_provider()
+        est_in, est_out = self.estimate_tokens(req.messages, None, req.params.get("max_tokens"))
+        request = provider.build_request(req, api_key)
+        attempts = Attempts(self, key, observer, t0)
+        invalid_retried = False
+        while True:
+            permit = await attempts.start(est_in + est_out)
+            t_send = time.perf_counter()
+            resp: httpx.Response | None = None
+            failure: Failure | None = None
+            parsed: Parsed | None = None
+            try:
+                resp, failure = await self.send(provider, request, attempts)
+                if resp is not None and failure is None:
+                    try:
+                        parsed = provider.parse_response(resp, req)
+                    except (ValueError, KeyError, TypeError, IndexError) as exc:
+                        failure = ErrorInfo(resp.status_code, f"unreadable answer: {exc}", retryable=True)
+            finally:  # also on cancellation
+                status = resp.status_code if resp is not None else None
+                actual = (parsed.usage.total_tokens or None) if parsed is not None else None
+                self.limiter.release(permit, actual_tokens=actual, throttled=status in THROTTLE_STATUSES)
+            latency = time.perf_counter() - t_send
+            if parsed is None:
+                assert failure is not None
+                await asyncio.sleep(attempts.retry_wait(failure, status, permit, latency))
+                continue
+            cost = self._cost(parsed)
+            self._account(parsed, cost)
+            data = None
+            if req.schema is not None:
+                try:
+                    data = req.schema.parse(parsed.text)
+                except SchemaMismatch as exc:
+                    what = f"invalid output: {exc}"
+                    attempts.record("error" if invalid_retried else "retry", status=status, latency_s=latency,
+                                    wait_s=permit.waited_s, input_tokens=parsed.usage.input_tokens,
+                                    output_tokens=parsed.usage.output_tokens, cost_usd=cost,
+                                    error=what)  # fmt: skip
+                    if invalid_retried:
+                        attempts.fail(InvalidOutputError(
+                            f"{self.spec}: the output did not match the schema, twice: {exc}. "
+                            f"Last output: {parsed.text[:300]!r}",
+                            status=status, provider=self.spec.provider, attempts=attempts.attempt,
+                        ))  # fmt: skip
+                    invalid_retried = True
+                    self._stats["retries"] += 1
+                    notify(observer, "retry", {"attempt": attempts.attempt, "status": status, "error": what,
+                                               "wait_s": 0.0})  # fmt: skip
+                    continue
+            r = Response(
+                text=parsed.text, model=parsed.model, usage=parsed.usage, data=data, cache_key=key,
+                cost_usd=cost, latency_s=time.perf_counter() - t0, attempts=attempts.attempt,
+                finish_reason=parsed.finish_reason,
+            )  # fmt: skip
+            if key is not None and mode in ("use", "refresh"):
+                await self._store(key, r)
+            attempts.record("ok", status=status, wait_s=permit.waited_s, r=r, latency_s=latency)
+            notify(observer, "done", {"response": r})
+            return r
+
+    def _cost(self, parsed: Parsed) -> float | None:
+        from aikit import pricing
+
+        family, usage = self.spec.provider, parsed.usage  # compat/ollama: not in the table, cost None
+        cost = pricing.price(family, self.spec.model, usage.input_tokens, usage.output_tokens)
+        if cost is None and parsed.model != self.spec.model:
+            cost = pricing.price(family, parsed.model, usage.input_tokens, usage.output_tokens)
+        return cost
+
+    def _account(self, parsed: Parsed, cost: float | None) -> None:
+        s = self._stats
+        s["input_tokens"] += parsed.usage.input_tokens
+        s["output_tokens"] += parsed.usage.output_tokens
+        if cost is None:
+            s["cost_unknown"] += 1
+        else:
+            s["cost_usd"] += cost
+
+    async def _store(self, key: str, r: Response) -> None:
+        try:
+            await self._cache_store().aset(key, r.to_cache())
+        except (AIKitError, OSError, ValueError, TypeError) as exc:  # a failed write never fails the call
+            _log.warning("could not cache the answer for %s: %s", key, exc)
+
+    def astream(self, prompt: Any, **kwargs: Any) -> AsyncStream:
+        """Stream the answer's text as it arrives (SSE); same arguments as :meth:`achat`.
+
+        Returns an :class:`~aikit.stream.AsyncStream`: ``async for chunk in ai.astream(...)``; then
+        ``stream.response`` is the assembled :class:`Response`, which is cached. A cache hit replays
+        the cached text through the same iterator. Retries happen only before the first chunk.
+        """
+        from aikit.stream import AsyncStream
+
+        return AsyncStream(self, prompt, **kwargs)
+
+    # -- estimates, reporting, closing ----------------------------------------------------------------
+    def estimate_tokens(
+        self, prompt: Any, system: str | None = None, max_tokens: int | None = None
+    ) -> tuple[int, int]:
+        """``(input_tokens_est, output_tokens_est)``: characters/4 plus 4 per message, and ``max_tokens``
+        (else 256). A rough guess for pacing and budgets, not a tokenizer.
+
+        >>> AsyncAI("openai:gpt-4o-mini", cache=False).estimate_tokens("x" * 400, max_tokens=20)
+        (104, 20)
+        """
+        if isinstance(prompt, str):
+            chars, n = len(prompt), 1
+        else:
+            chars, n = sum(len(str(m.get("content", ""))) for m in prompt), len(prompt)
+        if system:
+            chars, n = chars + len(system), n + 1
+        return chars // 4 + 4 * n, max_tokens if max_tokens is not None else DEFAULT_OUTPUT_ESTIMATE
+
+    def price(self, input_tokens: int, output_tokens: int) -> float | None:
+        """USD for these tokens on this model, or None when its price is unknown (never a guess).
+
+        >>> AsyncAI("openai:gpt-4o-mini", cache=False).price(1_000_000, 0)
+        0.15
+        """
+        from aikit import pricing
+
+        return pricing.price(self.spec.provider, self.spec.model, input_tokens, output_tokens)
+
+    async def cached(self, keys: list[str]) -> dict[str, Response]:
+        """Bulk cache lookup: the cached :class:`Response` of each key that has one (``data`` as JSON)."""
+        found = await self._cache_store().aget_many(list(keys))
+        return {k: Response.from_cache(v, cache_key=k) for k, v in found.items()}
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this client: requests, cache hits, HTTP calls, retries, errors, tokens, cost.
+
+        ``cost_usd`` sums the calls with a known price; ``cost_unknown`` counts the others;
+        ``saved_usd`` is what cache hits would have cost.
+        """
+        s = dict(self._stats)
+        s["cost_usd"], s["saved_usd"] = round(s["cost_usd"], 10), round(s["saved_usd"], 10)
+        s.update(concurrency=int(self.limiter.limit), rpm=self.limiter.rpm, tpm=self.limiter.tpm)
+        return s
+
+    def calls(self, *, all: bool = False) -> pd.DataFrame:
+        """The call log as a DataFrame: one row per attempt outcome, cache hits included.
+
+        By default the rows of this provider, model and base URL (across sessions and processes);
+        ``all=True`` gives every row. ``df[df.session == ai.session]`` keeps this object's calls.
+        """
+        from aikit.calllog import calllog
+
+        log = self._log() or calllog()
+        where = {"provider": self.spec.provider, "model": self.spec.model, "base_url": self._key_base_url}
+        return log.frame(None if all else where)
+
+    async def aclose(self) -> None:
+        """Close this loop's HTTP client (and the cache, when this client opened it). Idempotent."""
+        state = self._states.pop(asyncio.get_running_loop(), None)
+        self._last = (None, None)
+        if state is not None:
+            await state.http.aclose()
+        if not self._states and self._cache is not None and not hasattr(self._cache_spec, "aget"):
+            cache, self._cache = self._cache, None
+            with contextlib.suppress(Exception):
+                cache.close()
+        if self._calllog is not None:
+            await asyncio.to_thread(self._calllog.flush)
+
+    async def __aenter__(self) -> AsyncAI:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _closer(ref: weakref.ref[AsyncAI]) -> Callable[[], Any]:
+    async def close() -> None:
+        client = ref()
+        if client is not None:
+            await client.aclose()
+
+    return close
+
+
+def notify(observer: Observer | None, kind: str, info: dict[str, Any]) -> None:
+    """Call ``observer(kind, info)``; an observer's exception never breaks the call."""
+    if observer is None:
+        return
+    try:
+        observer(kind, info)
+    except Exception as exc:
+        _log.debug("observer failed on %s: %s", kind, exc)
+
+
+class AI:
+    """The sync AI client: :class:`AsyncAI` run on aikit's loop thread. Same constructor arguments.
+
+    ``ai.aio`` is the :class:`AsyncAI`; ``await ai.achat(...)`` works as well.
+
+    Examples
+    --------
+    >>> ai = AI("openai:gpt-4o-mini")                                    # doctest: +SKIP
+    >>> r = ai.chat("Classify: the invoice is wrong", schema={"type": "object",
+    ...             "properties": {"tone": {"enum": ["pos", "neg"]}}})  # doctest: +SKIP
+    >>> r.data, r.cached, r.cost_usd                                    # doctest: +SKIP
+    ({'tone': 'neg'}, False, 1.2e-05)
+    >>> for chunk in ai.stream("Tell a short story"):                  # doctest: +SKIP
+    ...     print(chunk, end="")
+    """
+
+    def __init__(self, model: str = "local", **kwargs: Any) -> None:
+        self.aio: AsyncAI = kwargs.pop("_aio", None) or AsyncAI(model, **kwargs)
+
+    def __repr__(self) -> str:
+        return "AI" + repr(self.aio)[len("AsyncAI") :]
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return self.aio.spec
+
+    @property
+    def model_spec(self) -> str:
+        return self.aio.model_spec
+
+    @property
+    def session(self) -> str:
+        return self.aio.session
+
+    def chat(self, prompt: Any, **kwargs: Any) -> Response:
+        """:meth:`AsyncAI.achat`, run on aikit's loop thread (same arguments)."""
+        return _runtime.run_sync(self.aio.achat(prompt, **kwargs))
+
+    async def achat(self, prompt: Any, **kwargs: Any) -> Response:
+        """:meth:`AsyncAI.achat`, awaited on the caller's loop."""
+        return await self.aio.achat(prompt, **kwargs)
+
+    def stream(self, prompt: Any, **kwargs: Any) -> Stream:
+        """:meth:`AsyncAI.astream` as a sync iterator: ``for chunk in ai.stream(...)``."""
+        from aikit.stream import Stream
+
+        return Stream(self.aio.astream(prompt, **kwargs))
+
+    def astream(self, prompt: Any, **kwargs: Any) -> AsyncStream:
+        """:meth:`AsyncAI.astream`."""
+        return self.aio.astream(prompt, **kwargs)
+
+    def cache_key(self, prompt: Any, **kwargs: Any) -> str:
+        """:meth:`AsyncAI.cache_key`."""
+        return self.aio.cache_key(prompt, **kwargs)
+
+    def cached(self, keys: list[str]) -> dict[str, Response]:
+        """:meth:`AsyncAI.cached`, run on aikit's loop thread."""
+        return _runtime.run_sync(self.aio.cached(keys))
+
+    def estimate_tokens(
+        self, prompt: Any, system: str | None = None, max_tokens: int | None = None
+    ) -> tuple[int, int]:
+        """:meth:`AsyncAI.estimate_tokens`."""
+        return self.aio.estimate_tokens(prompt, system, max_tokens)
+
+    def price(self, input_tokens: int, output_tokens: int) -> float | None:
+        """:meth:`AsyncAI.price`."""
+        return self.aio.price(input_tokens, output_tokens)
+
+    def stats(self) -> dict[str, Any]:
+        """:meth:`AsyncAI.stats`."""
+        return self.aio.stats()
+
+    def calls(self, *, all: bool = False) -> pd.DataFrame:
+        """:meth:`AsyncAI.calls`."""
+        return self.aio.calls(all=all)
+
+    def describe(self) -> dict[str, Any]:
+        """:meth:`AsyncAI.describe`."""
+        return self.aio.describe()
+
+    @classmethod
+    def from_description(cls, description: dict[str, Any]) -> AI:
+        """Rebuild from :meth:`describe` output."""
+        return cls(_aio=AsyncAI.from_description(description))
+
+    def close(self) -> None:
+        """Close the HTTP client on aikit's loop."""
+        _runtime.run_sync(self.aio.aclose())
+
+    def __enter__(self) -> AI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

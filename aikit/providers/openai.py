@@ -1,0 +1,204 @@
+"""OpenAI Chat Completions, and every server that speaks it (``compat:``, ``ollama:``, ``local``).
+
+Sans I/O: builds ``POST {base_url}/chat/completions``, parses answers and SSE chunks, classifies errors
+and reads ``x-ratelimit-*`` headers. A schema is sent as ``response_format`` of type ``json_schema``
+(``strict`` only when the schema meets OpenAI's strict-mode rules, so any schema is accepted).
+
+>>> from aikit.providers.base import ChatRequest
+>>> p = OpenAIProvider("compat", "http://127.0.0.1:8000/v1")
+>>> req = p.build_request(ChatRequest("m", [{"role": "user", "content": "hi"}], {"temperature": 0}), None)
+>>> str(req.url), "authorization" in req.headers
+('http://127.0.0.1:8000/v1/chat/completions', False)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from aikit.providers.base import (
+    ChatRequest,
+    ErrorInfo,
+    Parsed,
+    RateLimits,
+    error_info_from,
+    error_message,
+    number,
+    parse_duration,
+)
+from aikit.response import Usage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aikit.credentials import Secret
+    from aikit.schema import OutputSchema
+
+__all__ = ["OpenAIProvider"]
+
+_JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
+
+
+class OpenAIProvider:
+    """The OpenAI Chat Completions wire format.
+
+    Parameters
+    ----------
+    name : str
+        ``openai``, ``compat``, ``ollama`` or ``local`` (goes into cache keys and the call log).
+    base_url : str
+        Up to and including ``/v1``.
+    """
+
+    wire = "openai"
+
+    def __init__(self, name: str, base_url: str) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._url = self.base_url + "/chat/completions"
+        # OpenAI's own API wants max_completion_tokens (reasoning models refuse max_tokens);
+        # compatible servers (vLLM, Ollama, llama.cpp) only know max_tokens.
+        self._max_tokens_field = "max_completion_tokens" if name == "openai" else "max_tokens"
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider({self.name!r}, {self.base_url!r})"
+
+    def body(self, req: ChatRequest) -> dict[str, Any]:
+        """The JSON body for ``req`` (no credentials)."""
+        body: dict[str, Any] = {"model": req.model, "messages": req.messages}
+        for name, value in req.params.items():
+            if value is None:
+                continue
+            body[self._max_tokens_field if name == "max_tokens" else name] = value
+        if req.schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": req.schema.name,
+                    "schema": req.schema.json_schema,
+                    "strict": _strict_ok(req.schema),
+                },
+            }
+        if req.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def build_request(self, req: ChatRequest, api_key: Secret | None) -> httpx.Request:
+        """``POST /chat/completions`` with a Bearer key when there is one."""
+        headers = dict(_JSON_HEADERS)
+        if req.stream:
+            headers["accept"] = "text/event-stream"
+        if api_key:
+            headers["authorization"] = "Bearer " + api_key.reveal()
+        content = json.dumps(self.body(req), separators=(",", ":"), ensure_ascii=False).encode()
+        return httpx.Request("POST", self._url, headers=headers, content=content)
+
+    def parse_response(self, resp: httpx.Response, req: ChatRequest) -> Parsed:
+        """Text, usage, model and finish reason of a 2xx answer."""
+        data = resp.json()
+        return _parsed(data, req.model)
+
+    def stream_decoder(self, req: ChatRequest) -> _OpenAIStream:
+        return _OpenAIStream(req.model)
+
+    def error_info(self, resp: httpx.Response) -> ErrorInfo:
+        return error_info_from(resp.status_code, resp.headers, error_message(resp))
+
+    def rate_limits(self, headers: Mapping[str, str]) -> RateLimits:
+        """``x-ratelimit-limit-requests`` / ``-tokens`` (per minute) and what remains."""
+        return RateLimits(
+            rpm=number(headers, "x-ratelimit-limit-requests"),
+            tpm=number(headers, "x-ratelimit-limit-tokens"),
+            requests_remaining=number(headers, "x-ratelimit-remaining-requests"),
+            tokens_remaining=number(headers, "x-ratelimit-remaining-tokens"),
+        )
+
+    @staticmethod
+    def reset_after(headers: Mapping[str, str]) -> float | None:
+        """Seconds until the request window resets (``x-ratelimit-reset-requests``), if sent."""
+        return parse_duration(headers.get("x-ratelimit-reset-requests"))
+
+
+def _parsed(data: Any, default_model: str) -> Parsed:
+    if not isinstance(data, dict) or not data.get("choices"):
+        raise ValueError("answer has no choices")
+    choice = data["choices"][0]
+    message = choice.get("message") or {}
+    text = message.get("content")
+    finish = choice.get("finish_reason")
+    if text is None and message.get("refusal"):
+        text, finish = str(message["refusal"]), "refusal"
+    usage = data.get("usage") or {}
+    return Parsed(
+        text=text if isinstance(text, str) else "",
+        model=str(data.get("model") or default_model),
+        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+        finish_reason=finish,
+    )
+
+
+class _OpenAIStream:
+    """Chunks of ``stream: true``: ``choices[0].delta.content``, usage in the last chunk, ``[DONE]``."""
+
+    __slots__ = ("_done", "_finish", "_model", "_parts", "_usage")
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._parts: list[str] = []
+        self._usage = Usage()
+        self._finish: str | None = None
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def feed(self, event: str, data: str) -> str | None:
+        if data.strip() == "[DONE]":
+            self._done = True
+            return None
+        chunk = json.loads(data)
+        if not isinstance(chunk, dict):
+            return None
+        if "error" in chunk:
+            raise ValueError(f"stream error: {chunk['error']}")
+        if chunk.get("model"):
+            self._model = str(chunk["model"])
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = Usage(
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            )
+        delta_text = None
+        for choice in chunk.get("choices") or ():
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                self._parts.append(content)
+                delta_text = content if delta_text is None else delta_text + content
+        return delta_text
+
+    def result(self) -> Parsed:
+        return Parsed("".join(self._parts), self._model, self._usage, self._finish)
+
+
+def _strict_ok(schema: OutputSchema) -> bool:
+    """True when every object closes ``additionalProperties`` and requires all its properties."""
+
+    def ok(node: Any) -> bool:
+        if isinstance(node, dict):
+            if node.get("type") == "object" or "properties" in node:
+                props = node.get("properties") or {}
+                if node.get("additionalProperties") is not False or set(node.get("required") or ()) != set(
+                    props
+                ):
+                    return False
+            return all(ok(v) for v in node.values())
+        if isinstance(node, list):
+            return all(ok(v) for v in node)
+        return True
+
+    return ok(schema.json_schema)

@@ -1,0 +1,302 @@
+"""Client-side pacing: RPM and TPM token buckets plus adaptive concurrency.
+
+Under a provider's rate limit the wall time of a batch is set by the limit, not by the client; what
+separates clients is how many requests they waste on 429s (and how many rows they lose). So aikit paces
+*before* sending:
+
+- **Token buckets about one second deep**, one for requests per minute and one for tokens per minute.
+  A request reserves one request and its *estimated* tokens (prompt chars/4 + ``max_tokens``); when the
+  answer arrives the reservation settles to the actual usage. Reservations queue in FIFO order (the
+  bucket level may go negative; each reservation waits until its share has refilled), so N waiting
+  requests start exactly ``1/rate`` apart instead of waking together.
+- **Limits** come from the constructor (``rpm=``, ``tpm=``) or are learned from ``x-ratelimit-*`` /
+  ``anthropic-ratelimit-*`` headers of real answers (explicit values win).
+- **Adaptive concurrency (AIMD)**: the number of requests in flight halves on a 429/503 (at most once a
+  second, so one burst of rejections counts once) and grows by one after every ``grow_after`` clean
+  completions, up to ``max_concurrency``. A 429 carrying ``retry-after`` also pauses new starts.
+
+Everything is plain time arithmetic; the only awaitables are ``asyncio.sleep`` and futures of the
+caller's running loop, so a limiter may be shared by clients on different loops.
+
+>>> lim = RateLimiter(rpm=120)            # 2 requests/s, bucket of 2
+>>> [round(lim.reserve(0, now=0.0), 2) for _ in range(4)]
+[0.0, 0.0, 0.5, 1.0]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aikit.providers.base import RateLimits
+
+__all__ = ["Permit", "RateLimiter", "TokenBucket"]
+
+
+class TokenBucket:
+    """A token bucket of ``rate`` tokens/s and ``capacity`` tokens that allows negative reservations.
+
+    >>> b = TokenBucket(rate=10.0, capacity=10.0, now=0.0)
+    >>> b.reserve(10, now=0.0), b.reserve(5, now=0.0)
+    (0.0, 0.5)
+    """
+
+    __slots__ = ("capacity", "level", "rate", "updated")
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.level = capacity
+        self.updated = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.updated:
+            self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def reserve(self, n: float, now: float) -> float:
+        """Take ``n`` tokens now; return how long to wait until they are really available."""
+        self._refill(now)
+        self.level -= n
+        return 0.0 if self.level >= 0 else -self.level / self.rate
+
+    def give_back(self, n: float, now: float) -> None:
+        """Return ``n`` tokens (negative ``n`` charges more), e.g. settling an estimate to actual use."""
+        self._refill(now)
+        self.level = min(self.capacity, self.level + n)
+
+    def drain(self, now: float) -> None:
+        """Empty the bucket (a 429 says the server's bucket is empty, whatever ours believed)."""
+        self._refill(now)
+        self.level = min(self.level, 0.0)
+
+    def set_rate(self, rate: float, depth_s: float, now: float) -> None:
+        self._refill(now)
+        self.rate = rate
+        self.capacity = max(1.0, rate * depth_s)
+        self.level = min(self.level, self.capacity)
+
+
+@dataclass(slots=True)
+class Permit:
+    """One granted start: what it reserved and how long it waited for it."""
+
+    tokens: float
+    waited_s: float
+    released: bool = False
+
+
+class RateLimiter:
+    """Paces requests to RPM/TPM limits with adaptive concurrency.
+
+    Parameters
+    ----------
+    rpm, tpm : float, optional
+        Requests and tokens per minute. None: unlimited until learned from response headers.
+    max_concurrency : int
+        Ceiling (and starting value) of requests in flight.
+    min_concurrency : int
+        Floor of the adaptive concurrency.
+    depth_s : float
+        Bucket depth in seconds of the rate (1 s: the burst the provider tolerates).
+    learn : bool
+        Adopt limits advertised in headers when no explicit limit was given.
+    grow_after : int
+        Clean completions needed to raise the concurrency by one.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> async def one():
+    ...     lim = RateLimiter(rpm=600, tpm=100_000)
+    ...     permit = await lim.acquire(tokens=500)
+    ...     lim.release(permit, actual_tokens=420)
+    ...     return lim.in_flight
+    >>> asyncio.run(one())
+    0
+    """
+
+    def __init__(
+        self,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        *,
+        max_concurrency: int = 64,
+        min_concurrency: int = 1,
+        depth_s: float = 1.0,
+        learn: bool = True,
+        grow_after: int = 10,
+    ) -> None:
+        if max_concurrency < 1 or min_concurrency < 1 or min_concurrency > max_concurrency:
+            from aikit.exceptions import ConfigError
+
+            raise ConfigError("need 1 <= min_concurrency <= max_concurrency")
+        now = time.monotonic()
+        self.depth_s = depth_s
+        self.explicit_rpm, self.explicit_tpm = rpm, tpm
+        self.learn_from_headers = learn
+        self._rpm = self._bucket(rpm, now)
+        self._tpm = self._bucket(tpm, now)
+        self.max_concurrency = max_concurrency
+        self.min_concurrency = min_concurrency
+        self.limit = float(max_concurrency)
+        self.in_flight = 0
+        self.grow_after = grow_after
+        self._clean = 0
+        self._last_decrease = -1e9
+        self._blocked_until = 0.0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._lock = threading.Lock()
+        self.throttled = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimiter(rpm={self.rpm}, tpm={self.tpm}, concurrency={int(self.limit)}/"
+            f"{self.max_concurrency}, in_flight={self.in_flight})"
+        )
+
+    def _bucket(self, per_minute: float | None, now: float) -> TokenBucket | None:
+        if per_minute is None:
+            return None
+        if per_minute <= 0:
+            from aikit.exceptions import ConfigError
+
+            raise ConfigError(f"rate limits must be positive, got {per_minute}")
+        rate = per_minute / 60.0
+        return TokenBucket(rate, max(1.0, rate * self.depth_s), now)
+
+    @property
+    def rpm(self) -> float | None:
+        return None if self._rpm is None else self._rpm.rate * 60.0
+
+    @property
+    def tpm(self) -> float | None:
+        return None if self._tpm is None else self._tpm.rate * 60.0
+
+    # -- pacing ---------------------------------------------------------------------------------------
+    def reserve(self, tokens: float, now: float | None = None) -> float:
+        """Reserve one request and ``tokens``; return the wait before it may start (no concurrency)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            wait = self._blocked_until - now
+            if self._rpm is not None:
+                wait = max(wait, self._rpm.reserve(1.0, now))
+            if self._tpm is not None and tokens > 0:
+                wait = max(wait, self._tpm.reserve(tokens, now))
+        return max(0.0, wait)
+
+    async def acquire(self, tokens: float = 0.0) -> Permit:
+        """Wait for a concurrency slot, then for the buckets; the caller must :meth:`release` it."""
+        with self._lock:
+            free = self.in_flight < int(self.limit) and not self._waiters
+            if free:
+                self.in_flight += 1
+            else:
+                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiters.append(fut)
+        t0 = time.monotonic()
+        if not free:
+            try:
+                await fut
+            except BaseException:
+                with self._lock:
+                    if fut.done() and not fut.cancelled():
+                        self.in_flight -= 1  # we were granted a slot just as we were cancelled
+                        self._wake()
+                    elif fut in self._waiters:
+                        self._waiters.remove(fut)
+                raise
+        try:
+            wait = self.reserve(tokens)
+            if wait > 0:
+                await asyncio.sleep(wait)
+        except BaseException:
+            self._free_slot()
+            raise
+        return Permit(tokens=tokens, waited_s=time.monotonic() - t0)
+
+    def release(self, permit: Permit, *, actual_tokens: float | None = None, throttled: bool = False) -> None:
+        """Give the slot back; settle the token reservation; adapt the concurrency.
+
+        ``throttled`` (a 429/503) halves the concurrency, at most once a second; a clean completion
+        counts towards growing it again.
+        """
+        if permit.released:
+            return
+        permit.released = True
+        now = time.monotonic()
+        with self._lock:
+            if self._tpm is not None and actual_tokens is not None:
+                self._tpm.give_back(permit.tokens - actual_tokens, now)
+            if throttled:
+                self.throttled += 1
+                self._clean = 0
+                if now - self._last_decrease >= 1.0:
+                    self._last_decrease = now
+                    self.limit = max(float(self.min_concurrency), self.limit / 2.0)
+            elif self.limit < self.max_concurrency:
+                self._clean += 1
+                if self._clean >= self.grow_after:
+                    self._clean = 0
+                    self.limit = min(float(self.max_concurrency), self.limit + 1.0)
+        self._free_slot()
+
+    def _free_slot(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self._wake()
+
+    def _wake(self) -> None:
+        # called with the lock held
+        while self._waiters and self.in_flight < int(self.limit):
+            fut = self._waiters.popleft()
+            if fut.done():
+                continue
+            self.in_flight += 1
+            loop = fut.get_loop()
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                fut.set_result(None)
+            else:
+                loop.call_soon_threadsafe(_grant, fut, self)
+
+    def pause(self, seconds: float) -> None:
+        """No new request starts for ``seconds`` (a 429's retry-after); the RPM bucket is drained."""
+        now = time.monotonic()
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, now + seconds)
+            if self._rpm is not None:
+                self._rpm.drain(now)
+
+    # -- learning -------------------------------------------------------------------------------------
+    def learn(self, limits: RateLimits) -> None:
+        """Adopt advertised per-minute limits for any limit not given explicitly."""
+        if not self.learn_from_headers or not limits:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if self.explicit_rpm is None and limits.rpm and limits.rpm > 0:
+                if self._rpm is None:
+                    self._rpm = self._bucket(limits.rpm, now)
+                elif abs(self._rpm.rate * 60.0 - limits.rpm) > 1e-9:
+                    self._rpm.set_rate(limits.rpm / 60.0, self.depth_s, now)
+            if self.explicit_tpm is None and limits.tpm and limits.tpm > 0:
+                if self._tpm is None:
+                    self._tpm = self._bucket(limits.tpm, now)
+                elif abs(self._tpm.rate * 60.0 - limits.tpm) > 1e-9:
+                    self._tpm.set_rate(limits.tpm / 60.0, self.depth_s, now)
+
+
+def _grant(fut: asyncio.Future[None], limiter: RateLimiter) -> None:
+    if fut.cancelled():
+        limiter._free_slot()
+    elif not fut.done():
+        fut.set_result(None)
