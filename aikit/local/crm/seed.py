@@ -330,6 +330,10 @@ _NOTES = [
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October"]
 
 
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
@@ -420,9 +424,7 @@ def load(store: Store, seed: int = 0) -> dict[str, int]:
                 else rng.choice(["1", "2", "3"])
             )
             props = {
-                "subject": subject_t.format(**slots).capitalize()
-                if subject_t[0] == "{"
-                else subject_t.format(**slots),
+                "subject": _upper_first(subject_t.format(**slots)),
                 "content": body,
                 "hs_pipeline": "0",
                 "hs_pipeline_stage": stage,

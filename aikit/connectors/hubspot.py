@@ -1,0 +1,688 @@
+"""``aikit.HubSpot``: fetch CRM objects into a DataFrame, push AI insights back, safely.
+
+The same code runs against the embedded demo CRM and a real HubSpot portal; only ``base_url`` and the
+token change.
+
+>>> import aikit
+>>> crm = aikit.HubSpot(token=server.token, base_url=server.url)            # doctest: +SKIP
+>>> tickets = crm.fetch("tickets", properties=["subject", "content", "hs_ticket_priority"],
+...     where={"hs_ticket_priority": ["HIGH", "URGENT"]}, associations=["contacts"])  # doctest: +SKIP
+>>> tickets["ai_sentiment"] = ...                                            # doctest: +SKIP
+>>> crm.push("tickets", tickets[["id", "ai_sentiment"]], dry_run=True,
+...          create_properties=True)                                         # doctest: +SKIP
+<PushReport tickets: dry run, 120 rows, 0 unchanged, 0 sent, 0 updated, 0 failed, 0 batches>
+
+``fetch`` pages through everything (the list endpoint, or search when filtered). ``push`` reads the
+current values first and writes only the cells that differ, in batches of 100, paced to the portal's
+rate limit (learned from the ``X-HubSpot-RateLimit-*`` headers) and retried on 429/5xx. A partial
+failure (HTTP 207) is reported row by row in the :class:`~aikit.connectors.report.PushReport`; running
+the same push again writes only what is still different.
+
+The token is kept inside an ``httpx.Auth`` and never appears in a repr, a log line, an exception or
+a DataFrame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from aikit import _runtime
+from aikit.connectors.frames import coerce, records_frame, same_value, wire_value
+from aikit.connectors.pacing import WindowPacer
+from aikit.connectors.report import DIFF_COLUMNS, FAILED_COLUMNS, PushReport
+from aikit.connectors.session import ApiSession, TokenAuth, on_runtime
+from aikit.connectors.where import filter_groups, sorts
+from aikit.exceptions import ConfigError, CRMError, MissingCredentialError, PushError
+from aikit.retry import RetryPolicy
+
+__all__ = ["DEFAULT_BASE_URL", "HubSpot"]
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+BATCH_LIMIT, LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 100, 200, 10_000
+_READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"})
+
+
+class HubSpot:
+    """A HubSpot CRM v3 client (or the demo CRM's) returning DataFrames.
+
+    Parameters
+    ----------
+    token : str, optional
+        Private-app or OAuth access token. Default: ``$HUBSPOT_TOKEN``.
+    base_url : str, optional
+        API root. Default ``https://api.hubapi.com``; the demo CRM's ``server.url`` locally.
+    auth : httpx.Auth, optional
+        Any httpx auth instead of ``token`` (for example an OAuth refresh-token auth).
+    rate_limit : int
+        Requests per 10 s assumed until the server's headers say otherwise (HubSpot's lowest tier: 100).
+    retry : RetryPolicy, optional
+        Attempts and deadline for 429/5xx/connection failures (default: 8 attempts within 300 s).
+    timeout : float
+        Per-request timeout in seconds.
+    transport : httpx.AsyncBaseTransport, optional
+        Injected transport (tests).
+
+    Raises
+    ------
+    MissingCredentialError
+        No token and no auth, and ``HUBSPOT_TOKEN`` is not set.
+
+    Examples
+    --------
+    >>> crm = HubSpot(token="pat-na1-...", base_url="http://127.0.0.1:8765")   # doctest: +SKIP
+    >>> contacts = crm.fetch("contacts", properties=["email", "firstname"], limit=50)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        base_url: str | None = None,
+        *,
+        auth: httpx.Auth | None = None,
+        rate_limit: int = 100,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if token is not None and auth is not None:
+            raise ConfigError("pass either token= or auth=, not both")
+        if auth is None:
+            token = token or os.environ.get("HUBSPOT_TOKEN")
+            if not token:
+                raise MissingCredentialError(
+                    "No HubSpot token found: pass token=..., pass auth=<httpx.Auth>, or set the "
+                    "HUBSPOT_TOKEN "
+                    "environment variable (a private-app access token). For the local demo CRM use "
+                    "token=server.token, base_url=server.url.",
+                    variable="HUBSPOT_TOKEN",
+                )
+            auth = TokenAuth(token)
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.session = ApiSession(
+            self.base_url,
+            auth=auth,
+            retry=retry,
+            pacer=WindowPacer(rate_limit, 10.0),
+            timeout=timeout,
+            transport=transport,
+        )
+        self.search_pacer = WindowPacer(5, 1.0, header_prefix="x-aikit-none-")  # search: 5/s, no headers
+        self._types: dict[str, dict[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"HubSpot(base_url={self.base_url!r}, auth={type(self.session.auth).__name__})"
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Requests sent, retries and 429s seen by this client."""
+        return dict(self.session.stats)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the HTTP client (it reopens on next use)."""
+        _runtime.run_sync(self.session.aclose())
+
+    async def aclose(self) -> None:
+        await self.session.aclose()
+
+    def __enter__(self) -> HubSpot:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- properties --------------------------------------------------------------------------------
+    async def _definitions(self, object_type: str, refresh: bool = False) -> dict[str, str]:
+        if refresh or object_type not in self._types:
+            resp = await self.session.request(
+                "GET", f"/crm/v3/properties/{object_type}", what=f"list {object_type} properties"
+            )
+            self._types[object_type] = {
+                p["name"]: p.get("type", "string") for p in resp.json().get("results", [])
+            }
+        return self._types[object_type]
+
+    def properties(self, object_type: str) -> pd.DataFrame:
+        """The property definitions of ``object_type`` (name, label, type, fieldType, groupName, ...).
+
+        >>> crm.properties("tickets")[["name", "type"]].head()    # doctest: +SKIP
+        """
+
+        async def _go() -> pd.DataFrame:
+            resp = await self.session.request(
+                "GET", f"/crm/v3/properties/{object_type}", what=f"list {object_type} properties"
+            )
+            return pd.DataFrame(resp.json().get("results", []))
+
+        return _runtime.run_sync(_go())
+
+    def create_property(
+        self,
+        object_type: str,
+        name: str,
+        *,
+        label: str | None = None,
+        type: str = "string",
+        field_type: str | None = None,
+        options: Sequence[str] | None = None,
+        group: str = "aikit",
+        description: str = "",
+    ) -> dict[str, Any]:
+        """Create a custom property (returns the definition; an existing one is returned as is).
+
+        >>> crm.create_property("tickets", "ai_sentiment", type="enumeration",
+        ...                     options=["negative", "neutral", "positive"])    # doctest: +SKIP
+        """
+        spec = _property_spec(name, label, type, field_type, options, group, description)
+        return _runtime.run_sync(self._create_property(object_type, spec))
+
+    async def _create_property(self, object_type: str, spec: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = await self.session.request(
+                "POST",
+                f"/crm/v3/properties/{object_type}",
+                what=f"create property {spec['name']}",
+                json_body=spec,
+            )
+        except CRMError as exc:
+            if exc.status != 409:
+                raise
+            resp = await self.session.request(
+                "GET",
+                f"/crm/v3/properties/{object_type}/{spec['name']}",
+                what=f"read property {spec['name']}",
+            )
+        self._types.pop(object_type, None)
+        result: dict[str, Any] = resp.json()
+        return result
+
+    # -- fetch -------------------------------------------------------------------------------------
+    def fetch(
+        self,
+        object_type: str,
+        properties: Sequence[str] | None = None,
+        where: Mapping[str, Any] | Sequence[Any] | None = None,
+        associations: Sequence[str] | str | None = None,
+        *,
+        limit: int | None = None,
+        sort: str | Sequence[str] | None = None,
+        query: str | None = None,
+        archived: bool = False,
+        typed: bool = True,
+    ) -> pd.DataFrame:
+        """All objects of a type as a DataFrame: ``id``, one column per property, dates, associations.
+
+        Parameters
+        ----------
+        object_type : str
+            ``"contacts"``, ``"companies"``, ``"tickets"``, ``"notes"``, ...
+        properties : list of str, optional
+            Properties to read (default: the API's default set).
+        where : dict or list, optional
+            Filters, run through the search API. ``{"prop": value}`` is EQ, a list is IN, a tuple is
+            ``(operator, value)`` with ``"<" "<=" ">" ">=" "!=" "contains" "between" "has" "not has"``
+            (or HubSpot operator names); ``None`` means the property has no value. A list of dicts
+            ORs the groups; raw HubSpot ``filterGroups`` pass through.
+        associations : list of str, optional
+            Associated types to add as id-list columns, e.g. ``["contacts"]``.
+        limit : int, optional
+            Stop after this many rows.
+        sort : str or list of str, optional
+            Property names, ``-name`` for descending (search API).
+        query : str, optional
+            Full-text search across default searchable properties (search API).
+        archived : bool
+            List archived objects instead (list API only).
+        typed : bool
+            Type columns from the property definitions (numbers, UTC datetimes, booleans).
+
+        Examples
+        --------
+        >>> crm.fetch("tickets", ["subject", "hs_ticket_priority"], where={"hs_ticket_priority": "HIGH"},
+        ...           associations=["contacts"], limit=100)     # doctest: +SKIP
+        """
+        return _runtime.run_sync(
+            self._fetch(object_type, properties, where, associations, limit, sort, query, archived, typed)
+        )
+
+    async def afetch(
+        self,
+        object_type: str,
+        properties: Sequence[str] | None = None,
+        where: Mapping[str, Any] | Sequence[Any] | None = None,
+        associations: Sequence[str] | str | None = None,
+        *,
+        limit: int | None = None,
+        sort: str | Sequence[str] | None = None,
+        query: str | None = None,
+        archived: bool = False,
+        typed: bool = True,
+    ) -> pd.DataFrame:
+        """Async :meth:`fetch` (the work runs on aikit's loop thread)."""
+        return await on_runtime(
+            self._fetch(object_type, properties, where, associations, limit, sort, query, archived, typed)
+        )
+
+    async def _fetch(
+        self,
+        object_type: str,
+        properties: Sequence[str] | None,
+        where: Mapping[str, Any] | Sequence[Any] | None,
+        associations: Sequence[str] | str | None,
+        limit: int | None,
+        sort: str | Sequence[str] | None,
+        query: str | None,
+        archived: bool,
+        typed: bool,
+    ) -> pd.DataFrame:
+        if limit is not None and limit < 0:
+            raise ConfigError("limit must be >= 0")
+        props = list(properties) if properties is not None else None
+        assoc = [associations] if isinstance(associations, str) else list(associations or [])
+        links: dict[str, dict[str, list[str]]] | None = None
+        if where or sort or query:
+            if archived:
+                raise ConfigError("archived=True works with the list API only; drop where/sort/query")
+            results = await self._search(object_type, props, where, sort, query, limit)
+            if assoc:
+                links = {to: await self._links(object_type, [r["id"] for r in results], to) for to in assoc}
+        else:
+            results = await self._list(object_type, props, assoc, limit, archived)
+        frame = records_frame(results, props, assoc, links)
+        if typed:
+            try:
+                types = await self._definitions(object_type)
+            except CRMError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                types = {}
+            frame = coerce(frame, types)
+        return frame
+
+    async def _list(
+        self, t: str, props: list[str] | None, assoc: list[str], limit: int | None, archived: bool
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        after: str | None = None
+        while limit is None or len(out) < limit:
+            page = LIST_PAGE if limit is None else max(1, min(LIST_PAGE, limit - len(out)))
+            params: list[tuple[str, str]] = [("limit", str(page)), ("archived", str(archived).lower())]
+            if props:
+                params.append(("properties", ",".join(props)))
+            if assoc:
+                params.append(("associations", ",".join(assoc)))
+            if after:
+                params.append(("after", after))
+            resp = await self.session.request("GET", f"/crm/v3/objects/{t}", what=f"list {t}", params=params)
+            body = resp.json()
+            out.extend(body.get("results", []))
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+        return out if limit is None else out[:limit]
+
+    async def _search(
+        self,
+        t: str,
+        props: list[str] | None,
+        where: Mapping[str, Any] | Sequence[Any] | None,
+        sort: str | Sequence[str] | None,
+        query: str | None,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"filterGroups": filter_groups(where)}
+        if props:
+            body["properties"] = props
+        if sort:
+            body["sorts"] = sorts(sort)
+        if query:
+            body["query"] = query
+        out: list[dict[str, Any]] = []
+        after = 0
+        while limit is None or len(out) < limit:
+            body["limit"] = SEARCH_PAGE if limit is None else max(1, min(SEARCH_PAGE, limit - len(out)))
+            body["after"] = str(after) if after else None
+            if body["after"] is None:
+                body.pop("after")
+            resp = await self.session.request(
+                "POST",
+                f"/crm/v3/objects/{t}/search",
+                what=f"search {t}",
+                json_body=body,
+                pacer=self.search_pacer,
+            )
+            page = resp.json()
+            total = int(page.get("total", 0))
+            if total > SEARCH_CAP and (limit is None or limit > SEARCH_CAP):
+                raise CRMError(
+                    f"search {t} matches {total} objects, more than the search API's {SEARCH_CAP:,} cap; "
+                    f"narrow `where` (for example by a date range) or pass limit<={SEARCH_CAP}",
+                    status=400,
+                    category="VALIDATION_ERROR",
+                )
+            out.extend(page.get("results", []))
+            nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not nxt:
+                break
+            after = int(nxt)
+        return out if limit is None else out[:limit]
+
+    async def _links(self, t: str, ids: list[str], to: str) -> dict[str, list[str]]:
+        links: dict[str, list[str]] = {}
+        for i in range(0, len(ids), BATCH_LIMIT):
+            chunk = ids[i : i + BATCH_LIMIT]
+            resp = await self.session.request(
+                "POST",
+                f"/crm/v4/associations/{t}/{to}/batch/read",
+                what=f"read {t}->{to} associations",
+                json_body={"inputs": [{"id": x} for x in chunk]},
+            )
+            for item in resp.json().get("results", []):
+                links[str(item["from"]["id"])] = [str(x["toObjectId"]) for x in item.get("to", [])]
+        return links
+
+    # -- push --------------------------------------------------------------------------------------
+    def push(
+        self,
+        object_type: str,
+        frame: pd.DataFrame,
+        *,
+        id_column: str = "id",
+        create_properties: bool = False,
+        dry_run: bool = False,
+        batch_size: int = BATCH_LIMIT,
+        property_group: str = "aikit",
+    ) -> PushReport:
+        """Write the non-id columns of ``frame`` back to the CRM, changed cells only.
+
+        Parameters
+        ----------
+        object_type : str
+            ``"tickets"``, ``"contacts"``...
+        frame : DataFrame
+            ``id_column`` plus one column per property. NaN/None cells are skipped; ``""`` clears a value.
+        create_properties : bool
+            Create missing custom properties first (group ``property_group``; the type follows the
+            column: categorical -> enumeration, numbers -> number, datetimes -> datetime,
+            booleans -> bool, else string).
+        dry_run : bool
+            Read and diff only: the report's ``diff`` shows what would change; nothing is written.
+        batch_size : int
+            Objects per ``batch/update`` call (at most 100).
+
+        Returns
+        -------
+        PushReport
+            Counts, the ``diff`` written and a ``failed`` DataFrame (id, property, error) that lists
+            every cell that could not be written, including those of a 207 partial failure.
+
+        Raises
+        ------
+        PushError
+            Properties are missing and ``create_properties`` is False, or a column is read-only.
+        CRMError
+            The token was rejected (401/403) or the CRM could not be read.
+
+        Examples
+        --------
+        >>> report = crm.push("tickets", df[["id", "ai_sentiment"]], create_properties=True)  # doctest: +SKIP
+        >>> report.failed            # doctest: +SKIP
+        """
+        return _runtime.run_sync(
+            self._push(object_type, frame, id_column, create_properties, dry_run, batch_size, property_group)
+        )
+
+    async def apush(
+        self,
+        object_type: str,
+        frame: pd.DataFrame,
+        *,
+        id_column: str = "id",
+        create_properties: bool = False,
+        dry_run: bool = False,
+        batch_size: int = BATCH_LIMIT,
+        property_group: str = "aikit",
+    ) -> PushReport:
+        """Async :meth:`push`."""
+        return await on_runtime(
+            self._push(object_type, frame, id_column, create_properties, dry_run, batch_size, property_group)
+        )
+
+    async def _push(
+        self,
+        t: str,
+        frame: pd.DataFrame,
+        id_column: str,
+        create_properties: bool,
+        dry_run: bool,
+        batch_size: int,
+        group: str,
+    ) -> PushReport:
+        if not isinstance(frame, pd.DataFrame):
+            raise ConfigError("push expects a pandas DataFrame with an id column and property columns")
+        if id_column not in frame.columns:
+            raise ConfigError(f"the DataFrame has no {id_column!r} column (pass id_column=...)")
+        if not 1 <= batch_size <= BATCH_LIMIT:
+            raise ConfigError(f"batch_size must be between 1 and {BATCH_LIMIT}")
+        columns = [c for c in frame.columns if c != id_column]
+        if not columns:
+            raise ConfigError("nothing to push: the DataFrame has only the id column")
+        bad = [c for c in columns if not isinstance(c, str) or c in _READ_ONLY]
+        if bad:
+            raise PushError(
+                f"cannot push read-only or non-string columns {bad}; drop them from the DataFrame"
+            )
+        if frame[id_column].isna().any():
+            raise ConfigError(f"{int(frame[id_column].isna().sum())} rows have no {id_column}")
+        ids = [_id_str(v) for v in frame[id_column]]
+        dupes = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+        if dupes:
+            raise ConfigError(f"duplicate ids in the DataFrame: {dupes[:10]}; one row per object")
+
+        types = await self._definitions(t, refresh=True)
+        missing = [c for c in columns if c not in types]
+        created: list[str] = []
+        if missing:
+            if not create_properties:
+                raise PushError(
+                    f"{t} has no properties {missing}; create them (create_properties=True, or "
+                    f"crm.create_property) before pushing",
+                    category="PROPERTY_DOESNT_EXIST",
+                )
+            for name in missing:
+                spec = _spec_for_column(name, frame[name], group)
+                if not dry_run:
+                    await self._create_property(t, spec)
+                types[name] = spec["type"]
+                created.append(name)
+            if not dry_run:
+                self._types[t] = types
+
+        failed: list[dict[str, Any]] = []
+        current: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), BATCH_LIMIT):
+            chunk = ids[i : i + BATCH_LIMIT]
+            found, gone = await self._read_current(t, chunk, columns)
+            current.update(found)
+            for oid, message in gone.items():
+                failed += [_fail(oid, c, message, 404, "OBJECT_NOT_FOUND") for c in columns]
+
+        changes: dict[str, dict[str, str]] = {}
+        diff: list[dict[str, Any]] = []
+        records = frame[columns].to_dict("records")
+        unchanged = 0
+        for oid, row in zip(ids, records, strict=True):
+            if oid not in current:
+                continue
+            props = current[oid]
+            delta = {}
+            for col in columns:
+                new = wire_value(row[col])
+                if new is None or same_value(props.get(col), new, types.get(col)):
+                    continue
+                delta[col] = new
+                diff.append({"id": oid, "property": col, "old": props.get(col), "new": new})
+            if delta:
+                changes[oid] = delta
+            else:
+                unchanged += 1
+
+        report = PushReport(
+            t,
+            dry_run=dry_run,
+            rows=len(ids),
+            unchanged=unchanged,
+            sent=0,
+            updated=0,
+            diff=pd.DataFrame(diff, columns=DIFF_COLUMNS),
+            failed=pd.DataFrame(failed, columns=FAILED_COLUMNS),
+            created_properties=created,
+        )
+        if dry_run or not changes:
+            return report
+        await self._write(t, changes, batch_size, report, failed)
+        report.failed = pd.DataFrame(failed, columns=FAILED_COLUMNS)
+        return report
+
+    async def _read_current(
+        self, t: str, ids: list[str], columns: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        resp = await self.session.request(
+            "POST",
+            f"/crm/v3/objects/{t}/batch/read",
+            what=f"read current {t} values",
+            json_body={"inputs": [{"id": i} for i in ids], "properties": columns},
+        )
+        body = resp.json()
+        found = {str(r["id"]): r.get("properties") or {} for r in body.get("results", [])}
+        gone: dict[str, str] = {}
+        for err in body.get("errors", []) or []:
+            for oid in (err.get("context") or {}).get("ids", []):
+                gone[str(oid)] = str(err.get("message") or "not found")
+        for oid in ids:  # anything neither returned nor reported is still a failure, never dropped
+            if oid not in found and oid not in gone:
+                gone[oid] = f"{t} {oid} was not returned by batch/read"
+        return found, gone
+
+    async def _write(
+        self,
+        t: str,
+        changes: dict[str, dict[str, str]],
+        batch_size: int,
+        report: PushReport,
+        failed: list[dict[str, Any]],
+    ) -> None:
+        items = list(changes.items())
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            inputs = [{"id": oid, "properties": props} for oid, props in chunk]
+            report.sent += len(chunk)
+            report.batches += 1
+            try:
+                resp = await self.session.request(
+                    "POST",
+                    f"/crm/v3/objects/{t}/batch/update",
+                    what=f"update {t}",
+                    json_body={"inputs": inputs},
+                )
+            except CRMError as exc:
+                if exc.status in (401, 403):
+                    raise
+                for oid, props in chunk:
+                    failed += [_fail(oid, c, str(exc), exc.status, exc.category) for c in props]
+                if exc.status is None or exc.status >= 500 or exc.status == 429:
+                    for oid, props in items[start + batch_size :]:
+                        why = exc.category or exc.status or "connection"
+                        note = f"not sent: an earlier batch failed ({why})"
+                        failed += [_fail(oid, c, note, None, "NOT_SENT") for c in props]
+                    return
+                continue
+            body = resp.json()
+            done = {str(r["id"]) for r in body.get("results", [])}
+            report.updated += len(done)
+            reported: set[str] = set()
+            for err in body.get("errors", []) or []:
+                for oid in (err.get("context") or {}).get("ids", []):
+                    reported.add(str(oid))
+                    for c in changes.get(str(oid), {}):
+                        failed.append(_fail(str(oid), c, str(err.get("message")), 207, err.get("category")))
+            for oid, props in chunk:
+                if oid not in done and oid not in reported:
+                    failed += [
+                        _fail(oid, c, "not confirmed by batch/update", resp.status_code, None) for c in props
+                    ]
+
+
+def _id_str(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _fail(oid: str, prop: str, error: str, status: int | None, category: str | None) -> dict[str, Any]:
+    return {"id": oid, "property": prop, "error": error, "status": status, "category": category}
+
+
+def _property_spec(
+    name: str,
+    label: str | None,
+    ptype: str,
+    field_type: str | None,
+    options: Sequence[str] | None,
+    group: str,
+    description: str = "",
+) -> dict[str, Any]:
+    default_field = {
+        "string": "text",
+        "number": "number",
+        "enumeration": "select",
+        "datetime": "date",
+        "date": "date",
+        "bool": "booleancheckbox",
+    }
+    spec: dict[str, Any] = {
+        "name": name,
+        "label": label or name.replace("_", " ").strip().title().replace("Ai ", "AI "),
+        "type": ptype,
+        "fieldType": field_type or default_field.get(ptype, "text"),
+        "groupName": group,
+        "description": description or "Written by aikit",
+    }
+    if ptype == "bool":
+        options = options or ["true", "false"]
+    if options:
+        spec["options"] = [
+            {
+                "label": str(o).replace("_", " ").capitalize(),
+                "value": str(o),
+                "displayOrder": i,
+                "hidden": False,
+            }
+            for i, o in enumerate(options)
+        ]
+    return spec
+
+
+def _spec_for_column(name: str, series: pd.Series, group: str) -> dict[str, Any]:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return _property_spec(
+            name, None, "enumeration", "select", [str(c) for c in series.cat.categories], group
+        )
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return _property_spec(name, None, "bool", None, None, group)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return _property_spec(name, None, "number", None, None, group)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return _property_spec(name, None, "datetime", None, None, group)
+    longest = series.dropna().astype(str).str.len().max() if series.notna().any() else 0
+    return _property_spec(
+        name, None, "string", "textarea" if longest and longest > 100 else "text", None, group
+    )

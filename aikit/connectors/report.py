@@ -1,0 +1,119 @@
+"""``PushReport``: what a push changed, skipped and failed, row by row.
+
+>>> import pandas as pd
+>>> r = PushReport("tickets", dry_run=False, rows=3, unchanged=1, sent=2, updated=1,
+...                diff=pd.DataFrame(columns=["id", "property", "old", "new"]),
+...                failed=pd.DataFrame([{"id": "9", "property": "ai_sentiment", "error": "not found"}]))
+>>> r.ok, r.counts["failed"]
+(False, 1)
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+__all__ = ["PushReport"]
+
+FAILED_COLUMNS = ["id", "property", "error", "status", "category"]
+DIFF_COLUMNS = ["id", "property", "old", "new"]
+
+
+@dataclass
+class PushReport:
+    """The outcome of :meth:`aikit.HubSpot.push`.
+
+    Attributes
+    ----------
+    object_type : str
+        What was pushed (``"tickets"``...).
+    dry_run : bool
+        True when nothing was written: ``diff`` is what *would* change.
+    rows : int
+        Input rows.
+    unchanged : int
+        Rows whose values already matched (skipped: nothing to write).
+    sent : int
+        Objects sent in write calls.
+    updated : int
+        Objects the CRM confirmed as updated.
+    diff : DataFrame
+        ``id, property, old, new`` for every cell that differs (written, or to be written when dry).
+    failed : DataFrame
+        ``id, property, error, status, category``: every cell that could not be written, and why.
+        Never silently empty: a 207 partial failure, a rejected batch or a missing object ends up here.
+    created_properties : list of str
+        Custom properties created first (``create_properties=True``), or that would be when dry.
+    batches : int
+        Write calls made (100 objects each at most).
+    """
+
+    object_type: str
+    dry_run: bool
+    rows: int
+    unchanged: int
+    sent: int
+    updated: int
+    diff: pd.DataFrame
+    failed: pd.DataFrame
+    created_properties: list[str] = field(default_factory=list)
+    batches: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return len(self.failed) == 0
+
+    @property
+    def failed_ids(self) -> list[str]:
+        """Ids of the objects with at least one failed cell (re-push these after fixing the cause)."""
+        return list(dict.fromkeys(self.failed["id"].astype(str))) if len(self.failed) else []
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "unchanged": self.unchanged,
+            "sent": self.sent,
+            "updated": self.updated,
+            "failed": len(self.failed_ids),
+            "cells_changed": len(self.diff),
+            "batches": self.batches,
+        }
+
+    def __repr__(self) -> str:
+        c = self.counts
+        mode = "dry run, " if self.dry_run else ""
+        return (
+            f"<PushReport {self.object_type}: {mode}{c['rows']} rows, {c['unchanged']} unchanged, "
+            f"{c['sent']} sent, {c['updated']} updated, {c['failed']} failed, {c['batches']} batches>"
+        )
+
+    def _repr_html_(self) -> str:
+        c = self.counts
+        colour = "#1a7f37" if self.ok else "#cf222e"
+        title = (
+            "Dry run: nothing written"
+            if self.dry_run
+            else ("Push complete" if self.ok else "Push finished with failures")
+        )
+        cells = "".join(
+            f"<td style='padding:2px 10px'><b>{v}</b><br><small>{html.escape(k)}</small></td>"
+            for k, v in c.items()
+        )
+        parts = [
+            f"<div><b style='color:{colour}'>{html.escape(title)}</b> &middot; "
+            f"{html.escape(self.object_type)}",
+            f"<table><tr>{cells}</tr></table>",
+        ]
+        if self.created_properties:
+            verb = "would create" if self.dry_run else "created"
+            parts.append(f"<p>{verb} properties: {html.escape(', '.join(self.created_properties))}</p>")
+        if len(self.failed):
+            parts.append("<p><b>Failed</b> (first 20)</p>" + self.failed.head(20).to_html(index=False))
+        if len(self.diff):
+            label = "Would change" if self.dry_run else "Changed"
+            parts.append(f"<p><b>{label}</b> (first 20)</p>" + self.diff.head(20).to_html(index=False))
+        return "".join(parts) + "</div>"
