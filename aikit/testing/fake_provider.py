@@ -1,0 +1,297 @@
+"""Run the fake AI provider on 127.0.0.1: in a background thread, or in a child process.
+
+Both forms give the same handle: ``base_url`` (``http://127.0.0.1:PORT/v1``, good for OpenAI-style and
+Anthropic clients alike), ``stats()``, ``reset()``, ``configure(**changes)`` and ``stop()``, and both are
+context managers. The thread form follows httpx's ``serve_in_thread`` (start, wait until ready, stop,
+join; a uvicorn ``Server`` without signal handlers). The process form keeps the server off the client's
+GIL, which is what benchmarks want.
+
+>>> with FakeProvider(FakeConfig(api_key="sk-test")) as fake:  # doctest: +SKIP
+...     r = httpx.post(fake.base_url + "/chat/completions", headers={"authorization": "Bearer sk-test"},
+...                    json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+...     fake.stats()["requests"]
+1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aikit.testing.fake_app import FakeApp
+from aikit.testing.fake_config import FakeConfig
+
+__all__ = ["FakeProvider", "FakeProviderProcess"]
+
+_READY_PREFIX = "aikit fake provider listening on "
+_START_TIMEOUT_S = 20.0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def uvicorn_server(app: FakeApp) -> Any:
+    """A quiet uvicorn ``Server`` for ``app`` (httptools + uvloop when installed, no access log)."""
+    import importlib.util
+
+    import uvicorn
+
+    fast = importlib.util.find_spec("uvloop") is not None and sys.platform != "win32"
+    config = uvicorn.Config(
+        app,
+        loop="uvloop" if fast else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        lifespan="on",
+        log_config=None,
+        log_level="error",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        timeout_keep_alive=30,
+        backlog=4096,
+    )
+    # uvicorn installs signal handlers only in the main thread, so a server thread leaves them alone.
+    return uvicorn.Server(config)
+
+
+def _config_of(config: FakeConfig | None, changes: dict[str, Any]) -> FakeConfig:
+    base = config or FakeConfig()
+    return base.replace(changes) if changes else base
+
+
+class FakeProvider:
+    """A fake OpenAI/Anthropic provider served from a background thread of this process.
+
+    Parameters
+    ----------
+    config : FakeConfig, optional
+        Behaviour; keyword arguments are shorthand for fields (``FakeProvider(rpm=60)``).
+    host, port : str, int
+        Where to listen; port 0 picks a free one.
+
+    Examples
+    --------
+    >>> import httpx
+    >>> with FakeProvider(latency_median_s=0) as fake:
+    ...     r = httpx.post(fake.base_url + "/chat/completions",
+    ...                    json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    ...     r.json()["choices"][0]["message"]["content"].startswith("fake-"), fake.stats()["requests"]
+    (True, 1)
+    """
+
+    def __init__(
+        self, config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, **changes: Any
+    ) -> None:
+        self.config = _config_of(config, changes)
+        self.host = host
+        self._port = port
+        self.app = FakeApp(self.config)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        state = self.base_url if self._thread is not None else "not started"
+        return f"FakeProvider({state})"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (admin endpoints live under ``/_admin``)."""
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: the base URL for OpenAI-compatible and Anthropic clients."""
+        return self.url + "/v1"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def start(self) -> FakeProvider:
+        """Start serving in a daemon thread and return once the socket accepts connections."""
+        if self._thread is not None:
+            return self
+        self._sock = _bind(self.host, self._port)
+        self._port = self._sock.getsockname()[1]
+        self._server = uvicorn_server(self.app)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="aikit-fake-provider", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the fake provider did not start (see stderr)")
+            time.sleep(0.005)
+        self._loop = self.app.loop
+        return self
+
+    def _on_loop(self, fn: Any, *args: Any) -> Any:
+        loop = self._loop
+        if loop is None or self._thread is None:
+            return fn(*args)  # not running: plain call is safe
+
+        async def call() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(10)
+
+    def stats(self, arrivals: bool = False) -> dict[str, Any]:
+        """Counters since the last reset: requests, by_status, timeline, max_in_flight, tokens ..."""
+        return dict(self._on_loop(self.app.stats, arrivals))
+
+    def reset(self) -> None:
+        """Zero the counters, refill the buckets, reseed the generator."""
+        self._on_loop(self.app.reset)
+
+    def configure(self, **changes: Any) -> FakeConfig:
+        """Change config fields while running (``fake.configure(rpm=120, error_rate=0.1)``)."""
+        self.config = self._on_loop(self.app.apply, changes)
+        return self.config
+
+    def stop(self) -> None:
+        """Release hanging requests, stop the server and join its thread. Idempotent."""
+        thread, server = self._thread, self._server
+        if thread is not None and server is not None:
+            if self._loop is not None and thread.is_alive():
+                with contextlib.suppress(RuntimeError):  # the loop may already be closed
+                    self._loop.call_soon_threadsafe(self.app.release_hangs)
+            server.should_exit = True
+            thread.join(10)
+        if self._sock is not None:
+            self._sock.close()
+        self._thread = self._server = self._sock = self._loop = None
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @classmethod
+    def start_process(
+        cls, config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, **changes: Any
+    ) -> FakeProviderProcess:
+        """Start the fake provider in a child process (``python -m aikit serve fake``); return its handle."""
+        return FakeProviderProcess(_config_of(config, changes), host=host, port=port).start()
+
+
+class FakeProviderProcess:
+    """Handle of a fake provider running in a child process; admin calls go over HTTP."""
+
+    def __init__(self, config: FakeConfig, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self.host = host
+        self._port = port
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"FakeProviderProcess({self.base_url if self._proc else 'not started'})"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def start(self) -> FakeProviderProcess:
+        """Spawn the child, hand it the config on stdin (keys stay out of argv), wait for its URL."""
+        if self._proc is not None:
+            return self
+        import aikit
+
+        root = str(Path(aikit.__file__).resolve().parents[1])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        cmd = [sys.executable, "-m", "aikit.testing.fake_cli", "--host", self.host, "--port", str(self._port)]
+        cmd.append("--config-stdin")
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, start_new_session=True
+        )
+        self._proc = proc
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(self.config.to_dict(include_secrets=True)))
+        proc.stdin.close()
+        line = ""
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            if sel.select(_START_TIMEOUT_S):
+                line = proc.stdout.readline()
+        if not line.startswith(_READY_PREFIX):
+            self.stop()
+            raise RuntimeError(f"the fake provider process did not start: {line.strip()!r}")
+        self._port = int(line.strip().rsplit(":", 1)[1].split("/", 1)[0])
+        return self
+
+    def _admin(self, method: str, what: str, payload: Any = None) -> Any:
+        import httpx
+
+        response = httpx.request(method, f"{self.url}/_admin/{what}", json=payload, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stats(self, arrivals: bool = False) -> dict[str, Any]:
+        """Counters since the last reset (``GET /_admin/stats``)."""
+        return dict(self._admin("GET", "stats?arrivals=1" if arrivals else "stats"))
+
+    def reset(self) -> None:
+        self._admin("POST", "reset")
+
+    def configure(self, **changes: Any) -> FakeConfig:
+        self.config = self.config.replace(changes)
+        self._admin("POST", "config", changes)
+        return self.config
+
+    def stop(self) -> None:
+        """Release hanging requests, terminate the child and wait for it. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self._admin_release()
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def _admin_release(self) -> None:
+        import httpx
+
+        with contextlib.suppress(httpx.HTTPError):  # best effort: the process is terminated next
+            httpx.post(f"{self.url}/_admin/release", timeout=2)
+
+    def __enter__(self) -> FakeProviderProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
