@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 # command path -> (module, one-line help). "serve x" nests under "serve".
 COMMANDS: dict[str, tuple[str, str]] = {
+    "serve fake": ("aikit.testing.fake_cli", "run a fake OpenAI/Anthropic provider (latency, 429s, faults)"),
     "serve oauth": ("aikit.local.oauth_cli", "run the local OAuth 2.0 authorization server (demo logins)"),
     "serve ai": ("aikit.local.llm_cli", "serve the offline LLM as an OpenAI-compatible endpoint"),
     "models": ("aikit.local.models_cli", "list or pull the offline LLM's model files"),
