@@ -237,11 +237,19 @@ class JWTGrant(JWTBearerGrant):  # type: ignore[misc]
         return client if client is not None and client.jwt_public_key else None
 
     def resolve_client_public_key(self, client: DemoClient) -> Any:
-        from joserfc.jwk import import_key
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+        from joserfc.jwk import ECKey, OKPKey, RSAKey
 
         if not client.jwt_public_key:
             raise ValueError("client has no JWT public key")
-        return import_key(client.jwt_public_key)
+        pem = client.jwt_public_key.encode()
+        public = load_pem_public_key(pem)
+        if isinstance(public, rsa.RSAPublicKey):
+            return RSAKey.import_key(pem)
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            return ECKey.import_key(pem)
+        return OKPKey.import_key(pem)
 
     def authenticate_user(self, subject: str) -> str:
         return subject

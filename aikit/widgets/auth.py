@@ -39,6 +39,27 @@ _COLORS = {"connected": "#1a7f37", "expired": "#9a6700", "error": "#cf222e", "no
 _PASTE_REDIRECT = "http://127.0.0.1/callback"
 
 
+def _guard(
+    output: w.Output, on_error: Callable[[str], None], fn: Callable[[Any], None]
+) -> Callable[[Any], None]:
+    """Run a widget callback under ``Output.capture()``; an error is shown, never raised into the kernel.
+
+    Only the exception's type and message are shown (a verbose traceback could print local
+    variables, and a local may hold a secret).
+    """
+
+    @output.capture()
+    def run(arg: Any = None) -> None:
+        try:
+            fn(arg)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            on_error(message)
+            output.append_stderr(message + "\n")
+
+    return run
+
+
 def render_status(status: AuthStatus, label: str | None = None) -> str:
     """HTML for one status line: a coloured dot, the state, time left, detail."""
     color = _COLORS.get(status.state, "#57606a")
@@ -81,7 +102,12 @@ class SecretPrompt:
     def _on_save(self, _button: Any = None) -> None:
         value = self.password.value
         self.password.value = ""  # clear first: the secret leaves the widget state at once
-        self.status.value = render_status(self.service.submit(value))
+        try:
+            self.status.value = render_status(self.service.submit(value))
+        except Exception as exc:  # shown, masked; never raised into the kernel with the value in scope
+            message = f"{type(exc).__name__}: {exc}".replace(value, "***") if value else str(exc)
+            self.status.value = render_status(AuthStatus("error", None, message))
+            self.output.append_stderr(message + "\n")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -121,13 +147,13 @@ class DeviceCodeView:
         self.status.value = render_status(AuthStatus("not connected", None, detail))
 
     def _on_done(self, future: concurrent.futures.Future[Token]) -> None:
-        with self.output:
-            if future.cancelled():
-                self.status.value = render_status(AuthStatus("error", None, "cancelled"))
-            elif future.exception() is not None:
-                self.status.value = render_status(AuthStatus("error", None, str(future.exception())))
-            else:
-                self.status.value = render_status(self.auth.status())
+        # Runs on aikit's loop thread: only trait updates here, never print.
+        if future.cancelled():
+            self.status.value = render_status(AuthStatus("error", None, "cancelled"))
+        elif future.exception() is not None:
+            self.status.value = render_status(AuthStatus("error", None, str(future.exception())))
+        else:
+            self.status.value = render_status(self.auth.status())
 
     def wait(self, timeout: float | None = None) -> Token:
         """Block until approved; raise the login's error (denied, expired) otherwise."""
@@ -160,7 +186,7 @@ class LoginPanel:
         self.device_views: dict[str, DeviceCodeView] = {}
         rows = [self._row(s) for s in self.services]
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
-        self.refresh_button.on_click(self.output.capture()(lambda _b: self.refresh()))
+        self.refresh_button.on_click(_guard(self.output, lambda m: None, lambda _b: self.refresh()))
         self.widget = w.VBox([w.HTML("<b>Connections</b>"), *rows, self.refresh_button, self.output])
 
     def _row(self, service: ApiKeyService | OAuthService) -> w.Widget:
@@ -170,16 +196,30 @@ class LoginPanel:
         controls: list[w.Widget] = []
         if isinstance(service, ApiKeyService):
             prompt = SecretPrompt(service.variable, service=service)
-            prompt.button.on_click(self.output.capture()(lambda _b, s=service: self._update(s)))
+            prompt.button.on_click(
+                _guard(self.output, self._error_for(service), lambda _b, s=service: self._update(s))
+            )
             self.prompts[service.label] = prompt
             controls.append(prompt.widget)
         else:
             for flow in service.flows:
                 button = w.Button(description=_FLOW_LABELS.get(flow, flow))
-                button.on_click(self.output.capture()(lambda _b, s=service, f=flow: self.login(s, f)))
+                button.on_click(
+                    _guard(
+                        self.output, self._error_for(service), lambda _b, s=service, f=flow: self.login(s, f)
+                    )
+                )
                 self.buttons[(service.label, flow)] = button
                 controls.append(button)
         return w.VBox([status, w.HBox(controls), extra])
+
+    def _error_for(self, service: ApiKeyService | OAuthService) -> Callable[[str], None]:
+        def show(message: str) -> None:
+            self.statuses[service.label].value = render_status(
+                AuthStatus("error", None, message), service.label
+            )
+
+        return show
 
     def _update(self, service: ApiKeyService | OAuthService) -> None:
         self.statuses[service.label].value = render_status(service.status(), service.label)
@@ -234,7 +274,7 @@ class LoginPanel:
             service.auth.finish_pkce(request, value)
             self._update(service)
 
-        finish.on_click(self.output.capture()(done))
+        finish.on_click(_guard(self.output, self._error_for(service), done))
         note = w.HTML(f"1. <a href='{url}' target='_blank'>Open the login page</a> 2. paste the final URL:")
         return w.VBox([note, w.HBox([pasted, finish])])
 

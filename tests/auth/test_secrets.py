@@ -1,0 +1,160 @@
+"""Credential resolution order, headless behaviour and masking of aikit.auth.secret / Secret."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+import aikit
+from aikit.auth import (
+    Secret,
+    forget_secret,
+    interaction_mode,
+    is_interactive,
+    lookup_secret,
+    secret,
+    set_secret,
+)
+from aikit.auth.secrets import read_dotenv
+from aikit.exceptions import ConfigError, MissingCredentialError
+
+CANARY = "sk-CANARY-" + "7f3a9c1e5b"  # built at runtime: the literal never sits in one string
+
+VAR = "AIKIT_TEST_KEY"
+
+
+def test_aikit_auth_is_reachable_after_plain_import_aikit() -> None:
+    assert aikit.auth.secret is secret
+    assert "auth" in aikit.__all__
+
+
+def test_importing_aikit_auth_does_not_import_widgets_or_authlib() -> None:
+    import subprocess
+
+    code = (
+        "import sys, aikit, aikit.auth; aikit.auth.secret('X', 'v'); "
+        "print('ipywidgets' in sys.modules, 'authlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_order_explicit_then_session_then_env_then_dotenv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"{VAR}=from-dotenv\n")
+    monkeypatch.chdir(tmp_path)
+    assert secret(VAR).reveal() == "from-dotenv"
+    assert secret(VAR).source == "dotenv"
+    monkeypatch.setenv(VAR, "from-env")
+    assert (secret(VAR).reveal(), secret(VAR).source) == ("from-env", "env")
+    set_secret(VAR, "from-session")
+    assert (secret(VAR).reveal(), secret(VAR).source) == ("from-session", "session")
+    assert (secret(VAR, "explicit").reveal(), secret(VAR, "explicit").source) == ("explicit", "explicit")
+    forget_secret(VAR)
+    assert secret(VAR).source == "env"
+
+
+def test_dotenv_parser_handles_export_quotes_and_comments(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# comment\nexport A=1\nB='single # kept'\nC=\"dq\"\nD=plain # dropped\nnot a line\nE=\n")
+    assert read_dotenv(path) == {"A": "1", "B": "single # kept", "C": "dq", "D": "plain", "E": ""}
+    assert read_dotenv(tmp_path / "missing.env") == {}
+
+
+def test_empty_env_value_does_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(VAR, "")
+    assert lookup_secret(VAR) is None
+
+
+def test_headless_raises_naming_the_variable_and_never_calls_getpass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise AssertionError("getpass must not be called headless")
+
+    monkeypatch.setattr(getpass, "getpass", boom)
+    monkeypatch.setenv("AIKIT_HEADLESS", "1")
+    with pytest.raises(MissingCredentialError) as info:
+        secret(VAR)
+    assert info.value.variable == VAR
+    assert VAR in str(info.value)
+    assert "environment variable" in str(info.value)
+
+
+def test_pytest_session_is_headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under pytest stdin is captured (not a tty) and no kernel runs: headless.
+    assert interaction_mode() is None
+    assert is_interactive() is False
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    with pytest.raises(MissingCredentialError):
+        secret(VAR)
+
+
+def test_terminal_mode_uses_getpass_only_with_a_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    class TTY(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", TTY())
+    monkeypatch.setattr(sys, "stdout", TTY())
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": "typed-value")
+    assert interaction_mode() == "terminal"
+    got = secret(VAR)
+    assert (got.reveal(), got.source) == ("typed-value", "prompt")
+    assert secret(VAR).source == "session"  # kept for the rest of the session
+    monkeypatch.setenv("CI", "true")
+    assert interaction_mode() is None
+
+
+def test_secret_masks_itself_everywhere() -> None:
+    s = Secret(CANARY, name=VAR, source="env")
+    for text in (repr(s), str(s), f"{s}", f"{s!r}", format(s, ">20"), repr([s]), repr({"k": s})):
+        assert CANARY not in text
+    assert s.reveal() == CANARY
+    assert s.get_secret_value() == CANARY
+    with pytest.raises(TypeError):
+        pickle.dumps(s)
+
+
+def test_pending_secret_resolves_after_session_value_arrives() -> None:
+    pending = Secret(None, name=VAR, source="pending")
+    assert not pending
+    with pytest.raises(MissingCredentialError) as info:
+        pending.reveal()
+    assert "password box" in str(info.value)
+    set_secret(VAR, CANARY)
+    assert pending and pending.reveal() == CANARY
+    assert CANARY not in repr(pending)
+
+
+def test_set_secret_rejects_empty_values() -> None:
+    with pytest.raises(MissingCredentialError):
+        set_secret(VAR, "")
+
+
+def test_missing_credential_traceback_holds_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTHER_KEY", CANARY)
+    monkeypatch.setenv("AIKIT_HEADLESS", "1")
+    try:
+        secret(VAR)
+    except MissingCredentialError:
+        text = traceback.format_exc()
+    assert CANARY not in text
+    assert issubclass(MissingCredentialError, ConfigError)
+
+
+def test_keyring_is_skipped_when_not_installed_or_without_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # keyring is optional: with no importable package the lookup just moves on.
+    monkeypatch.setitem(sys.modules, "keyring", None)
+    assert lookup_secret(VAR) is None
