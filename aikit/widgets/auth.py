@@ -23,6 +23,7 @@ import html
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import ipywidgets as w
@@ -48,7 +49,6 @@ def _guard(
     variables, and a local may hold a secret).
     """
 
-    @output.capture()
     def run(arg: Any = None) -> None:
         try:
             fn(arg)
@@ -57,7 +57,8 @@ def _guard(
             on_error(message)
             output.append_stderr(message + "\n")
 
-    return run
+    captured: Callable[[Any], None] = output.capture()(run)
+    return captured
 
 
 def render_status(status: AuthStatus, label: str | None = None) -> str:
@@ -197,7 +198,7 @@ class LoginPanel:
         if isinstance(service, ApiKeyService):
             prompt = SecretPrompt(service.variable, service=service)
             prompt.button.on_click(
-                _guard(self.output, self._error_for(service), lambda _b, s=service: self._update(s))
+                _guard(self.output, self._error_for(service), partial(self._on_saved, service))
             )
             self.prompts[service.label] = prompt
             controls.append(prompt.widget)
@@ -205,13 +206,17 @@ class LoginPanel:
             for flow in service.flows:
                 button = w.Button(description=_FLOW_LABELS.get(flow, flow))
                 button.on_click(
-                    _guard(
-                        self.output, self._error_for(service), lambda _b, s=service, f=flow: self.login(s, f)
-                    )
+                    _guard(self.output, self._error_for(service), partial(self._on_flow, service, flow))
                 )
                 self.buttons[(service.label, flow)] = button
                 controls.append(button)
         return w.VBox([status, w.HBox(controls), extra])
+
+    def _on_saved(self, service: ApiKeyService, _button: Any) -> None:
+        self._update(service)
+
+    def _on_flow(self, service: OAuthService, flow: str, _button: Any) -> None:
+        self.login(service, flow)
 
     def _error_for(self, service: ApiKeyService | OAuthService) -> Callable[[str], None]:
         def show(message: str) -> None:
