@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -25,12 +22,12 @@ import uvicorn
 from aikit.exceptions import ConfigError, CRMError
 from aikit.local.crm.app import AppConfig, build_app
 from aikit.local.crm.store import Store
+from aikit.local.crm.thread import AppThread, bind_loopback
 from aikit.local.crm.webhooks import WebhookDispatcher
 
 __all__ = ["DEMO_APP_ID", "DEMO_PORTAL_ID", "DemoCRM"]
 
 DEMO_PORTAL_ID, DEMO_APP_ID = 1234567, 42
-_START_TIMEOUT_S = 15.0
 
 
 class DemoCRM:
@@ -109,14 +106,11 @@ class DemoCRM:
             send_retry_after=send_retry_after,
         )
         self.app = build_app(self.store, self.config, self.dispatcher)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
-        self._error: BaseException | None = None
+        self._thread: AppThread | None = None
 
     def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"<DemoCRM {self.url if self.running else 'not started'} db={self.db!r} {state}>"
+        where = self.url if self.running else "not started"
+        return f"<DemoCRM {where} db={self.db!r} {'running' if self.running else 'stopped'}>"
 
     @property
     def url(self) -> str:
@@ -125,7 +119,7 @@ class DemoCRM:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and self._thread.running
 
     @property
     def stats(self) -> dict[str, int]:
@@ -137,70 +131,30 @@ class DemoCRM:
         """The last 1,000 delivery attempts: app, url, attempt, events, status, error."""
         return list(self.dispatcher.deliveries)
 
-    def _uvicorn_config(self) -> uvicorn.Config:
-        return uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on"
-        )
-
     def start(self) -> DemoCRM:
         """Serve in a daemon thread and return once the server accepts connections."""
         if self.running:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        thread = AppThread(self.app, self.port, name="aikit-demo-crm")
         try:
-            sock.bind(("127.0.0.1", self.port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(
-                f"demo CRM cannot bind 127.0.0.1:{self.port}: {exc}; pick another port"
-            ) from exc
-        self.port = sock.getsockname()[1]
-        self._sock = sock
-        server = uvicorn.Server(self._uvicorn_config())
-        self._server = server
-
-        def _run() -> None:
-            try:
-                server.run(sockets=[sock])
-            except BaseException as exc:  # surfaced by start(); a background thread never prints
-                self._error = exc
-
-        self._thread = threading.Thread(target=_run, name=f"aikit-demo-crm-{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise CRMError(f"demo CRM did not start on {self.url}: {self._error!r}")
-            time.sleep(0.01)
+            thread.start()
+        except RuntimeError as exc:
+            raise CRMError(f"demo CRM did not start: {exc}") from exc
+        self._thread, self.port = thread, thread.port
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Flush pending webhooks briefly, stop serving and join the thread."""
-        server, thread = self._server, self._thread
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-        self._server, self._thread, self._sock = None, None, None
+        """Deliver queued webhooks briefly, stop serving and join the thread."""
+        if self._thread is not None:
+            self._thread.stop(timeout)
+        self._thread = None
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until Ctrl-C / SIGTERM (used by ``aikit serve crm``)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", self.port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(
-                f"demo CRM cannot bind 127.0.0.1:{self.port}: {exc}; pick another port"
-            ) from exc
+        sock = bind_loopback(self.port)
         self.port = sock.getsockname()[1]
         try:
-            uvicorn.Server(self._uvicorn_config()).run(sockets=[sock])
+            uvicorn.Server(AppThread(self.app, self.port).config()).run(sockets=[sock])
         finally:
             sock.close()
             self.store.close()
@@ -246,14 +200,7 @@ class DemoCRM:
         if loop is None or not self.running:
             return
 
-        async def _wait() -> None:
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                if not self.dispatcher._queue and not self.dispatcher._tasks:
-                    return
-                await asyncio.sleep(0.02)
-
-        asyncio.run_coroutine_threadsafe(_wait(), loop).result(timeout + 1.0)
+        asyncio.run_coroutine_threadsafe(self.dispatcher.idle(timeout), loop).result(timeout + 1.0)
 
     def __enter__(self) -> DemoCRM:
         return self.start()

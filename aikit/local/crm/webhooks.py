@@ -194,6 +194,15 @@ class WebhookDispatcher:
                 await asyncio.sleep(delay)
         log.warning("webhook delivery to %s gave up after %d attempts", target, self.max_attempts)
 
+    async def idle(self, timeout: float) -> bool:
+        """Wait until nothing is queued or being delivered (True), or ``timeout`` passes (False)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self._queue and not self._tasks and not self._scheduled:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
     async def aclose(self, grace_s: float = 2.0) -> None:
         """Deliver what is queued (waiting up to ``grace_s``), then cancel retries and close."""
         if self._queue:

@@ -1,0 +1,30 @@
+"""Demo CRM fixtures: real servers on 127.0.0.1 (a shared read-only one and fresh per-test ones)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from aikit.local.crm import DemoCRM
+
+TOKEN = "test-token-4b1d"
+
+
+@pytest.fixture(scope="module")
+def crm_ro() -> Iterator[DemoCRM]:
+    """A seeded demo CRM shared by a test module; tests must not write to it."""
+    with DemoCRM(token=TOKEN, rate_limit=None, search_per_second=None) as server:
+        yield server
+
+
+@pytest.fixture
+def crm() -> Iterator[DemoCRM]:
+    """A fresh seeded demo CRM for tests that write."""
+    with DemoCRM(token=TOKEN, rate_limit=None, search_per_second=None) as server:
+        yield server
+
+
+def client(server: DemoCRM, token: str = TOKEN) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0)
