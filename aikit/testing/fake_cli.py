@@ -44,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8089, help="port (default 8089; 0 picks a free one)")
     for flag, (field, kind, help_text) in _FLAGS.items():
-        parser.add_argument(flag, dest=f"fake_{field}", type=kind, default=None, help=help_text)
+        metavar = flag[2:].upper().replace("-", "_")
+        parser.add_argument(
+            flag, dest=f"fake_{field}", type=kind, default=None, metavar=metavar, help=help_text
+        )
     parser.add_argument(
         "--api-key-env",
         metavar="VAR",
