@@ -160,7 +160,9 @@ class RateLimiter:
             f"{self.max_concurrency}, in_flight={self.in_flight})"
         )
 
-    def _bucket(self, per_minute: float | None, now: float) -> TokenBucket | None:
+    def _bucket(
+        self, per_minute: float | None, now: float, remaining: float | None = None
+    ) -> TokenBucket | None:
         if per_minute is None:
             return None
         if per_minute <= 0:
@@ -168,15 +170,20 @@ class RateLimiter:
 
             raise ConfigError(f"rate limits must be positive, got {per_minute}")
         rate = per_minute / 60.0
-        return TokenBucket(rate, max(1.0, rate * self.depth_s), now)
+        bucket = TokenBucket(rate, max(1.0, rate * self.depth_s), now)
+        if remaining is not None:  # a limit learned mid-stream: start from what the server has left
+            bucket.level = min(bucket.level, remaining)
+        return bucket
 
     @property
     def rpm(self) -> float | None:
-        return None if self._rpm is None else self._rpm.rate * 60.0
+        """Requests per minute paced to (None: unlimited so far)."""
+        return None if self._rpm is None else round(self._rpm.rate * 60.0, 6)
 
     @property
     def tpm(self) -> float | None:
-        return None if self._tpm is None else self._tpm.rate * 60.0
+        """Tokens per minute paced to (None: unlimited so far)."""
+        return None if self._tpm is None else round(self._tpm.rate * 60.0, 6)
 
     # -- pacing ---------------------------------------------------------------------------------------
     def reserve(self, tokens: float, now: float | None = None) -> float:
@@ -278,19 +285,23 @@ class RateLimiter:
 
     # -- learning -------------------------------------------------------------------------------------
     def learn(self, limits: RateLimits) -> None:
-        """Adopt advertised per-minute limits for any limit not given explicitly."""
+        """Adopt advertised per-minute limits for any limit not given explicitly.
+
+        A bucket created from headers starts at the advertised ``remaining`` (when lower than its
+        capacity), so the requests right after the first answer do not overrun the server's bucket.
+        """
         if not self.learn_from_headers or not limits:
             return
         now = time.monotonic()
         with self._lock:
             if self.explicit_rpm is None and limits.rpm and limits.rpm > 0:
                 if self._rpm is None:
-                    self._rpm = self._bucket(limits.rpm, now)
+                    self._rpm = self._bucket(limits.rpm, now, limits.requests_remaining)
                 elif abs(self._rpm.rate * 60.0 - limits.rpm) > 1e-9:
                     self._rpm.set_rate(limits.rpm / 60.0, self.depth_s, now)
             if self.explicit_tpm is None and limits.tpm and limits.tpm > 0:
                 if self._tpm is None:
-                    self._tpm = self._bucket(limits.tpm, now)
+                    self._tpm = self._bucket(limits.tpm, now, limits.tokens_remaining)
                 elif abs(self._tpm.rate * 60.0 - limits.tpm) > 1e-9:
                     self._tpm.set_rate(limits.tpm / 60.0, self.depth_s, now)
 

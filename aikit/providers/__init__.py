@@ -122,7 +122,7 @@ def parse_model(spec: str, base_url: str | None = None) -> ProviderSpec:
                 f'"{provider}:{model}" needs base_url=, e.g. aikit.AI("compat:{model}", '
                 'base_url="http://127.0.0.1:8000/v1")'
             )
-        if not url.startswith(("http://", "https://")):
+        if not url.lower().startswith(("http://", "https://")):
             raise ConfigError(f"base_url must start with http:// or https://, got {url.split('?')[0]!r}")
     variables, required = _KEYS[provider]
     return ProviderSpec(provider, model, url, variables, required)

@@ -1,0 +1,140 @@
+"""Pacing: token buckets that queue reservations, settle to actual usage, learn limits, adapt concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from aikit.client import AsyncAI
+from aikit.providers.base import RateLimits
+from aikit.ratelimit import RateLimiter, TokenBucket
+from aikit.retry import RetryPolicy
+from aikit.testing import FakeConfig, FakeProvider
+
+
+def test_bucket_queues_reservations_fifo_one_interval_apart() -> None:
+    b = TokenBucket(rate=2.0, capacity=2.0, now=0.0)
+    waits = [b.reserve(1, now=0.0) for _ in range(5)]
+    assert waits == [0.0, 0.0, 0.5, 1.0, 1.5]
+    assert b.reserve(1, now=10.0) == 0.0  # refilled, capped at capacity
+
+
+def test_tpm_reservation_settles_to_actual_usage() -> None:
+    lim = RateLimiter(tpm=60_000)  # 1,000 tokens/s, bucket of 1,000
+    now = time.monotonic()
+    assert lim.reserve(800, now=now) == 0.0
+    # an estimate far above the real use is given back when the answer arrives
+    permit_tokens = 800.0
+
+    class P:
+        tokens = permit_tokens
+        waited_s = 0.0
+        released = False
+
+    lim.in_flight = 1
+    lim.release(P(), actual_tokens=100)  # type: ignore[arg-type]
+    assert lim.reserve(800, now=now) == 0.0  # 1000 - 100 left: room for another 800
+    assert lim.reserve(800, now=now) == pytest.approx(0.7, abs=0.01)
+
+
+def test_explicit_limits_win_over_learned_ones() -> None:
+    lim = RateLimiter(rpm=60)
+    lim.learn(RateLimits(rpm=6000, tpm=90_000))
+    assert lim.rpm == 60 and lim.tpm == 90_000
+    learner = RateLimiter()
+    assert learner.rpm is None
+    learner.learn(RateLimits(rpm=500))
+    assert learner.rpm == 500
+    RateLimiter(learn=False).learn(RateLimits(rpm=5))
+
+
+def test_concurrency_halves_on_throttling_once_per_second_and_grows_back() -> None:
+    async def main() -> list[int]:
+        lim = RateLimiter(max_concurrency=16, grow_after=2)
+        seen = []
+        permits = [await lim.acquire() for _ in range(3)]
+        for p in permits:  # three 429s at once are one congestion event
+            lim.release(p, throttled=True)
+        seen.append(int(lim.limit))
+        lim._last_decrease -= 2.0
+        p = await lim.acquire()
+        lim.release(p, throttled=True)
+        seen.append(int(lim.limit))
+        for _ in range(4):  # two clean completions per step
+            p = await lim.acquire()
+            lim.release(p)
+        seen.append(int(lim.limit))
+        return seen
+
+    assert asyncio.run(main()) == [8, 4, 6]
+
+
+def test_concurrency_limit_holds_waiters_and_cancellation_frees_slots() -> None:
+    async def main() -> tuple[int, int, int]:
+        lim = RateLimiter(max_concurrency=2)
+        peak = 0
+
+        async def job() -> None:
+            nonlocal peak
+            p = await lim.acquire()
+            peak = max(peak, lim.in_flight)
+            await asyncio.sleep(0.01)
+            lim.release(p)
+
+        await asyncio.gather(*(job() for _ in range(10)))
+        held = [await lim.acquire() for _ in range(2)]
+        waiter = asyncio.ensure_future(lim.acquire())
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        for p in held:
+            lim.release(p)
+        return peak, lim.in_flight, len(lim._waiters)
+
+    assert asyncio.run(main()) == (2, 0, 0)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider(FakeConfig(api_key="sk-rl", rpm=600, burst_s=1.0, latency_median_s=0.01)) as server:
+        yield server
+
+
+def test_paced_client_stays_under_the_servers_limit(fake: FakeProvider) -> None:
+    """40 distinct requests at 600 RPM (10/s, 1-s bucket): about 3 s; at most a stray 429 from jitter."""
+
+    async def main() -> float:
+        ai = AsyncAI("openai:gpt-4o-mini", base_url=fake.base_url, api_key="sk-rl", rpm=600, cache=False)
+        t0 = time.perf_counter()
+        rs = await asyncio.gather(*(ai.achat(f"prompt {i}", max_tokens=5) for i in range(40)))
+        assert all(r.text.startswith("fake-") for r in rs)
+        await ai.aclose()
+        return time.perf_counter() - t0
+
+    elapsed = asyncio.run(main())
+    stats = fake.stats()
+    assert stats["rate_limited"] <= 2 and stats["ok"] == 40
+    assert 2.7 <= elapsed <= 6.0
+
+
+def test_limits_learned_from_headers_stop_the_429s(fake: FakeProvider) -> None:
+    """No rpm given: the first answers teach the limit (x-ratelimit-limit-requests), the rest are paced."""
+
+    async def main() -> AsyncAI:
+        ai = AsyncAI(
+            "openai:gpt-4o-mini", base_url=fake.base_url, api_key="sk-rl", cache=False,
+            retry=RetryPolicy(max_attempts=20, deadline_s=30),
+        )  # fmt: skip
+        await ai.achat("warm up", max_tokens=5)
+        assert ai.limiter.rpm == 600
+        await asyncio.gather(*(ai.achat(f"prompt {i}", max_tokens=5) for i in range(25)))
+        await ai.aclose()
+        return ai
+
+    ai = asyncio.run(main())
+    assert ai.stats()["retries"] == 0
+    assert fake.stats()["rate_limited"] == 0
