@@ -304,6 +304,19 @@ class DiskResponseCache:
                 _, dropped = self._memory.popitem(last=False)
                 self._memory_bytes -= len(dropped)
 
+    def _remember_many(self, blobs: dict[str, bytes]) -> None:
+        with self._lock:
+            memory = self._memory
+            for key, blob in blobs.items():
+                old = memory.pop(key, None)
+                if old is not None:
+                    self._memory_bytes -= len(old)
+                memory[key] = blob
+                self._memory_bytes += len(blob)
+            while self._memory_bytes > self._memory_budget and memory:
+                _, dropped = memory.popitem(last=False)
+                self._memory_bytes -= len(dropped)
+
     def _recall(self, keys: Iterable[str]) -> tuple[dict[str, bytes], list[str]]:
         found: dict[str, bytes] = {}
         missing: list[str] = []
@@ -370,8 +383,7 @@ class DiskResponseCache:
                 blobs[missing[0]] = blob
         elif missing:
             fresh = self._read_disk(missing)
-            for key, blob in fresh.items():
-                self._remember(key, blob)
+            self._remember_many(fresh)
             blobs.update(fresh)
         return {key: decode_value(blob) for key, blob in blobs.items()}
 

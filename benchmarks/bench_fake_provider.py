@@ -52,17 +52,21 @@ uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", log_level="e
 """
 
 
-async def hammer(base_url: str, seconds: float, concurrency: int) -> tuple[int, int]:
+async def hammer(base_url: str, seconds: float, concurrency: int) -> tuple[int, int, float]:
+    import ssl
+
     import httpx
 
     done = errors = 0
-    stop_at = time.monotonic() + seconds
     payload = json.dumps(BODY).encode()
     headers = {"content-type": "application/json"}
+    tls = ssl.create_default_context()  # one context for all clients (each would load the CA bundle)
     clients = [
-        httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=1), timeout=30)
+        httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=1), timeout=30, verify=tls)
         for _ in range(concurrency)
     ]
+    began = time.monotonic()
+    stop_at = began + seconds
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal done, errors
@@ -74,12 +78,13 @@ async def hammer(base_url: str, seconds: float, concurrency: int) -> tuple[int, 
                 errors += 1
 
     await asyncio.gather(*(worker(c) for c in clients))
+    active = time.monotonic() - began
     for c in clients:
         await c.aclose()
-    return done, errors
+    return done, errors, active
 
 
-def _load_process(base_url: str, seconds: float, concurrency: int) -> tuple[int, int]:
+def _load_process(base_url: str, seconds: float, concurrency: int) -> tuple[int, int, float]:
     return asyncio.run(hammer(base_url, seconds, concurrency))
 
 
@@ -98,16 +103,29 @@ def run_httpx(base_url: str, seconds: float, concurrency: int, procs: int, pid: 
     with ProcessPoolExecutor(procs) as pool:
         list(pool.map(_load_process, [base_url] * procs, [0.2] * procs, [1] * procs))  # warm up workers
         cpu0 = cpu_seconds(pid)
-        t0 = time.perf_counter()
         results = list(
             pool.map(_load_process, [base_url] * procs, [seconds] * procs, [concurrency // procs] * procs)
         )
-        elapsed = time.perf_counter() - t0
         cpu = cpu_seconds(pid) - cpu0
     done = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
+    elapsed = max(r[2] for r in results)  # time spent sending, after the clients were built
     assert errors == 0, f"{errors} failed requests"
     return done / elapsed, 1000 * cpu / max(1, done)
+
+
+def wait_until_listening(base_url: str, timeout: float = 20.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(base_url + "/models", timeout=2)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def run_wrk(base_url: str, seconds: float, concurrency: int) -> float | None:
@@ -148,6 +166,7 @@ def main() -> None:
     try:
         assert constant.stdout is not None
         constant_url = constant.stdout.readline().strip()
+        wait_until_listening(constant_url)
         baseline, baseline_cpu = run_httpx(constant_url, args.seconds, conc, procs, constant.pid)
     finally:
         constant.terminate()
@@ -173,7 +192,7 @@ def main() -> None:
     )
     print(
         f"httpx -> fake provider:         {rate:7.0f} req/s, server CPU {server_cpu:.3f} ms/req "
-        f"({rate / baseline:.2f}x the baseline rate)"
+        f"({rate / max(baseline, 1e-9):.2f}x the baseline rate)"
     )
     print(f"  server counted {stats['requests']} requests, max in flight {stats['max_in_flight']}")
     print(f"  server capacity implied by its CPU: {1000 / server_cpu:7.0f} req/s per core")
