@@ -26,16 +26,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aikit.local.oauth_grants import (
     DEMO_USER,
-    DeviceCodeGrant,
     DeviceEndpoint,
     LocalAuthorizationServer,
     RawRequest,
 )
-from aikit.local.oauth_store import DemoClient, DeviceRecord, IssuedToken, OAuthStore
+from aikit.local.oauth_store import DemoClient, OAuthStore
 
 __all__ = ["DEMO_USER", "DemoClient", "OAuthServer"]
 
@@ -370,12 +368,3 @@ def _default_clients() -> list[DemoClient]:
             scope="crm.read crm.write",
         ),
     ]
-
-
-def parse_form(body: bytes) -> dict[str, str]:
-    """Decode an ``application/x-www-form-urlencoded`` body (last value wins)."""
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-# Re-exported for the ASGI layer and tests.
-__all__ += ["DeviceCodeGrant", "DeviceRecord", "IssuedToken", "RawRequest", "parse_form"]

@@ -204,7 +204,7 @@ class LoginPanel:
             controls.append(prompt.widget)
         else:
             for flow in service.flows:
-                button = w.Button(description=_FLOW_LABELS.get(flow, flow))
+                button = w.Button(description=_FLOW_LABELS.get(flow, flow), layout=w.Layout(width="auto"))
                 button.on_click(
                     _guard(self.output, self._error_for(service), partial(self._on_flow, service, flow))
                 )
