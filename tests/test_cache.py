@@ -157,7 +157,7 @@ def _shuffled(obj: Any, seed: int) -> Any:
     return obj
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(tree=st.dictionaries(st.text(max_size=6), json_tree, max_size=6), seed=st.integers(0, 50))
 def test_key_property_order_and_number_spelling(tree: dict[str, Any], seed: int) -> None:
     assert cache_key(tree) == cache_key(_shuffled(tree, seed))

@@ -460,3 +460,28 @@ def test_thread_form_stops_with_a_request_hanging() -> None:
         assert time.monotonic() - t0 < 3
         assert pending.result(5).status_code == 503
     assert math.isfinite(t0)
+
+
+def test_process_form_does_not_outlive_a_crashed_parent() -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os\n"
+        "from aikit.testing import FakeProvider\n"
+        "fake = FakeProvider.start_process()\n"
+        "print(fake.pid, flush=True)\n"
+        "os._exit(1)  # no stop(), no atexit: the child must notice on its own\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(out.stdout.strip())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    pytest.fail("the fake provider process outlived its parent")

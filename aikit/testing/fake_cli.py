@@ -56,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config-stdin", action="store_true", help="read FakeConfig fields as JSON from stdin"
     )
+    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
 
 
 def config_from_args(args: argparse.Namespace) -> FakeConfig:
@@ -91,11 +92,30 @@ def run(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     server = uvicorn_server(FakeApp(config))
     print(f"{_READY_PREFIX}http://{args.host}:{port}/v1", flush=True)
+    if getattr(args, "exit_with_parent", False):
+        _watch_parent()
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
     return 0
+
+
+def _watch_parent() -> None:
+    """Send ourselves SIGTERM (a graceful uvicorn shutdown) once the parent process is gone."""
+    import os
+    import signal
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="aikit-fake-parent-watch", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,16 @@ class FakeProvider:
         return FakeProviderProcess(_config_of(config, changes), host=host, port=port).start()
 
 
+def _terminate(proc: subprocess.Popen[str]) -> None:
+    """Last resort when a handle is collected or the interpreter exits without ``stop()``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class FakeProviderProcess:
     """Handle of a fake provider running in a child process; admin calls go over HTTP."""
 
@@ -200,6 +211,7 @@ class FakeProviderProcess:
         self.host = host
         self._port = port
         self._proc: subprocess.Popen[str] | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     def __repr__(self) -> str:
         return f"FakeProviderProcess({self.base_url if self._proc else 'not started'})"
@@ -230,11 +242,10 @@ class FakeProviderProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         cmd = [sys.executable, "-m", "aikit.testing.fake_cli", "--host", self.host, "--port", str(self._port)]
-        cmd.append("--config-stdin")
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, start_new_session=True
-        )
+        cmd += ["--config-stdin", "--exit-with-parent"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
         self._proc = proc
+        self._finalizer = weakref.finalize(self, _terminate, proc)
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(self.config.to_dict(include_secrets=True)))
         proc.stdin.close()
@@ -273,6 +284,8 @@ class FakeProviderProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        if self._finalizer is not None:
+            self._finalizer.detach()
         if proc.poll() is None:
             self._admin_release()
             proc.terminate()
