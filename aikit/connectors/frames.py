@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -134,6 +134,20 @@ def wire_value(value: Any) -> str | None:
     return str(value)
 
 
+def _instant_ms(text: str) -> float | None:
+    """Epoch milliseconds of an ISO-8601 or epoch-ms string (scalar and fast: used per cell)."""
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return round(parsed.timestamp() * 1000.0, 3)
+
+
 def same_value(current: str | None, new: str, ptype: str | None = None) -> bool:
     """True when writing ``new`` would not change ``current`` (numbers and dates compared by value)."""
     cur = current or ""
@@ -145,9 +159,8 @@ def same_value(current: str | None, new: str, ptype: str | None = None) -> bool:
         except ValueError:
             return False
     if ptype in _DATE_TYPES:
-        a = to_datetime(pd.Series([cur])).iloc[0]
-        b = to_datetime(pd.Series([new])).iloc[0]
-        return bool(pd.notna(a) and pd.notna(b) and a == b)
+        a, b = _instant_ms(cur), _instant_ms(new)
+        return a is not None and a == b
     if ptype == "bool":
         return cur.lower() == new.lower()
     return False

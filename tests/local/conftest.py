@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
+from crm_testkit import TOKEN
 
 from aikit.local.crm import DemoCRM
-
-TOKEN = "test-token-4b1d"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +22,3 @@ def crm() -> Iterator[DemoCRM]:
     """A fresh seeded demo CRM for tests that write."""
     with DemoCRM(token=TOKEN, rate_limit=None, search_per_second=None) as server:
         yield server
-
-
-def client(server: DemoCRM, token: str = TOKEN) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import TOKEN, client
+from crm_testkit import TOKEN, client
 
 from aikit.local.crm import DemoCRM
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from conftest import TOKEN
+from crm_testkit import TOKEN
 
 from aikit.local.crm import DemoCRM
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import client
+from crm_testkit import client
 
 from aikit.local.crm import DemoCRM
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TOKEN, client
+from crm_testkit import TOKEN, client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response

@@ -96,6 +96,8 @@ class Store:
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self.listener: Listener | None = None
+        self._names: dict[str, set[str]] = {}
+        self._subs: list[dict[str, Any]] | None = None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -138,7 +140,11 @@ class Store:
         return builtin_properties(object_type) + custom
 
     def property_names(self, object_type: str) -> set[str]:
-        return {p["name"] for p in self.list_properties(object_type)}
+        with self._lock:
+            names = self._names.get(object_type)
+            if names is None:
+                names = self._names[object_type] = {p["name"] for p in self.list_properties(object_type)}
+            return names
 
     def create_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
         name = definition["name"]
@@ -148,6 +154,7 @@ class Store:
             self._db.execute(
                 "INSERT INTO properties VALUES (?, ?, ?)", (object_type, name, json.dumps(definition))
             )
+            self._names.pop(object_type, None)
         return definition
 
     # -- objects ---------------------------------------------------------------------------------
@@ -378,9 +385,12 @@ class Store:
                 (app_id, event_type, property_name, int(active), now, now),
             )
             sub_id = int(cur.lastrowid or 0)
+            self._subs = None
         return _subscription(sub_id, event_type, property_name, active, now, now)
 
     def subscriptions(self, app_id: int | None = None) -> list[dict[str, Any]]:
+        if app_id is None and self._subs is not None:
+            return self._subs
         with self._lock:
             if app_id is None:
                 rows = self._db.execute("SELECT * FROM subscriptions ORDER BY id").fetchall()
@@ -388,11 +398,15 @@ class Store:
                 rows = self._db.execute(
                     "SELECT * FROM subscriptions WHERE app_id=? ORDER BY id", (app_id,)
                 ).fetchall()
-        return [_subscription(r[0], r[2], r[3], bool(r[4]), r[5], r[6]) | {"appId": r[1]} for r in rows]
+        out = [_subscription(r[0], r[2], r[3], bool(r[4]), r[5], r[6]) | {"appId": r[1]} for r in rows]
+        if app_id is None:
+            self._subs = out
+        return out
 
     def delete_subscription(self, app_id: int, sub_id: int) -> bool:
         with self._lock:
             cur = self._db.execute("DELETE FROM subscriptions WHERE app_id=? AND id=?", (app_id, sub_id))
+            self._subs = None
         return cur.rowcount > 0
 
     def _emit(
