@@ -217,6 +217,8 @@ def test_anthropic_validation_errors(client: httpx.Client) -> None:
     assert r.status_code == 400 and "max_tokens" in r.json()["error"]["message"]
     assert client.post("/chat/completions", content=b"{not json").status_code == 400
     assert client.post("/chat/completions", json={"model": "m"}).status_code == 400
+    assert chat(client, max_tokens="ten").status_code == 400
+    assert chat(client, "[[fake:status=abc]]").status_code == 400
 
 
 def test_models_and_unknown_paths(client: httpx.Client) -> None:

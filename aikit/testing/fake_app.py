@@ -214,7 +214,11 @@ class FakeApp:
         model = str(req["model"])
         pairs = wire.conversation(req["messages"], req.get("system") if anthropic else None)
         digest = wire.request_digest(model, pairs)
-        directive = self._directive(pairs, digest)
+        try:
+            directive = self._directive(pairs, digest)
+        except ValueError as exc:
+            await self._error(send, 400, f"bad [[fake:...]] directive: {exc}", anthropic)
+            return
         max_tokens = (
             req.get("max_tokens") if anthropic else req.get("max_completion_tokens", req.get("max_tokens"))
         )
@@ -294,6 +298,12 @@ class FakeApp:
                         found[name] = value or "1"
         if not found:
             return found
+        for name in ("status", "times"):
+            if name in found:
+                int(found[name])
+        for name in ("retry_after", "delay"):
+            if name in found:
+                float(found[name])
         if "times" in found:
             self._seen[digest] += 1
             if self._seen[digest] > int(found["times"]):
@@ -308,7 +318,9 @@ class FakeApp:
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(receive())}
         if self._stopping is not None:
             waiters.add(asyncio.ensure_future(self._stopping.wait()))
-        done, pending = await asyncio.wait(waiters, timeout=self.config.hang_s, return_when="FIRST_COMPLETED")
+        done, pending = await asyncio.wait(
+            waiters, timeout=self.config.hang_s, return_when=asyncio.FIRST_COMPLETED
+        )
         for task in pending:
             task.cancel()
         return any(not t.cancelled() and isinstance(t.result(), dict) for t in done)
@@ -501,6 +513,9 @@ def _validate(req: Any, headers: dict[str, str], anthropic: bool, cfg: FakeConfi
     messages = req.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: Field required" if anthropic else "'messages' must be a non-empty array"
+    limit = req.get("max_tokens") if anthropic else req.get("max_completion_tokens", req.get("max_tokens"))
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        return f"max_tokens must be a positive integer, got {limit!r}"
     if anthropic:
         if cfg.require_anthropic_version and "anthropic-version" not in headers:
             return "anthropic-version: header is required"
