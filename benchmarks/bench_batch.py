@@ -1,0 +1,411 @@
+"""Batch benchmark: aikit's batch engine at a provider's rate limit, against the common recipe.
+
+Scenarios (fake provider in a child process on 127.0.0.1, every client in a fresh child process):
+
+- ``clean``: N=2,000 prompts of ~660 characters (``max_tokens=20``), 3,000 RPM enforced as a 1-s
+  token bucket, lognormal latency (median 300 ms, sigma 0.5), 429s with ``retry-after`` and
+  ``retry-after-ms``. Targets: wall <= 1.05 x T_opt (median of the repetitions), 0 lost rows,
+  429s <= 1% of requests, client CPU <= 4 ms per row.
+- ``faults``: the same plus 1% 5xx, 0.5% answers delayed 5 s, 0.1% hanging past the client's 10-s
+  timeout. Targets: 0 lost, wall <= 1.25 x T_opt.
+- ``tpm``: N=1,000, 390k TPM (about 2,000 RPM effective, so TPM binds). Target <= 1.05 x T_opt, 0 lost.
+- ``baseline``: ``openai.AsyncOpenAI`` + ``asyncio.Semaphore(50)`` (the SDK's default 2 retries, 10-s
+  timeout) on the clean scenario: its lost rows and 429 count.
+- ``cached``: a fully cached re-run of 10,000 rows through ``df.ai.map`` in a fresh process
+  (target <= 1 s for the call).
+
+T_opt is computed here: a perfect client starts request k at max(0, (k - B)/r) (and, for TPM, when
+the token bucket has refilled the cumulative tokens) and waits one latency, with the same seeded
+latency draws the server makes. Ratios are printed; nothing is asserted.
+
+Run ``python benchmarks/bench_batch.py`` (about 7-9 minutes on 2 busy cores) or ``--quick`` (one
+repetition per scenario, about 3 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MODEL = "fake-model"
+MAX_TOKENS = 20
+TIMEOUT_S = 10.0
+WORDS = (
+    "delivery late refund support friendly broken invoice great slow app crash quality price "
+    "excellent terrible package helpful manager waited order missing replaced thanks account"
+).split()
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "clean": {"n": 2000, "server": {"rpm": 3000, "tpm": None}, "client": {"rpm": 3000}},
+    "faults": {
+        "n": 2000,
+        "server": {
+            "rpm": 3000,
+            "tpm": None,
+            "error_rate": 0.01,
+            "slow_rate": 0.005,
+            "slow_s": 5.0,
+            "hang_rate": 0.001,
+            "hang_s": 30.0,
+        },
+        "client": {"rpm": 3000},
+    },
+    "tpm": {"n": 1000, "server": {"rpm": 3000, "tpm": 390_000}, "client": {"rpm": 3000, "tpm": 390_000}},
+}
+BASE_SERVER = {
+    "latency_median_s": 0.3,
+    "latency_sigma": 0.5,
+    "seed": 7,
+    "burst_s": 1.0,
+    "retry_after": "both",
+    "error_rate": 0.0,
+    "slow_rate": 0.0,
+    "hang_rate": 0.0,
+}
+TARGETS = {"clean": 1.05, "faults": 1.25, "tpm": 1.05}
+
+
+def make_prompts(n: int, offset: int = 0) -> list[str]:
+    """Deterministic ~660-character sentiment prompts, all different."""
+    out = []
+    for i in range(offset, offset + n):
+        rng = random.Random(i)
+        review = " ".join(rng.choice(WORDS) for _ in range(80))[:560]
+        out.append(
+            f"Classify the sentiment of this customer review as positive, negative or neutral. "
+            f"Review #{i}: {review}"
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The theoretical optimum
+# --------------------------------------------------------------------------------------------------
+
+
+def t_opt(prompts: list[str], server: dict[str, Any], seed: int | None = None) -> float:
+    """Finish time of a perfect client, with the server's latency draws (seeded like the server)."""
+    from aikit.testing.fake_wire import prompt_tokens
+
+    cfg = {**BASE_SERVER, **server}
+    rng = random.Random(cfg["seed"] if seed is None else seed)
+    rate = cfg["rpm"] / 60.0
+    bucket = rate * cfg["burst_s"]
+    tpm = cfg.get("tpm")
+    faults = cfg["error_rate"] or cfg["slow_rate"] or cfg["hang_rate"]
+    t_rate = tpm / 60.0 if tpm else None
+    t_bucket = t_rate * cfg["burst_s"] if t_rate else 0.0
+    mu, sigma = math.log(cfg["latency_median_s"]), cfg["latency_sigma"]
+    cumulative = 0.0
+    finish = 0.0
+    for k, prompt in enumerate(prompts):
+        start = max(0.0, (k - bucket) / rate)
+        if t_rate:
+            cumulative += prompt_tokens([("user", prompt)]) + MAX_TOKENS
+            start = max(start, (cumulative - t_bucket) / t_rate)
+        latency = min(20.0, rng.lognormvariate(mu, sigma))
+        if faults:
+            rng.random()  # the server draws its fault after the latency
+        finish = max(finish, start + latency)
+    return finish
+
+
+# --------------------------------------------------------------------------------------------------
+# Client workers (each runs in its own process; prints one JSON line)
+# --------------------------------------------------------------------------------------------------
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _expected(prompts: list[str]) -> list[str]:
+    from aikit.testing.fake_wire import fake_reply
+
+    return [fake_reply(MODEL, [{"role": "user", "content": p}]) for p in prompts]
+
+
+def worker_aikit(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ["AIKIT_HOME"] = tempfile.mkdtemp(prefix="bench-batch-")
+    from aikit.batch import batch
+    from aikit.client import AI
+
+    scenario = SCENARIOS[args.scenario]
+    prompts = make_prompts(args.n)
+    ai = AI(
+        f"compat:{MODEL}", base_url=args.base_url, api_key="sk-bench", timeout=TIMEOUT_S, **scenario["client"]
+    )
+    cpu0, t0 = _cpu(), time.perf_counter()
+    result = batch(prompts, ai=ai, max_tokens=MAX_TOKENS, progress=False)
+    wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    expected = _expected(prompts)
+    wrong = sum(1 for r, e in zip(result, expected, strict=True) if r.ok and r.text != e)
+    failed = [r.error for r in result if not r.ok]
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "rows": len(prompts),
+        "ok": sum(1 for r in result if r.ok) - wrong,
+        "lost": len(failed) + wrong,
+        "errors": failed[:3],
+        "client": ai.stats(),
+    }
+
+
+def worker_openai(args: argparse.Namespace) -> dict[str, Any]:
+    import openai
+
+    prompts = make_prompts(args.n)
+
+    async def main() -> list[Any]:
+        client = openai.AsyncOpenAI(
+            base_url=args.base_url, api_key="sk-bench", timeout=TIMEOUT_S, max_retries=2
+        )
+        sem = asyncio.Semaphore(50)
+
+        async def one(prompt: str) -> Any:
+            async with sem:
+                try:
+                    r = await client.chat.completions.create(
+                        model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS
+                    )
+                    return r.choices[0].message.content
+                except Exception as exc:  # the recipe loses the row
+                    return exc
+
+        try:
+            return await asyncio.gather(*(one(p) for p in prompts))
+        finally:
+            await client.close()
+
+    cpu0, t0 = _cpu(), time.perf_counter()
+    answers = asyncio.run(main())
+    wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    expected = _expected(prompts)
+    ok = sum(1 for a, e in zip(answers, expected, strict=True) if a == e)
+    kinds: dict[str, int] = {}
+    for a in answers:
+        if isinstance(a, Exception):
+            kinds[type(a).__name__] = kinds.get(type(a).__name__, 0) + 1
+    return {"wall_s": wall, "cpu_s": cpu, "rows": len(prompts), "ok": ok, "lost": len(prompts) - ok,
+            "errors": kinds}  # fmt: skip
+
+
+def worker_cached(args: argparse.Namespace) -> dict[str, Any]:
+    """Fresh process: df.ai.map over 10,000 rows whose answers are all in the cache."""
+    import pandas as pd
+
+    import aikit  # noqa: F401 - registers df.ai
+    from aikit.client import AI
+
+    ai = AI(
+        f"compat:{MODEL}", base_url=args.base_url, api_key="sk-bench", cache=args.cache_dir, timeout=TIMEOUT_S
+    )
+    df = pd.DataFrame({"review": [p.split(": ", 1)[1] for p in make_prompts(args.n)]})
+    template = (
+        "Classify the sentiment of this customer review as positive, negative or neutral. Review #{review}"
+    )
+    timings = []
+    out = None
+    for _ in range(2):
+        t0 = time.perf_counter()
+        out = df.ai.map(template, ai=ai, max_tokens=MAX_TOKENS, progress=False)
+        timings.append(time.perf_counter() - t0)
+    assert out is not None
+    return {
+        "first_s": timings[0],
+        "second_s": timings[1],
+        "rows": len(df),
+        "errors": int(out["ai_error"].notna().sum()),
+        "cached": out.attrs["aikit"]["counts"]["cached"],
+    }
+
+
+def populate_cache(cache_dir: str, n: int, base_url: str) -> None:
+    """Write the answers of the cached scenario straight into a cache directory."""
+    from aikit.cache import open_cache
+    from aikit.client import AI
+    from aikit.response import Response, Usage
+
+    ai = AI(f"compat:{MODEL}", base_url=base_url, api_key="sk-bench", cache=cache_dir)
+    prompts = [
+        "Classify the sentiment of this customer review as positive, negative or neutral. Review #"
+        + p.split(": ", 1)[1]
+        for p in make_prompts(n)
+    ]
+    store = open_cache(cache_dir)
+    for prompt, text in zip(prompts, _expected(prompts), strict=True):
+        key = ai.cache_key(prompt, max_tokens=MAX_TOKENS)
+        store.set(key, Response(text=text, model=MODEL, usage=Usage(170, 5)).to_cache())  # type: ignore[attr-defined]
+    store.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Orchestration
+# --------------------------------------------------------------------------------------------------
+
+
+def run_worker(kind: str, **options: Any) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind]
+    for name, value in options.items():
+        cmd += [f"--{name.replace('_', '-')}", str(value)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"worker {kind} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def timeline_text(stats: dict[str, Any]) -> str:
+    pairs = stats.get("timeline") or []
+    return " ".join(f"{s}:{c}" for s, c in pairs)
+
+
+def run_scenario(fake: Any, name: str, client: str, reps: int) -> list[dict[str, Any]]:
+    scenario = SCENARIOS[name if name in SCENARIOS else "clean"]
+    prompts = make_prompts(scenario["n"])
+    topt = t_opt(prompts, scenario["server"])
+    rows = []
+    for rep in range(reps):
+        fake.configure(**{**BASE_SERVER, **scenario["server"]})
+        fake.reset()
+        result = run_worker(client, scenario=name if name in SCENARIOS else "clean", n=scenario["n"],
+                            base_url=fake.base_url)  # fmt: skip
+        stats = fake.stats()
+        result.update(
+            scenario=name,
+            rep=rep,
+            t_opt=topt,
+            ratio=result["wall_s"] / topt,
+            requests=stats["requests"],
+            rate_limited=stats["rate_limited"],
+            server_errors=stats["server_errors"],
+            hangs=stats["hangs"],
+            slow=stats["slow"],
+            max_in_flight=stats["max_in_flight"],
+            timeline=timeline_text(stats),
+        )
+        rows.append(result)
+        print(
+            f"  {name:9s} rep {rep}: wall {result['wall_s']:6.2f} s  T_opt {topt:5.2f} s  "
+            f"ratio {result['ratio']:.3f}  ok {result['ok']}/{result['rows']}  lost {result['lost']}  "
+            f"requests {stats['requests']}  429s {stats['rate_limited']} "
+            f"({100 * stats['rate_limited'] / max(1, stats['requests']):.2f}%)  5xx {stats['server_errors']}  "
+            f"hangs {stats['hangs']}  CPU {1000 * result['cpu_s'] / result['rows']:.2f} ms/row",
+            flush=True,
+        )
+    return rows
+
+
+def summarise(name: str, rows: list[dict[str, Any]], target: float | None) -> None:
+    ratio = statistics.median(r["ratio"] for r in rows)
+    lost = max(r["lost"] for r in rows)
+    r429 = statistics.median(100 * r["rate_limited"] / max(1, r["requests"]) for r in rows)
+    cpu = statistics.median(1000 * r["cpu_s"] / r["rows"] for r in rows)
+    verdict = []
+    if target is not None:
+        verdict.append(f"ratio {'OK' if ratio <= target else 'MISSED'} (<= {target})")
+        verdict.append(f"lost {'OK' if lost == 0 else 'MISSED'}")
+    if name == "clean":
+        verdict.append(f"429s {'OK' if r429 <= 1.0 else 'MISSED'} (<= 1%)")
+        verdict.append(f"CPU {'OK' if cpu <= 4.0 else 'MISSED'} (<= 4 ms/row)")
+    print(
+        f"{name:9s} median ratio {ratio:.3f} x T_opt ({rows[0]['t_opt']:.2f} s), max lost {lost}, "
+        f"median 429s {r429:.2f}%, CPU {cpu:.2f} ms/row  {'; '.join(verdict)}"
+    )
+    missed = target is not None and (ratio > target or lost > 0)
+    if missed:
+        for r in rows:
+            print(f"    rep {r['rep']} requests per second at the server: {r['timeline']}")
+            if r.get("errors"):
+                print(f"    rep {r['rep']} errors: {r['errors']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="one repetition per scenario")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", default="clean,faults,tpm,baseline,cached")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--scenario", default="clean", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=2000, help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker = {"aikit": worker_aikit, "openai": worker_openai, "cached": worker_cached}[args.worker]
+        print(json.dumps(worker(args), default=str), flush=True)
+        return 0
+
+    from aikit.testing import FakeConfig, FakeProvider
+
+    reps = 1 if args.quick else args.reps
+    only = set(args.only.split(","))
+    started = time.perf_counter()
+    fake = FakeProvider.start_process(FakeConfig(**{**BASE_SERVER, **SCENARIOS["clean"]["server"]}))
+    results: dict[str, list[dict[str, Any]]] = {}
+    try:
+        print(f"fake provider at {fake.base_url}; {reps} repetition(s); load {os.getloadavg()[0]:.1f}")
+        for name in ("clean", "faults", "tpm"):
+            if name in only:
+                results[name] = run_scenario(fake, name, "aikit", reps)
+        if "baseline" in only:
+            results["baseline"] = run_scenario(fake, "baseline", "openai", 1)
+        cached = None
+        if "cached" in only:
+            cache_dir = tempfile.mkdtemp(prefix="bench-batch-cache-")
+            populate_cache(cache_dir, 10_000, fake.base_url)
+            cached = run_worker("cached", n=10_000, base_url=fake.base_url, cache_dir=cache_dir)
+    finally:
+        fake.stop()
+
+    print("\n== summary (ratios to T_opt; medians over repetitions) ==")
+    for name in ("clean", "faults", "tpm"):
+        if name in results:
+            summarise(name, results[name], TARGETS[name])
+    if "baseline" in results:
+        b = results["baseline"][0]
+        ours = results.get("clean")
+        print(
+            f"baseline  openai.AsyncOpenAI + Semaphore(50): lost {b['lost']}/{b['rows']} rows "
+            f"({100 * b['lost'] / b['rows']:.1f}%), {b['rate_limited']} x 429 "
+            f"({100 * b['rate_limited'] / max(1, b['requests']):.1f}% of {b['requests']} requests), "
+            f"wall {b['wall_s']:.1f} s, CPU {1000 * b['cpu_s'] / b['rows']:.2f} ms/row, errors {b['errors']}"
+        )
+        if ours:
+            cpu_ours = statistics.median(r["cpu_s"] for r in ours)
+            print(
+                f"          aikit vs baseline in the same run: lost {max(r['lost'] for r in ours)} vs {b['lost']}, "
+                f"429s {statistics.median(r['rate_limited'] for r in ours):.0f} vs {b['rate_limited']}, "
+                f"CPU ratio {cpu_ours / max(1e-9, b['cpu_s']):.2f}"
+            )
+    if cached is not None:
+        print(
+            f"cached    10,000 rows through df.ai.map in a fresh process: first call {cached['first_s']:.3f} s, "
+            f"second {cached['second_s']:.3f} s ({'OK' if cached['first_s'] <= 1.0 else 'MISSED'}, <= 1 s), "
+            f"{cached['cached']} cached, {cached['errors']} errors"
+        )
+    print(f"total benchmark time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
