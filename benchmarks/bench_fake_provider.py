@@ -7,7 +7,8 @@ Measures, against one ``FakeProvider.start_process()`` server at zero latency an
 * ``httpx``: 64 ``httpx.AsyncClient`` (one connection each, so httpcore's pool scan stays cheap)
   posting Chat Completions in a loop; the baseline ``httpx + raw`` is the same loop against a
   minimal raw-ASGI app that answers a constant JSON body (the cost of the server stack itself);
-* ``wrk`` (if installed): the server's own ceiling with a C load generator.
+* ``wrk`` (if installed): the server's own ceiling with a C load generator, and the share of the ideal
+  rate (connections / mean latency) reached with 1,000 connections and lognormal 300 ms latency.
 
 The load generator shares the machine's cores with the server, so the httpx numbers are a lower bound
 on the server's capacity. Target (issue 2): well over 1,000 requests/s.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -183,6 +185,10 @@ def main() -> None:
         wrk_rate = run_wrk(fake.base_url, args.seconds, conc)
         wrk_cpu = cpu_seconds(fake.pid) - cpu0
         wrk_requests = fake.stats()["requests"]
+        fake.configure(latency_median_s=0.3, latency_sigma=0.5)
+        fake.reset()
+        wrk_latency_rate = run_wrk(fake.base_url, args.seconds * 2, 1000)
+        ideal = 1000 / (0.3 * math.exp(0.5**2 / 2))  # connections / E[latency]
     finally:
         fake.stop()
     print(f"{conc} httpx clients in {procs} processes, {args.seconds:.0f} s each, latency 0, no limits")
@@ -200,6 +206,11 @@ def main() -> None:
         print(
             f"wrk   -> fake provider:         {wrk_rate:7.0f} req/s, server CPU "
             f"{1000 * wrk_cpu / max(1, wrk_requests):.3f} ms/req (C load generator: the server's ceiling)"
+        )
+    if wrk_latency_rate is not None:
+        print(
+            f"wrk   -> fake provider, 1,000 connections, lognormal 300 ms: {wrk_latency_rate:.0f} req/s "
+            f"= {wrk_latency_rate / ideal:.1%} of the ideal {ideal:.0f} (connections / E[latency])"
         )
     print("target: well over 1,000 req/s (the httpx figure is bounded by the Python clients' CPU)")
 

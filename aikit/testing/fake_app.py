@@ -133,7 +133,7 @@ class FakeApp:
         return self.stats_data.snapshot(arrivals)
 
     def release_hangs(self) -> None:
-        """Answer every hanging request now (called before the server stops)."""
+        """Answer every hanging or sleeping request now (called before the server stops)."""
         if self._stopping is not None:
             self._stopping.set()
 
@@ -258,8 +258,9 @@ class FakeApp:
                 send, 504 if not self._is_stopping() else 503, "hung request released", anthropic
             )
             return
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if delay > 0 and await self._pause(delay):
+            await self._error(send, 503, "the server is shutting down", anthropic)
+            return
         if fault == "error":
             self.stats_data.events["error"] += 1
             status = cfg.error_statuses[self._rng.randrange(len(cfg.error_statuses))]
@@ -309,6 +310,20 @@ class FakeApp:
             if self._seen[digest] > int(found["times"]):
                 return {}
         return found
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds``; True if the server started stopping meanwhile (answer at once then)."""
+        stopping = self._stopping
+        if stopping is None:
+            await asyncio.sleep(seconds)
+            return False
+        if stopping.is_set():
+            return True
+        try:
+            await asyncio.wait_for(stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     def _is_stopping(self) -> bool:
         return self._stopping is not None and self._stopping.is_set()

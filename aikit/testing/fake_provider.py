@@ -64,8 +64,17 @@ def uvicorn_server(app: FakeApp) -> Any:
         timeout_keep_alive=30,
         backlog=4096,
     )
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Ctrl-C / SIGTERM: answer sleeping and hanging requests now, so the graceful shutdown
+            # does not have to cancel them.
+            if app.loop is not None:
+                app.loop.call_soon_threadsafe(app.release_hangs)
+            super().handle_exit(sig, frame)
+
     # uvicorn installs signal handlers only in the main thread, so a server thread leaves them alone.
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def _config_of(config: FakeConfig | None, changes: dict[str, Any]) -> FakeConfig:
