@@ -94,7 +94,7 @@ class Token:
 
     def __repr__(self) -> str:
         left = self.expires_in
-        expiry = "unknown" if left is None else f"{int(left)}s"
+        expiry = "unknown" if left is None else f"{round(left)}s"
         refresh = "'***'" if self.refresh_token else "None"
         return (
             f"Token(token_type={self.token_type!r}, scope={self.scope!r}, expires_in={expiry}, "
