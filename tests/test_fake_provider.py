@@ -487,3 +487,19 @@ def test_process_form_does_not_outlive_a_crashed_parent() -> None:
         time.sleep(0.1)
     os.kill(pid, 9)
     pytest.fail("the fake provider process outlived its parent")
+
+
+def test_stop_answers_sleeping_requests_at_once() -> None:
+    fake = FakeProvider(latency_median_s=5, latency_sigma=0.01).start()
+    with (
+        concurrent.futures.ThreadPoolExecutor(3) as pool,
+        httpx.Client(base_url=fake.base_url, timeout=10) as c,
+    ):
+        pending = [pool.submit(chat, c, f"row {i}") for i in range(3)]
+        deadline = time.monotonic() + 2
+        while fake.stats()["in_flight"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        fake.stop()
+        assert time.monotonic() - t0 < 2
+        assert [p.result(5).status_code for p in pending] == [503, 503, 503]
