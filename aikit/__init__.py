@@ -44,6 +44,8 @@ _LAZY: dict[str, str] = {
     "AsyncAI": "aikit.client",
     "Response": "aikit.response",
     "Usage": "aikit.response",
+    "abatch": "aikit.batch",
+    "batch": "aikit.batch",
     "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
 }
 
@@ -74,7 +76,9 @@ __all__ = [
     "WebhookError",
     "WebhookListener",
     "__version__",
+    "abatch",
     "auth",
+    "batch",
 ]
 
 
