@@ -158,3 +158,58 @@ def test_keyring_is_skipped_when_not_installed_or_without_backend(monkeypatch: p
     # keyring is optional: with no importable package the lookup just moves on.
     monkeypatch.setitem(sys.modules, "keyring", None)
     assert lookup_secret(VAR) is None
+
+
+def _fake_keyring(monkeypatch: pytest.MonkeyPatch, *, usable: bool) -> dict[tuple[str, str], str]:
+    """A stand-in for the optional ``keyring`` package (no keyring backend exists on this machine)."""
+    import types
+
+    store: dict[tuple[str, str], str] = {}
+    fail = types.ModuleType("keyring.backends.fail")
+
+    class FailKeyring:
+        priority = 0
+
+    fail.Keyring = FailKeyring  # type: ignore[attr-defined]
+
+    class MemoryBackend:
+        priority = 1
+
+    keyring = types.ModuleType("keyring")
+    keyring.get_keyring = lambda: MemoryBackend() if usable else FailKeyring()  # type: ignore[attr-defined]
+    keyring.get_password = lambda service, name: store.get((service, name))  # type: ignore[attr-defined]
+    keyring.set_password = lambda service, name, value: store.__setitem__((service, name), value)  # type: ignore[attr-defined]
+    keyring.delete_password = lambda service, name: store.pop((service, name))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "keyring", keyring)
+    monkeypatch.setitem(sys.modules, "keyring.backends", types.ModuleType("keyring.backends"))
+    monkeypatch.setitem(sys.modules, "keyring.backends.fail", fail)
+    return store
+
+
+def test_keyring_is_the_last_source_when_a_backend_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _fake_keyring(monkeypatch, usable=True)
+    store[("aikit", VAR)] = "from-keyring"
+    assert (secret(VAR).reveal(), secret(VAR).source) == ("from-keyring", "keyring")
+    monkeypatch.setenv(VAR, "from-env")
+    assert secret(VAR).source == "env"
+    assert lookup_secret("OTHER", keyring_service=None) is None
+
+
+def test_keyring_without_a_real_backend_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _fake_keyring(monkeypatch, usable=False)
+    store[("aikit", VAR)] = "unreachable"
+    assert lookup_secret(VAR) is None
+
+
+def test_keyring_token_store_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aikit.auth import KeyringTokenStore, Token
+
+    _fake_keyring(monkeypatch, usable=True)
+    tokens = KeyringTokenStore()
+    tokens.save("crm", Token("at", refresh_token="rt", expires_at=123.0))
+    assert tokens.load("crm") == Token("at", refresh_token="rt", expires_at=123.0)
+    tokens.delete("crm")
+    assert tokens.load("crm") is None
+    _fake_keyring(monkeypatch, usable=False)
+    with pytest.raises(ConfigError, match="No keyring backend"):
+        KeyringTokenStore()
