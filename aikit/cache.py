@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import math
@@ -33,12 +34,12 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from aikit.exceptions import ConfigError
+from aikit.exceptions import CacheError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     import diskcache
@@ -278,8 +279,10 @@ class DiskResponseCache:
         import diskcache
 
         self.directory = Path(directory).expanduser()
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._disk: diskcache.Cache = diskcache.Cache(str(self.directory))
+        self._failures: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, diskcache.Timeout)
+        with self._translated("opening"):
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._disk: diskcache.Cache = diskcache.Cache(str(self.directory))
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._memory_bytes = 0
         self._memory_budget = memory_bytes
@@ -291,6 +294,17 @@ class DiskResponseCache:
 
     def __repr__(self) -> str:
         return f"DiskResponseCache({str(self.directory)!r})"
+
+    @contextlib.contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        """sqlite3/OS/diskcache failures become :class:`CacheError` naming the directory."""
+        try:
+            yield
+        except self._failures as exc:
+            raise CacheError(
+                f"response cache at {str(self.directory)!r}: {action} failed ({type(exc).__name__}: {exc}); "
+                "pass cache=False to run without it, or move the directory away"
+            ) from exc
 
     # -- memory ---------------------------------------------------------------------------------------
     def _remember(self, key: str, blob: bytes) -> None:
@@ -376,16 +390,22 @@ class DiskResponseCache:
 
     def _lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         blobs, missing = self._recall(keys)
-        if len(missing) == 1:  # a point read on diskcache's own per-thread connection
-            blob = self._disk.get(missing[0])
-            if isinstance(blob, bytes):
-                self._remember(missing[0], blob)
-                blobs[missing[0]] = blob
-        elif missing:
-            fresh = self._read_disk(missing)
+        if missing:
+            with self._translated("reading"):
+                if len(missing) == 1:  # a point read on diskcache's own per-thread connection
+                    blob = self._disk.get(missing[0])
+                    fresh = {missing[0]: blob} if isinstance(blob, bytes) else {}
+                else:
+                    fresh = self._read_disk(missing)
             self._remember_many(fresh)
             blobs.update(fresh)
-        return {key: decode_value(blob) for key, blob in blobs.items()}
+        values: dict[str, dict[str, Any]] = {}
+        for key, blob in blobs.items():
+            try:
+                values[key] = decode_value(blob)
+            except (ValueError, zlib.error):  # not written by aikit, or damaged: a miss, not a crash
+                continue
+        return values
 
     # -- public API -----------------------------------------------------------------------------------
     def get(self, key: str) -> dict[str, Any] | None:
@@ -399,7 +419,8 @@ class DiskResponseCache:
     def set(self, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` (a JSON-able dict) under ``key`` durably (sync)."""
         blob = encode_value(value)
-        self._disk.set(key, blob)
+        with self._translated("writing"):
+            self._disk.set(key, blob)
         self._remember(key, blob)
 
     async def aget(self, key: str) -> dict[str, Any] | None:
@@ -418,7 +439,18 @@ class DiskResponseCache:
         """Store ``value`` under ``key``; the SQLite write runs on the cache's writer thread."""
         blob = encode_value(value)
         self._remember(key, blob)
-        await self._in_writer(self._disk.set, key, blob)
+        try:
+            with self._translated("writing"):
+                await self._in_writer(self._disk.set, key, blob)
+        except BaseException:
+            self._forget(key)
+            raise
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            old = self._memory.pop(key, None)
+            if old is not None:
+                self._memory_bytes -= len(old)
 
     async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
         if self._writer is None:

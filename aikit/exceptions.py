@@ -14,6 +14,7 @@ ever need to catch these classes::
     │   ├── ProviderConnectionError  connection refused/reset (retried unless the deadline is spent)
     │   └── InvalidOutputError       output failed schema validation after the retry
     ├── BudgetExceededError          a batch stopped scheduling rows at ``budget_usd``
+    ├── CacheError                   the local response cache could not be read or written
     ├── LocalModelError              the embedded offline LLM is missing, or its server died
     ├── SharedStateError             the shared Redis cache/limiter of a scaled-out batch failed
     ├── CRMError                     a CRM call failed (status, category, correlation id)
@@ -33,6 +34,7 @@ __all__ = [
     "AuthError",
     "BudgetExceededError",
     "CRMError",
+    "CacheError",
     "ConfigError",
     "InvalidOutputError",
     "LocalModelError",
@@ -105,6 +107,10 @@ class InvalidOutputError(ProviderError):
 
 class BudgetExceededError(AIKitError):
     """A batch stopped scheduling rows because the budget would be exceeded."""
+
+
+class CacheError(AIKitError):
+    """The response cache directory could not be read or written (the message names the directory)."""
 
 
 class LocalModelError(AIKitError):

@@ -306,3 +306,28 @@ def test_closed_cache_refuses_bulk_reads(tmp_path: Path) -> None:
     cache.close()  # idempotent
     with pytest.raises(ConfigError, match="closed"):
         cache._read_disk(["a", "b"])
+
+
+def test_storage_failures_become_cache_errors(tmp_path: Path) -> None:
+    from aikit.exceptions import AIKitError, CacheError
+
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(CacheError, match="cache=False") as info:
+        open_cache(not_a_dir)
+    assert isinstance(info.value, AIKitError) and str(not_a_dir) in str(info.value)
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "cache.db").write_bytes(b"this is not an sqlite database" * 100)
+    with pytest.raises(CacheError, match="opening"):
+        DiskResponseCache(garbage)
+
+
+def test_damaged_values_are_misses_not_crashes(tmp_path: Path) -> None:
+    with DiskResponseCache(tmp_path) as cache:
+        cache._disk.set("bad1", b"\x00not json")
+        cache._disk.set("bad2", b"z-not-zlib")
+        cache.set("good", {"text": "ok"})
+    with DiskResponseCache(tmp_path) as cache:
+        assert cache.get_many(["bad1", "bad2", "good"]) == {"good": {"text": "ok"}}
+        assert cache.get("bad1") is None
