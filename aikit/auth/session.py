@@ -47,7 +47,14 @@ T = TypeVar("T")
 
 def is_remote_kernel() -> bool:
     """True on Binder, JupyterHub or Colab, where a loopback redirect cannot reach the kernel."""
-    markers = ("BINDER_SERVICE_HOST", "BINDER_REQUEST", "JUPYTERHUB_SERVICE_PREFIX", "COLAB_RELEASE_TAG")
+    markers = (
+        "BINDER_LAUNCH_HOST",
+        "BINDER_REPO_URL",
+        "BINDER_REQUEST",
+        "BINDER_SERVICE_HOST",
+        "JUPYTERHUB_SERVICE_PREFIX",
+        "COLAB_RELEASE_TAG",
+    )
     return any(os.environ.get(m) for m in markers) or bool(os.environ.get("AIKIT_REMOTE_KERNEL"))
 
 
