@@ -28,7 +28,8 @@ import queue
 import sqlite3
 import threading
 import time
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,7 @@ class CallRecord:
 
 
 _COLUMNS = tuple(f.name for f in fields(CallRecord))
+_as_row = attrgetter(*_COLUMNS)  # a flat tuple, ~20x cheaper than dataclasses.astuple
 _TYPES = {
     "status": "INTEGER",
     "attempt": "INTEGER",
@@ -210,7 +212,7 @@ class CallLog:
         """Queue one row (returns at once; the writer thread inserts it)."""
         if not rec.ts:
             rec.ts = time.time()
-        self._writer.put(astuple(rec))
+        self._writer.put(_as_row(rec))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until everything recorded so far is in the database."""

@@ -495,7 +495,8 @@ class AsyncAI:
         if cache != "refresh":
             hit = await self._cache_store().aget(key)
             if hit is not None:
-                return self._hit(Response.from_cache(hit, cache_key=key), req.schema, observer, t0)
+                r = Response.from_cache(hit, cache_key=key, latency_s=time.perf_counter() - t0)
+                return self._hit(r, req.schema, observer)
         inflight = self._state().inflight
         while (fut := inflight.get(key)) is not None:  # single flight: share the leader's answer
             try:
@@ -505,8 +506,9 @@ class AsyncAI:
                 if task is not None and task.cancelling():
                     raise
                 continue  # the leader was cancelled, not us: try again, maybe as the leader
-            return self._hit(shared.replace(cached=True, cost_usd=0.0, saved_usd=shared.cost_usd, attempts=0),
-                             None, observer, t0)  # fmt: skip
+            r = shared.replace(cached=True, cost_usd=0.0, saved_usd=shared.cost_usd, attempts=0,
+                               latency_s=time.perf_counter() - t0)  # fmt: skip
+            return self._hit(r, None, observer)
         fut = asyncio.get_running_loop().create_future()
         inflight[key] = fut
         try:
@@ -524,10 +526,7 @@ class AsyncAI:
         fut.set_result(r)
         return r
 
-    def _hit(
-        self, r: Response, schema: OutputSchema | None, observer: Observer | None, t0: float
-    ) -> Response:
-        r = r.replace(latency_s=time.perf_counter() - t0)
+    def _hit(self, r: Response, schema: OutputSchema | None, observer: Observer | None) -> Response:
         if schema is not None and schema.model is not None:
             r = r.replace(data=schema.load(r.data))
         self._stats["cache_hits"] += 1

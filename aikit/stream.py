@@ -112,7 +112,8 @@ async def _run(
     if key is not None and mode != "refresh":
         hit = await client._cache_store().aget(key)
         if hit is not None:
-            holder.response = client._hit(Response.from_cache(hit, cache_key=key), req.schema, observer, t0)
+            r = Response.from_cache(hit, cache_key=key, latency_s=time.perf_counter() - t0)
+            holder.response = client._hit(r, req.schema, observer)
             if holder.response.text:
                 yield holder.response.text
             return
