@@ -191,9 +191,8 @@ def main() -> None:
         overhead(args.calls, args.reps, args.concurrency)
     import_times(5)
     cached_rerun(args.rows, args.reps)
-    print(
-        f"\n(total {time.perf_counter() - t0:.0f} s; load1 {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
-    )
+    load = os.getloadavg()[0]
+    print(f"\n(total {time.perf_counter() - t0:.0f} s; load1 {load:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
