@@ -319,3 +319,15 @@ def test_introspection_endpoint(oauth_server: OAuthServer) -> None:
     ).json()
     assert body["active"] is True and body["sub"] == "analyst@example.com"
     assert oauth_server.introspect("nope") == {"active": False}
+
+
+def test_refresh_happens_before_expiry_within_the_leeway() -> None:
+    with OAuthServer(device_interval=0.05, access_token_ttl=30) as server:
+        auth = _device_login(server)  # leeway 60 s > lifetime 30 s: still valid, but due for refresh
+        assert auth.token is not None and server.validate(auth.token.access_token)
+        first = auth.token.access_token
+        assert httpx.get(f"{server.url}/userinfo", auth=auth).status_code == 200
+        assert server.stats["refresh_token"] == 1 and auth.token.access_token != first
+        relaxed = _device_login(server, leeway=5.0)
+        assert httpx.get(f"{server.url}/userinfo", auth=relaxed).status_code == 200
+        assert server.stats["refresh_token"] == 1  # outside its leeway: no refresh
