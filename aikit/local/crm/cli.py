@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
         window_s=args.window,
     )
     token_note = "the token you passed" if args.token else f"token {server.token}"
-    print(
-        f"aikit demo CRM (HubSpot CRM v3 subset) on http://127.0.0.1:{args.port} with {token_note};"
-        " Ctrl-C stops"
-    )
-    server.serve_forever()
+
+    def announce(url: str) -> None:
+        print(f"aikit demo CRM (HubSpot CRM v3 subset) on {url} with {token_note}; Ctrl-C stops", flush=True)
+
+    server.serve_forever(announce)
     return 0

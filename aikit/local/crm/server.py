@@ -149,10 +149,15 @@ class DemoCRM:
             self._thread.stop(timeout)
         self._thread = None
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until Ctrl-C / SIGTERM (used by ``aikit serve crm``)."""
+    def serve_forever(self, announce: Callable[[str], None] | None = None) -> None:
+        """Serve in the calling thread until Ctrl-C / SIGTERM (used by ``aikit serve crm``).
+
+        ``announce`` is called with the URL once the port is bound (port 0 picks a free one).
+        """
         sock = bind_loopback(self.port)
         self.port = sock.getsockname()[1]
+        if announce is not None:
+            announce(self.url)
         try:
             uvicorn.Server(AppThread(self.app, self.port).config()).run(sockets=[sock])
         finally:
