@@ -1,0 +1,312 @@
+"""The listener's ASGI application: HTTP hygiene, verification, durable store, then the answer.
+
+One request, in order:
+
+1. ``POST`` only (anything else: ``405``); ``/hooks/<source>`` only (else ``404``). Never ``410``,
+   which tells Standard Webhooks and Svix senders to disable the endpoint.
+2. Per-source token bucket: ``429`` with ``Retry-After``.
+3. Body limit per source (default 1 MiB): ``413`` after draining at most :data:`DRAIN_LIMIT` bytes, so
+   the sender reads the answer instead of a broken pipe.
+4. Signature check on the raw bytes (:mod:`aikit.webhooks.verify`): any failure is ``401`` with the
+   same generic body; handshakes (Slack, Zoom) are answered here and store nothing.
+5. The events are queued to the store's writer thread; the ``200`` goes out only after their batch
+   is committed with ``synchronous=FULL``. A duplicate is also ``200`` (``"duplicate": true``). A
+   storage failure, or any unexpected error, is ``503`` with ``Retry-After`` - never ``500``.
+
+The app is plain ASGI (no framework) because it sits on the hot path of the durability benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import sqlite3
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aikit.exceptions import SignatureError
+from aikit.webhooks.store import INSERT_SQL, Store
+from aikit.webhooks.verify import Accepted, Incoming, SourceConfig, Verifier
+
+__all__ = ["DRAIN_LIMIT", "HookApp", "RateLimit", "Rejection", "Source"]
+
+#: The most bytes read from an oversize request before answering 413 and closing.
+DRAIN_LIMIT = 4 * 1024 * 1024
+#: How long a request waits for its commit before answering 503.
+COMMIT_TIMEOUT = 10.0
+RETRY_AFTER_503 = "5"
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_REDACT_WORDS = ("signature", "hmac", "authorization", "cookie", "token", "secret", "api-key", "apikey")
+_TOKEN_QUERY = re.compile(r"(?i)((?:^|&)(?:token|access_token|api_key|key)=)[^&]*")
+_JSON = [(b"content-type", b"application/json")]
+
+
+class RateLimit:
+    """A token bucket: ``rate`` events per second with bursts of ``burst``.
+
+    >>> bucket = RateLimit(1.0, burst=1)
+    >>> bucket.take(now=0.0), bucket.take(now=0.1)
+    (0.0, 0.9)
+    """
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate_limit must be positive (events per second)")
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(1.0, rate))
+        self._tokens = self.burst
+        self._at: float | None = None
+
+    def take(self, now: float | None = None) -> float:
+        """Spend one token; return 0.0, or the seconds until one is available (request refused)."""
+        now = time.monotonic() if now is None else now
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return round((1.0 - self._tokens) / self.rate, 6)
+
+
+@dataclass
+class Source:
+    """A configured source as the app sees it, with its live counters."""
+
+    config: SourceConfig
+    verifier: Verifier
+    max_body: int
+    limiter: RateLimit | None
+    redact: frozenset[str]
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused request, kept in memory for the notebook view (never the body or headers)."""
+
+    at: float
+    source: str
+    status: int
+    reason: str
+    client: str
+
+
+def redact_headers(headers: dict[str, str], extra: frozenset[str]) -> str:
+    """JSON of the headers with every signature, token or credential value replaced."""
+    out = {}
+    for name, value in headers.items():
+        if name in extra or any(word in name for word in _REDACT_WORDS):
+            out[name] = "[redacted]"
+        else:
+            out[name] = value
+    return json.dumps(out, separators=(",", ":"))
+
+
+def redact_query(query: str) -> str:
+    """The query string with token-like parameters blanked (a Jupyter token must never be stored)."""
+    return _TOKEN_QUERY.sub(r"\1[redacted]", query) if query else ""
+
+
+class HookApp:
+    """ASGI callable serving ``POST /hooks/<source>`` for a listener.
+
+    Parameters
+    ----------
+    store : Store
+        The open event store.
+    sources : dict
+        name -> :class:`Source`, read live (sources added after start are served at once).
+    wants_handling : callable
+        ``(source, event_type) -> bool``: store the row as ``pending`` (a handler matches) or
+        ``received``.
+    on_pending : callable
+        Called after a commit that stored ``pending`` rows (wakes the handler workers).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        sources: dict[str, Source],
+        wants_handling: Callable[[str, str | None], bool],
+        on_pending: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.on_pending = on_pending
+        self.sources = sources
+        self.wants_handling = wants_handling
+        self.rejections: deque[Rejection] = deque(maxlen=200)
+        self.counts: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await self._handle(scope, receive, send)
+        except Exception:  # never a 500: the sender retries later and nothing was acknowledged
+            self.counts["errors"] += 1
+            with contextlib.suppress(Exception):  # the response had started or the client left
+                await _reply(send, 503, b'{"error":"unavailable"}', retry_after=RETRY_AFTER_503)
+
+    def _reject(self, scope: Scope, source: str, status: int, reason: str) -> None:
+        client = scope.get("client") or ("", 0)
+        self.rejections.append(Rejection(time.time(), source, status, reason, str(client[0])))
+        self.counts[f"rejected_{status}"] += 1
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            self._reject(scope, "", 405, "method")
+            await _reply(send, 405, b'{"error":"method not allowed"}', extra=[(b"allow", b"POST")])
+            return
+        path: str = scope["path"]
+        name = path[len("/hooks/") :].strip("/") if path.startswith("/hooks/") else ""
+        src = self.sources.get(name) if name else None
+        if src is None:
+            self._reject(scope, name, 404, "unknown source")
+            await _reply(send, 404, b'{"error":"not found"}')
+            return
+        if src.limiter is not None:
+            wait = src.limiter.take()
+            if wait > 0:
+                src.counts["rate_limited"] += 1
+                self._reject(scope, name, 429, "rate limit")
+                await _reply(send, 429, b'{"error":"rate limited"}', retry_after=str(math.ceil(wait)))
+                return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            key = raw_name.decode("latin-1").lower()
+            if key not in headers:
+                headers[key] = raw_value.decode("latin-1")
+        body = await self._read(receive, headers, src.max_body)
+        if body is None:
+            src.counts["too_large"] += 1
+            self._reject(scope, name, 413, "body too large")
+            await _reply(send, 413, b'{"error":"payload too large"}', extra=[(b"connection", b"close")])
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("127.0.0.1", 0)))
+        raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1")
+        url = f"{scope.get('scheme', 'http')}://{host}{raw_path}" + (f"?{query}" if query else "")
+        try:
+            accepted = src.verifier.verify(Incoming("POST", url, query, headers, body))
+        except SignatureError as exc:
+            reason = getattr(exc, "reason", "invalid")
+            src.counts["rejected"] += 1
+            src.counts[f"rejected_{reason}"] += 1
+            self._reject(scope, name, 401, f"signature {reason}")
+            await _reply(send, 401, b'{"error":"unauthorized"}')
+            return
+        if accepted.handshake:
+            src.counts["handshakes"] += 1
+            assert accepted.reply is not None
+            await _reply(send, accepted.reply.status, accepted.reply.body, accepted.reply.content_type)
+            return
+        rows = self._rows(src, accepted, headers, query)
+        try:
+            news = await self.store.submit_async(_inserter(rows))
+        except Exception:
+            src.counts["unavailable"] += 1
+            self._reject(scope, name, 503, "storage failure")
+            await _reply(send, 503, b'{"error":"unavailable"}', retry_after=RETRY_AFTER_503)
+            return
+        stored = sum(news)
+        if stored and any(row[-1] == "pending" for row in rows):
+            self.on_pending()
+        src.counts["received"] += 1
+        src.counts["stored"] += stored
+        src.counts["duplicates"] += len(news) - stored
+        if accepted.reply is not None:
+            await _reply(send, accepted.reply.status, accepted.reply.body, accepted.reply.content_type)
+        elif news and stored == 0:
+            await _reply(send, 200, b'{"ok":true,"duplicate":true}')
+        else:
+            await _reply(send, 200, b'{"ok":true}')
+
+    @staticmethod
+    async def _read(receive: Receive, headers: dict[str, str], limit: int) -> bytes | None:
+        """The whole body, or None when it exceeds ``limit`` (after a bounded drain)."""
+        declared = headers.get("content-length", "")
+        too_big = declared.isdigit() and int(declared) > limit
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionError("client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            more = bool(message.get("more_body", False))
+            if too_big or size > limit:
+                too_big = True
+                if size > DRAIN_LIMIT:
+                    break
+                continue
+            chunks.append(chunk)
+        if too_big:
+            return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _rows(
+        self, src: Source, accepted: Accepted, headers: dict[str, str], query: str
+    ) -> list[tuple[Any, ...]]:
+        now = time.time()
+        stored_headers = redact_headers(headers, src.redact)
+        stored_query = redact_query(query)
+        ctype = headers.get("content-type")
+        name, scheme = src.config.name, src.config.scheme
+        rows = []
+        for ev in accepted.events:
+            status = "pending" if self.wants_handling(name, ev.event_type) else "received"
+            rows.append(
+                (
+                    name,
+                    ev.dedupe_key,
+                    ev.event_id,
+                    ev.event_type,
+                    now,
+                    ev.provider_ts,
+                    stored_headers,
+                    stored_query,
+                    ev.body,
+                    ctype,
+                    scheme,
+                    status,
+                )
+            )
+        return rows
+
+
+def _inserter(rows: list[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], list[bool]]:
+    def op(conn: sqlite3.Connection) -> list[bool]:
+        return [conn.execute(INSERT_SQL, row).rowcount == 1 for row in rows]
+
+    return op
+
+
+async def _reply(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    *,
+    retry_after: str | None = None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = _JSON if content_type == "application/json" else [(b"content-type", content_type.encode())]
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", retry_after.encode()))
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

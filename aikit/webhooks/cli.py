@@ -1,0 +1,121 @@
+"""``aikit listen``: run the webhook listener standalone, e.g. on a server next to scheduled reports.
+
+    aikit listen --port 8787 --store /var/lib/aikit/webhooks.sqlite \\
+        --source stripe:stripe:STRIPE_WEBHOOK_SECRET \\
+        --source crm:hubspot:HUBSPOT_CLIENT_SECRET --public-url crm=https://hooks.example.com/hooks/crm
+
+Secrets are read from the named environment variables, never from the command line (which other
+users can see in ``ps``). ``NAME:SCHEME:VAR1,VAR2`` gives several secrets for a rotation. The process
+prints one ``listening`` line per source, then runs until SIGINT or SIGTERM and stops cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from aikit.exceptions import ConfigError, MissingCredentialError
+
+__all__ = ["add_arguments", "parse_source", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the ``aikit listen`` options."""
+    parser.add_argument("--port", type=int, default=8787, help="TCP port (0 = any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME:SCHEME:SECRET_ENV_VAR",
+        help="a source; the secret is read from the environment variable (VAR1,VAR2 for rotation)",
+    )
+    parser.add_argument(
+        "--public-url", action="append", default=[], metavar="NAME=URL", help="public URL of a source"
+    )
+    parser.add_argument(
+        "--rate-limit", action="append", default=[], metavar="NAME=PER_SECOND", help="per-source limit"
+    )
+    parser.add_argument("--max-body", type=int, default=1024 * 1024, help="largest body in bytes")
+    parser.add_argument("--store", default=None, help="SQLite file (default $AIKIT_HOME/webhooks.sqlite)")
+
+
+def parse_source(spec: str, environ: dict[str, str] | None = None) -> tuple[str, str, list[str]]:
+    """``NAME:SCHEME:VAR[,VAR]`` -> (name, scheme, secrets read from the environment).
+
+    >>> parse_source("gh:github:GH_SECRET", {"GH_SECRET": "s"})
+    ('gh', 'github', ['s'])
+    """
+    env = os.environ if environ is None else environ
+    parts = spec.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise ConfigError(f"--source {spec!r}: expected NAME:SCHEME:SECRET_ENV_VAR")
+    name, scheme, variables = parts
+    secrets = []
+    for var in variables.split(","):
+        value = env.get(var)
+        if not value:
+            raise MissingCredentialError(
+                f"--source {name}: the environment variable {var} is not set; "
+                "export it with the signing secret",
+                variable=var,
+            )
+        secrets.append(value)
+    return name, scheme, secrets
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ConfigError(f"{flag} {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def run(args: Any) -> int:
+    """Start the listener, print where it listens, serve until SIGINT/SIGTERM."""
+    from aikit.webhooks.listener import WebhookListener
+
+    if not args.source:
+        print("aikit listen: give at least one --source NAME:SCHEME:SECRET_ENV_VAR", file=sys.stderr)
+        return 2
+    try:
+        urls = _pairs(args.public_url, "--public-url")
+        limits = {k: float(v) for k, v in _pairs(args.rate_limit, "--rate-limit").items()}
+        listener = WebhookListener(port=args.port, store=args.store, host=args.host)
+        for spec in args.source:
+            name, scheme, secrets = parse_source(spec)
+            listener.add_source(
+                name,
+                scheme,
+                secrets=secrets,
+                public_url=urls.get(name),
+                max_body=args.max_body,
+                rate_limit=limits.get(name),
+            )
+        listener.start()
+    except (ConfigError, ValueError) as exc:
+        print(f"aikit listen: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"store {listener.store.path}", flush=True)
+    for name in listener.sources:
+        print(f"listening {name} {listener.url_for(name)}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        listener.stop()
+        store = listener.store
+        if os.environ.get("AIKIT_LISTEN_STATS"):
+            per = store.commit_seconds * 1000 / max(1, store.commits)
+            print(f"commits {store.commits} ops {store.batched} ms/commit {per:.2f}", file=sys.stderr)
+    return 0

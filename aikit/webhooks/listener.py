@@ -1,0 +1,652 @@
+"""``WebhookListener``: verified, durable, deduplicated webhooks in a background thread of the kernel.
+
+>>> import aikit, os                                                           # doctest: +SKIP
+>>> hook = aikit.WebhookListener(port=0)          # 127.0.0.1, store under $AIKIT_HOME
+>>> hook.add_source("stripe", scheme="stripe", secret=os.environ["STRIPE_WEBHOOK_SECRET"])
+>>> hook.add_source("crm", scheme="hubspot", secret=os.environ["HUBSPOT_CLIENT_SECRET"],
+...                 public_url="https://hooks.example.com/hooks/crm")
+>>> hook.start()                                  # re-running the cell replaces, never duplicates
+>>> hook.url_for("stripe")
+'http://127.0.0.1:PORT/hooks/stripe'
+>>> @hook.on("crm", "ticket.creation")
+... def triage(event):
+...     return event.memo("triage", lambda: ai.chat(f"Triage {event.payload}").text)
+>>> hook.simulate("stripe", {"id": "evt_1", "type": "invoice.paid"}).status_code
+200
+>>> hook.events(status="done")                    # a DataFrame
+>>> hook.stats(); hook.replay(3); hook.stop()
+
+The server is uvicorn (httptools, uvloop) on its own event loop in a daemon thread; it never prints.
+Each request is verified on its raw bytes, stored in SQLite (WAL, ``synchronous=FULL``, group commit)
+and only then acknowledged. Handlers run on worker threads (:mod:`aikit.webhooks.handlers`).
+To receive from the internet, see :mod:`aikit.webhooks.hosting` (tunnels; why JupyterHub/Binder
+``/proxy/<port>/`` URLs must never be handed to a provider).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import logging
+import numbers
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aikit.exceptions import ConfigError, WebhookError
+from aikit.settings import settings
+from aikit.webhooks.app import HookApp, RateLimit, Source
+from aikit.webhooks.handlers import Dispatcher, Event, Handler, parse_body
+from aikit.webhooks.hosting import detect_hosting
+from aikit.webhooks.sign import sign
+from aikit.webhooks.store import Store
+from aikit.webhooks.verify import HmacSpec, SourceConfig, Verifier
+from aikit.webhooks.view import render_html
+
+if TYPE_CHECKING:
+    import httpx
+    import pandas as pd
+
+__all__ = ["WebhookListener"]
+
+log = logging.getLogger("aikit.webhooks")
+MiB = 1024 * 1024
+_LIVE: weakref.WeakSet[WebhookListener] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+_ATEXIT = False
+
+
+class WebhookListener:
+    """Receive webhooks on 127.0.0.1 in the background: verify, store durably, then acknowledge.
+
+    Parameters
+    ----------
+    port : int
+        TCP port; 0 picks a free one (see :attr:`port` after :meth:`start`).
+    store : str, Path or Store, optional
+        The SQLite file; default ``$AIKIT_HOME/webhooks.sqlite`` (``settings().webhooks_path``).
+    host : str
+        Bind address; keep 127.0.0.1 and expose through a tunnel.
+    workers : int
+        Handler worker threads.
+    max_attempts : int
+        Handler runs before an event is ``dead``.
+    retry_base, retry_cap, retry_min : float
+        Handler retry backoff (seconds): full jitter in ``[retry_min, min(cap, base * 2**n)]``.
+
+    Examples
+    --------
+    >>> with WebhookListener(port=0, store=tmp_path / "w.sqlite") as hook:      # doctest: +SKIP
+    ...     hook.add_source("gh", scheme="github", secret="s3cret")
+    ...     hook.simulate("gh", {"zen": "hi"}).status_code
+    200
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        store: str | Path | Store | None = None,
+        host: str = "127.0.0.1",
+        *,
+        workers: int = 2,
+        max_attempts: int = 5,
+        retry_base: float = 1.0,
+        retry_cap: float = 300.0,
+        retry_min: float = 0.0,
+    ) -> None:
+        self.host = host
+        self._requested_port = int(port)
+        self.port: int | None = None
+        if isinstance(store, Store):
+            self.store = store
+        else:
+            self.store = Store(Path(store) if store is not None else settings().webhooks_path)
+        self._sources: dict[str, Source] = {}
+        self.dispatcher = Dispatcher(
+            self.store,
+            workers=workers,
+            max_attempts=max_attempts,
+            retry_base=retry_base,
+            retry_cap=retry_cap,
+            retry_min=retry_min,
+            redact=self._redact,
+        )
+        self.app = HookApp(self.store, self._sources, self.dispatcher.wants, self.dispatcher.wake)
+        self._thread: threading.Thread | None = None
+        self._server: Any = None
+        self._error: BaseException | None = None
+        self._lock = threading.RLock()
+        self.recovered = 0
+        self._client: httpx.Client | None = None
+
+    # -- configuration -----------------------------------------------------------------------------
+    def add_source(
+        self,
+        name: str,
+        scheme: str,
+        secret: str | None = None,
+        *,
+        secrets: list[str] | tuple[str, ...] | None = None,
+        public_url: str | None = None,
+        max_body: int = MiB,
+        rate_limit: float | tuple[float, float] | None = None,
+        tolerance: float | None = None,
+        hubspot_versions: tuple[str, ...] = ("v3",),
+        github_sha1: bool = False,
+        hmac: HmacSpec | dict[str, Any] | None = None,
+    ) -> WebhookListener:
+        """Serve ``POST /hooks/<name>`` verified with ``scheme``.
+
+        Parameters
+        ----------
+        name : str
+            The URL segment and the ``source`` column.
+        scheme : str
+            ``standard`` (also ``svix-*`` headers), ``stripe``, ``github``, ``slack``, ``hubspot``,
+            ``shopify``, ``twilio``, ``zoom``, ``linear``, ``intercom`` or ``hmac``.
+        secret, secrets : str or list of str
+            The signing secret, or several during a rotation (any may match). Never shown.
+        public_url : str, optional
+            The URL the provider calls (through your tunnel). HubSpot v3 and Twilio sign it: the
+            listener verifies against ``public_url`` plus the request's query string.
+        max_body : int
+            Largest accepted body in bytes (413 above it).
+        rate_limit : float or (rate, burst), optional
+            Requests per second for this source before answering 429 with Retry-After.
+        tolerance : float, optional
+            Timestamp window in seconds, both directions (default 300; Linear 60).
+        hubspot_versions : tuple of str
+            Accepted HubSpot signature versions; ``v1``/``v2`` carry no timestamp (opt-in only).
+        hmac : HmacSpec or dict, optional
+            For ``scheme="hmac"``: header, algorithm, encoding, prefix, template, ...
+
+        Examples
+        --------
+        >>> hook.add_source("acme", scheme="hmac", secret="s",                        # doctest: +SKIP
+        ...                 hmac={"header": "X-Acme-Signature", "prefix": "sha256="})
+        """
+        if not name or "/" in name:
+            raise ConfigError("a source name must be non-empty and contain no '/'")
+        if secrets is not None and secret is not None:
+            raise ConfigError("pass secret= or secrets=, not both")
+        values = tuple(secrets) if secrets is not None else ((secret,) if secret else ())
+        if not values:
+            raise ConfigError(f"source {name!r} needs secret= (or secrets=[...] during a rotation)")
+        spec = HmacSpec(**hmac) if isinstance(hmac, dict) else hmac
+        config = SourceConfig(
+            name,
+            scheme,
+            values,
+            tolerance=tolerance,
+            public_url=public_url,
+            hubspot_versions=tuple(hubspot_versions),
+            github_sha1=github_sha1,
+            hmac=spec,
+        )
+        limiter = None
+        if rate_limit is not None:
+            rate, burst = rate_limit if isinstance(rate_limit, tuple) else (rate_limit, None)
+            limiter = RateLimit(rate, burst)
+        redact = frozenset({spec.header} if spec else ())
+        self._sources[name] = Source(config, Verifier(config), int(max_body), limiter, redact)
+        return self
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self._sources)
+
+    def on(
+        self, source: str, event_type: str = "*", *, max_attempts: int | None = None
+    ) -> Callable[[Callable[[Event], Any]], Callable[[Event], Any]]:
+        """Decorator: run the function for each stored event of ``source`` matching ``event_type``.
+
+        ``"invoice"`` matches ``invoice`` and ``invoice.paid``; ``"*"`` matches everything. The
+        function gets an :class:`~aikit.webhooks.handlers.Event`; its return value is recorded.
+        Async functions run on aikit's loop thread. Wrap AI calls in ``event.memo(...)``.
+
+        Examples
+        --------
+        >>> @hook.on("stripe", "invoice.paid")                                         # doctest: +SKIP
+        ... def paid(event):
+        ...     return event.payload["data"]["object"]["amount_paid"]
+        """
+
+        def register(fn: Callable[[Event], Any]) -> Callable[[Event], Any]:
+            name = f"{source}:{event_type}:{getattr(fn, '__name__', repr(fn))}"
+            self.dispatcher.add(Handler(source, event_type, fn, name, max_attempts))
+            return fn
+
+        return register
+
+    def memo(self, event: Event, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``event.memo`` keyed by the function's name: run once per event, stored with it."""
+        return event.memo(getattr(fn, "__qualname__", repr(fn)), fn, *args, **kwargs)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def url(self) -> str:
+        """Base URL, ``http://127.0.0.1:PORT`` (start first)."""
+        if self.port is None:
+            raise WebhookError("the listener is not started: call hook.start()")
+        return f"http://{self.host}:{self.port}"
+
+    def url_for(self, source: str) -> str:
+        """The local URL of a source: ``http://127.0.0.1:PORT/hooks/<source>``."""
+        if source not in self._sources:
+            raise ConfigError(f"unknown source {source!r}; add it with add_source() first")
+        return f"{self.url}/hooks/{source}"
+
+    def start(self, timeout: float = 15.0) -> WebhookListener:
+        """Open the store, recover interrupted handlers and serve (idempotent).
+
+        Another running listener of this process on the same store or the same explicit port is
+        stopped first, so re-running a notebook cell never leaves two servers behind.
+        """
+        with self._lock:
+            if self.running:
+                return self
+            self._replace_others()
+            self.store.open()
+            self.recovered = self.store.recover()
+            sock = self._bind()
+            self.port = sock.getsockname()[1]
+            self._error = None
+            self._thread = threading.Thread(
+                target=self._serve, args=(sock,), name="aikit-webhooks", daemon=True
+            )
+            self._thread.start()
+            deadline = time.monotonic() + timeout
+            while not (self._server is not None and self._server.started):
+                if not self._thread.is_alive() or time.monotonic() > deadline:
+                    self._stop_parts()
+                    raise WebhookError(f"the webhook listener failed to start: {self._error!r}")
+                time.sleep(0.005)
+            self.dispatcher.start()
+            global _ATEXIT
+            with _LIVE_LOCK:
+                _LIVE.add(self)
+                if not _ATEXIT:
+                    atexit.register(_stop_all)
+                    _ATEXIT = True
+            logging.getLogger("aikit.webhooks").addHandler(logging.NullHandler())
+            return self
+
+    def _replace_others(self) -> None:
+        with _LIVE_LOCK:
+            others = [
+                o
+                for o in _LIVE
+                if o is not self
+                and o.running
+                and (
+                    o.store.path.resolve() == self.store.path.resolve()
+                    or (self._requested_port and (o.host, o.port) == (self.host, self._requested_port))
+                )
+            ]
+        for other in others:
+            log.info("stopping the previous listener on port %s (same store or port)", other.port)
+            other.stop()
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._requested_port))
+            sock.listen(2048)
+        except OSError as exc:
+            sock.close()
+            self.store.close()
+            raise WebhookError(
+                f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror}; "
+                "pick another port or port=0"
+            ) from exc
+        return sock
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:
+            import uvicorn
+
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+                logger = logging.getLogger(name)
+                if not logger.handlers:
+                    logger.addHandler(logging.NullHandler())
+            try:
+                import uvloop
+
+                loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+                http = "httptools"
+            except ImportError:  # pragma: no cover - uvloop is in the serve extra
+                loop = asyncio.new_event_loop()
+                http = "auto"
+            asyncio.set_event_loop(loop)
+            config = uvicorn.Config(
+                self.app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                http=http,
+                backlog=2048,
+                timeout_keep_alive=30,
+                timeout_graceful_shutdown=3,
+                server_header=False,
+            )
+            self._server = uvicorn.Server(config)
+            loop.run_until_complete(self._server.serve(sockets=[sock]))
+            loop.close()
+        except BaseException as exc:  # never print from this thread; start() reports it
+            self._error = exc
+            log.debug("webhook server stopped: %r", exc)
+        finally:
+            sock.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, let running handlers finish (up to ``timeout``) and close the store."""
+        with self._lock:
+            self._stop_parts(timeout)
+            with _LIVE_LOCK:
+                _LIVE.discard(self)
+
+    def _stop_parts(self, timeout: float = 10.0) -> None:
+        server, thread = self._server, self._thread
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(timeout)
+        self._server, self._thread = None, None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.dispatcher.stop(timeout)
+        self.store.close()
+
+    def __enter__(self) -> WebhookListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- notebook API ------------------------------------------------------------------------------
+    def events(
+        self,
+        source: str | None = None,
+        status: str | None = None,
+        since: float | datetime | timedelta | str | None = None,
+        *,
+        event_type: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Stored events as a DataFrame, oldest first (``limit`` keeps the newest).
+
+        Columns: ``id, source, event_type, event_id, status, attempts, received_at, provider_ts,
+        last_error, processed_at, payload, result, headers``. ``payload`` is the parsed body; headers
+        have their signatures redacted. ``since`` takes a datetime, a unix time, an ISO string or a
+        timedelta ("the last 10 minutes").
+
+        Examples
+        --------
+        >>> hook.events(source="stripe", status="dead")                                 # doctest: +SKIP
+        """
+        import pandas as pd
+
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("source", source), ("status", status), ("event_type", event_type)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("received_at >= ?")
+            params.append(_as_epoch(since))
+        sql = (
+            "SELECT id, source, event_type, event_id, status, attempts, received_at, provider_ts,"
+            " last_error, processed_at, body, content_type, headers FROM events"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        self._ensure_schema()
+        rows = self.store.query(sql, params)[::-1]
+        results: dict[int, dict[str, Any]] = {}
+        if rows:
+            lo = rows[0]["id"]
+            for ev, handler, value in self.store.query(
+                "SELECT event, handler, value FROM handler_results WHERE event >= ?", (lo,)
+            ):
+                results.setdefault(ev, {})[handler.rsplit(":", 1)[-1]] = json.loads(value) if value else None
+        records = [
+            {
+                "id": r["id"],
+                "source": r["source"],
+                "event_type": r["event_type"],
+                "event_id": r["event_id"],
+                "status": r["status"],
+                "attempts": r["attempts"],
+                "received_at": r["received_at"],
+                "provider_ts": r["provider_ts"],
+                "last_error": r["last_error"],
+                "processed_at": r["processed_at"],
+                "payload": parse_body(bytes(r["body"]), r["content_type"]),
+                "result": results.get(r["id"]),
+                "headers": json.loads(r["headers"]),
+            }
+            for r in rows
+        ]
+        columns = [
+            "id",
+            "source",
+            "event_type",
+            "event_id",
+            "status",
+            "attempts",
+            "received_at",
+            "provider_ts",
+            "last_error",
+            "processed_at",
+            "payload",
+            "result",
+            "headers",
+        ]
+        df = pd.DataFrame.from_records(records, columns=columns)
+        for col in ("received_at", "provider_ts", "processed_at"):
+            df[col] = pd.to_datetime(df[col], unit="s", utc=True)
+        return df
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: per source (received, stored, duplicates, rejected by reason, ...) and per status."""
+        self._ensure_schema()
+        by_status = {s: n for s, n in self.store.query("SELECT status, count(*) FROM events GROUP BY status")}
+        return {
+            "url": self.url if self.port is not None else None,
+            "running": self.running,
+            "sources": {name: dict(src.counts) for name, src in self._sources.items()},
+            "rejected": dict(self.app.counts),
+            "status": by_status,
+            "commits": self.store.commits,
+            "recovered": self.recovered,
+            "handlers_busy": self.dispatcher.busy,
+        }
+
+    def rejections(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The most recent refused requests (time, source, status, reason, client), newest last."""
+        return [
+            {
+                "at": datetime.fromtimestamp(r.at, UTC),
+                "source": r.source,
+                "status": r.status,
+                "reason": r.reason,
+                "client": r.client,
+            }
+            for r in list(self.app.rejections)[-limit:]
+        ]
+
+    def replay(self, event_id: int | str) -> int:
+        """Run the handlers of a stored event again (row id, or the provider's event id).
+
+        Values memoised with ``event.memo`` are reused, so an AI call is not paid twice. Returns the
+        row id.
+        """
+        if not self.store.is_open:
+            raise WebhookError("start the listener before replaying (handlers run on its workers)")
+        if isinstance(event_id, numbers.Integral):  # also numpy ints from hook.events()["id"]
+            rows = self.store.query("SELECT id FROM events WHERE id = ?", (int(event_id),))
+        else:
+            rows = self.store.query("SELECT id FROM events WHERE event_id = ? ORDER BY id DESC", (event_id,))
+        if not rows:
+            raise WebhookError(f"no stored event {event_id!r}")
+        rid = int(rows[0][0])
+
+        def op(conn: Any) -> None:
+            conn.execute("DELETE FROM handler_results WHERE event = ?", (rid,))
+            sql = "UPDATE events SET status='pending', attempts=0, next_attempt_at=0, last_error=NULL"
+            conn.execute(sql + " WHERE id=?", (rid,))
+
+        self.store.call(op)
+        self.dispatcher.wake()
+        return rid
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no event is pending, processing or due for a retry; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sql = "SELECT count(*) FROM events WHERE status IN ('pending','processing','failed')"
+            if self.store.query(sql)[0][0] == 0 and self.dispatcher.busy == 0:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def simulate(
+        self,
+        source: str,
+        payload: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str | None = None,
+        event_id: str | None = None,
+        timeout: float = 10.0,
+    ) -> httpx.Response:
+        """Sign ``payload`` with the source's first secret as its provider would and POST it here.
+
+        ``payload`` is a dict/list (sent as JSON; for Twilio a dict is sent as a form), a str or
+        bytes. For HubSpot v3 and Twilio the signature covers ``public_url`` when it is set, exactly
+        like the real provider. Returns the ``httpx.Response``.
+
+        Examples
+        --------
+        >>> hook.simulate("stripe", {"id": "evt_1", "type": "invoice.paid"}).json()     # doctest: +SKIP
+        {'ok': True}
+        """
+        from urllib.parse import urlencode
+
+        import httpx
+
+        src = self._sources.get(source)
+        if src is None:
+            raise ConfigError(f"unknown source {source!r}")
+        scheme = src.config.scheme
+        if isinstance(payload, bytes):
+            body = payload
+        elif isinstance(payload, str):
+            body = payload.encode()
+        elif scheme == "twilio" and isinstance(payload, dict) and content_type is None:
+            body = urlencode(payload, doseq=True).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body = json.dumps(payload).encode()
+        ctype = content_type or "application/json"
+        local = self.url_for(source)
+        signed_url = src.config.public_url.split("?", 1)[0] if src.config.public_url else local
+        signed = sign(src.config, body, url=signed_url, event_id=event_id, content_type=ctype)
+        send_headers = {"content-type": ctype, **signed.headers, **(headers or {})}
+        if scheme == "github" and "x-github-event" not in {k.lower() for k in send_headers}:
+            send_headers["x-github-event"] = (
+                str(payload.get("type", "simulated")) if isinstance(payload, dict) else "ping"
+            )
+        target = f"{local}?{signed.query}" if signed.query else local
+        client = self._client
+        if client is None:
+            client = self._client = httpx.Client()
+        return client.post(target, content=body, headers=send_headers, timeout=timeout)
+
+    # -- views -------------------------------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        if not self.store.path.exists():
+            self.store.open()
+
+    def _redact(self, text: str) -> str:
+        for src in self._sources.values():
+            for secret in src.config.secrets:
+                if len(secret) >= 4:
+                    text = text.replace(secret, "***")
+        return text
+
+    def __repr__(self) -> str:
+        where = self.url if self.port is not None else "not started"
+        state = "running" if self.running else "stopped"
+        return f"<WebhookListener {where} {state} sources={self.sources}>"
+
+    def _repr_html_(self) -> str:
+        recent: list[dict[str, Any]] = []
+        if self.store.path.exists():
+            try:
+                recent = [
+                    dict(r)
+                    for r in self.store.query(
+                        "SELECT id, source, event_type, status, received_at, last_error FROM events"
+                        " ORDER BY id DESC LIMIT 10"
+                    )
+                ]
+            except Exception:  # the view must render even if the store is unreadable
+                recent = []
+        sources = [
+            {
+                "name": name,
+                "scheme": src.config.scheme,
+                "url": f"{self.url}/hooks/{name}" if self.port is not None else "(not started)",
+                "public_url": src.config.public_url or "",
+                "secrets": f"{len(src.config.secrets)} (hidden)",
+                "counts": dict(src.counts),
+            }
+            for name, src in self._sources.items()
+        ]
+        hosting = detect_hosting()
+        return render_html(
+            url=self.url if self.port is not None else None,
+            running=self.running,
+            store=str(self.store.path),
+            sources=sources,
+            recent=recent,
+            rejections=self.rejections(10),
+            warning=hosting.warning,
+            port=self.port,
+        )
+
+
+def _as_epoch(since: float | datetime | timedelta | str) -> float:
+    if isinstance(since, timedelta):
+        return time.time() - since.total_seconds()
+    if isinstance(since, datetime):
+        return (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
+    if isinstance(since, str):
+        parsed = datetime.fromisoformat(since)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return float(since)
+
+
+def _stop_all() -> None:
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for listener in live:
+        with contextlib.suppress(Exception):  # best effort at interpreter exit
+            listener.stop(timeout=3.0)

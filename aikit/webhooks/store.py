@@ -1,0 +1,303 @@
+"""Durable webhook storage: SQLite in WAL mode with ``synchronous=FULL`` and group commit.
+
+Every write goes through one writer thread. It takes whatever is queued (up to ``max_batch``
+operations), runs them in one transaction and commits once, so sixteen concurrent requests cost one
+fsync instead of sixteen. Only after that commit does each waiting request learn its outcome; the
+listener sends its 2xx at that point and never before. If the batch fails, each operation is retried
+alone so that one bad write cannot fail its neighbours; a write that still fails is reported to its
+caller (the listener answers 503 with ``Retry-After``).
+
+Reads open a short-lived connection in the calling thread (WAL lets readers run beside the writer).
+
+>>> import tempfile, pathlib
+>>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "w.sqlite")
+>>> store.open()
+>>> store.call(lambda conn: conn.execute("SELECT count(*) FROM events").fetchone()[0])
+0
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aikit.exceptions import WebhookError
+from aikit.settings import ensure_dir
+
+__all__ = ["INSERT_SQL", "SCHEMA", "STATUSES", "Store"]
+
+T = TypeVar("T")
+
+#: Lifecycle of a stored event. ``received`` means no handler matched when it arrived.
+STATUSES = ("received", "pending", "processing", "done", "failed", "dead")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    event_id TEXT,
+    event_type TEXT,
+    received_at REAL NOT NULL,
+    provider_ts REAL,
+    headers TEXT NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    body BLOB NOT NULL,
+    content_type TEXT,
+    verified TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error TEXT,
+    processed_at REAL,
+    UNIQUE (source, dedupe_key)
+);
+CREATE INDEX IF NOT EXISTS events_due ON events (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+CREATE TABLE IF NOT EXISTS handler_results (
+    event INTEGER NOT NULL,
+    handler TEXT NOT NULL,
+    value TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY (event, handler)
+);
+CREATE TABLE IF NOT EXISTS memo (
+    event INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (event, key)
+);
+"""
+
+INSERT_SQL = (
+    "INSERT INTO events (source, dedupe_key, event_id, event_type, received_at, provider_ts, headers,"
+    " query, body, content_type, verified, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (source, dedupe_key) DO NOTHING"
+)
+
+Op = Callable[[sqlite3.Connection], Any]
+
+
+class _Waiter:
+    """Where an operation's outcome goes: an asyncio future on some loop, or a thread future."""
+
+    __slots__ = ("fut", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None, fut: Any) -> None:
+        self.loop = loop
+        self.fut = fut
+
+
+_STOP = object()
+
+
+class Store:
+    """The SQLite event store behind a :class:`WebhookListener`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created with its directory if missing).
+    max_batch : int
+        Most operations committed together.
+    gather_gap, gather_max : float
+        After the first queued operation, keep collecting while the next one arrives within
+        ``gather_gap`` seconds, for at most ``gather_max`` seconds in total, then commit.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_batch: int = 512,
+        gather_gap: float = 0.0003,
+        gather_max: float = 0.002,
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.max_batch = max_batch
+        self.gather_gap = gather_gap
+        self.gather_max = gather_max
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self.commits = 0
+        self.batched = 0
+        self.commit_seconds = 0.0
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"Store({str(self.path)!r}, {state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Create the schema and start the writer thread (idempotent)."""
+        with self._lock:
+            if self.is_open:
+                return
+            ensure_dir(self.path.parent)
+            try:
+                conn = self.connect()
+                conn.executescript(SCHEMA)
+            except sqlite3.Error as exc:
+                raise WebhookError(f"cannot open the webhook store at {self.path}: {exc}") from exc
+            self._conn = conn
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._run, name="aikit-webhook-writer", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit what is queued, stop the writer and close the connection."""
+        with self._lock:
+            thread = self._thread
+            if thread is None:
+                return
+            self._queue.put(_STOP)
+            thread.join(timeout)
+            self._thread = None
+            if self._conn is not None and not thread.is_alive():
+                self._conn.close()
+                self._conn = None
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection with the durable pragmas (callers close it)."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    # -- writes ------------------------------------------------------------------------------------
+    def submit_async(self, op: Op) -> asyncio.Future[Any]:
+        """Queue ``op`` from a running event loop; the future resolves after its batch commits."""
+        if not self.is_open:
+            raise WebhookError("the webhook store is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queue.put((op, _Waiter(loop, fut)))
+        return fut
+
+    def call(self, op: Callable[[sqlite3.Connection], T], timeout: float = 60.0) -> T:
+        """Run ``op`` in the writer's transaction from any thread and wait for the commit."""
+        if not self.is_open:
+            raise WebhookError("the webhook store is closed")
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put((op, _Waiter(None, fut)))
+        return fut.result(timeout)
+
+    def _run(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            deadline = time.perf_counter() + self.gather_max
+            while len(batch) < self.max_batch:
+                # Group commit: keep collecting while requests keep arriving (gaps under
+                # ``gather_gap``), for at most ``gather_max``; one fsync then serves them all.
+                wait = min(self.gather_gap, deadline - time.perf_counter())
+                try:
+                    nxt = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            t0 = time.perf_counter()
+            try:
+                outcomes = self._apply(conn, batch)
+            except BaseException as exc:  # never let the writer die silently
+                outcomes = [(None, exc)] * len(batch)
+            self.commit_seconds += time.perf_counter() - t0
+            self.batched += len(batch)
+            self._deliver(batch, outcomes)
+
+    def _apply(
+        self, conn: sqlite3.Connection, batch: Sequence[Any]
+    ) -> list[tuple[Any, BaseException | None]]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results: list[tuple[Any, BaseException | None]] = [(op(conn), None) for op, _ in batch]
+            conn.execute("COMMIT")
+            self.commits += 1
+            return results
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        out: list[tuple[Any, BaseException | None]] = []
+        for op, _ in batch:  # isolate the failure: each op alone
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                value = op(conn)
+                conn.execute("COMMIT")
+                self.commits += 1
+                out.append((value, None))
+            except Exception as exc:
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                out.append((None, exc))
+        return out
+
+    @staticmethod
+    def _deliver(batch: Sequence[Any], outcomes: Sequence[tuple[Any, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, Any]]] = {}
+        for (_, waiter), (value, err) in zip(batch, outcomes, strict=True):
+            if waiter.loop is None:
+                if err is None:
+                    waiter.fut.set_result(value)
+                else:
+                    waiter.fut.set_exception(err)
+            else:
+                by_loop.setdefault(waiter.loop, []).append((waiter.fut, value, err))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                loop.call_soon_threadsafe(_resolve, items)
+
+    # -- reads -------------------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read-only query on a fresh connection in the calling thread."""
+        ensure_dir(self.path.parent)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
+            return list(conn.execute(sql, params))
+        finally:
+            conn.close()
+
+    def recover(self) -> int:
+        """Put rows left in ``processing`` by a crash back to ``pending``; return how many."""
+        now = time.time()
+        sql = "UPDATE events SET status='pending', next_attempt_at=? WHERE status='processing'"
+        return int(self.call(lambda conn: conn.execute(sql, (now,)).rowcount))
+
+
+def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, value, err in items:
+        if fut.done():
+            continue
+        if err is None:
+            fut.set_result(value)
+        else:
+            fut.set_exception(err)
