@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 # command path -> (module, one-line help). "serve x" nests under "serve".
 COMMANDS: dict[str, tuple[str, str]] = {
+    "listen": ("aikit.webhooks.cli", "run the webhook listener: verify, store durably, acknowledge"),
     "serve crm": ("aikit.local.crm.cli", "run the demo CRM (HubSpot CRM v3 subset) on 127.0.0.1"),
     "serve fake": ("aikit.testing.fake_cli", "run a fake OpenAI/Anthropic provider (latency, 429s, faults)"),
     "serve oauth": ("aikit.local.oauth_cli", "run the local OAuth 2.0 authorization server (demo logins)"),
