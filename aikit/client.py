@@ -7,9 +7,10 @@ One logical call goes through, in order:
 2. **pacing**: a :class:`~aikit.ratelimit.RateLimiter` slot and RPM/TPM reservation, per attempt.
 3. **send** through a provider (sans-I/O, ``aikit.providers``) on a shared ``httpx.AsyncClient``, with
    a per-request timeout (default 60 s).
-4. **retry** 408/409/429/5xx, timeouts and connection errors with full jitter, honouring
-   ``retry-after(-ms)`` plus jitter, until ``RetryPolicy.max_attempts`` or ``deadline_s``; 400/401/403/
-   404/422 fail at once with the provider's message. Output that fails the schema is retried once.
+4. **retry** (``aikit.attempts``) 408/409/429/5xx, timeouts and connection errors with full jitter,
+   honouring ``retry-after(-ms)`` plus jitter, until ``RetryPolicy.max_attempts`` or ``deadline_s``;
+   400/401/403/404/422 fail at once with the provider's message. Output that fails the schema is
+   retried once.
 5. **record**: validated successes are cached; every attempt goes to the call log (``ai.calls()``).
 
 :class:`AI` runs the same coroutines on aikit's loop thread (``aikit._runtime``), so ``ai.chat()`` works
@@ -34,23 +35,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aikit import _runtime
+from aikit.attempts import Observer, call, notify
 from aikit.credentials import Secret, resolve_key
-from aikit.exceptions import (
-    AIKitError,
-    ConfigError,
-    InvalidOutputError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderHTTPError,
-    ProviderTimeoutError,
-    RetryExhaustedError,
-)
+from aikit.exceptions import AIKitError, ConfigError
 from aikit.providers import ProviderSpec, make_provider, parse_model
-from aikit.providers.base import ChatRequest, ErrorInfo, Parsed
-from aikit.ratelimit import Permit, RateLimiter
+from aikit.providers.base import ChatRequest, Parsed
+from aikit.ratelimit import RateLimiter
 from aikit.response import Response
-from aikit.retry import RetryPolicy, backoff_delay, hinted_delay
-from aikit.schema import OutputSchema, SchemaMismatch
+from aikit.retry import RetryPolicy
+from aikit.schema import OutputSchema
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -64,13 +57,9 @@ __all__ = ["AI", "CACHE_MODES", "AsyncAI", "Observer"]
 
 _log = logging.getLogger("aikit.client")
 
-#: ``observer(kind, info)``: kinds "start", "retry", "done", "error" (see :meth:`AsyncAI.achat`).
-Observer = Callable[[str, dict[str, Any]], None]
 CACHE_MODES = ("use", "refresh", "read_only", "off")
 #: Output tokens assumed for pacing and estimates when ``max_tokens`` is not given.
 DEFAULT_OUTPUT_ESTIMATE = 256
-THROTTLE_STATUSES = frozenset({429, 503, 529})
-Failure = ErrorInfo | ProviderError
 
 
 class _LoopState:
@@ -82,79 +71,6 @@ class _LoopState:
         self.http = http
         self.inflight: dict[str, asyncio.Future[Response]] = {}
         self.start_lock = asyncio.Lock()
-
-
-class Attempts:
-    """Book-keeping of one logical call: attempt count, deadline, logging and the retry decision."""
-
-    __slots__ = ("attempt", "client", "deadline", "key", "log", "observer", "t0")
-
-    def __init__(self, client: AsyncAI, key: str | None, observer: Observer | None, t0: float) -> None:
-        self.client, self.key, self.observer, self.t0 = client, key, observer, t0
-        self.deadline = t0 + client.retry.deadline_s
-        self.log = client._log()
-        self.attempt = 0
-
-    async def start(self, tokens: float) -> Permit:
-        """Wait for the limiter, count the attempt, tell the observer."""
-        permit = await self.client.limiter.acquire(tokens)
-        self.attempt += 1
-        self.client._stats["http_calls"] += 1
-        notify(self.observer, "start", {"attempt": self.attempt, "waited_s": permit.waited_s})
-        return permit
-
-    def record(self, outcome: str, **kw: Any) -> None:
-        if self.log is not None:
-            self.log.record(self.client._record(outcome, attempt=self.attempt, cache_key=self.key, **kw))
-
-    def retry_wait(self, failure: Failure, status: int | None, permit: Permit, latency: float) -> float:
-        """Seconds to wait before the next attempt; raise the final error when giving up."""
-        client, policy, attempt = self.client, self.client.retry, self.attempt
-        if isinstance(failure, ErrorInfo):
-            what = f"HTTP {failure.status}: {client._scrub(failure.message)}"
-            retryable, hint = failure.retryable, failure.retry_after
-        else:
-            what, retryable, hint = client._scrub(str(failure)), True, None
-        error: ProviderError | None = None
-        wait = 0.0
-        if not retryable:
-            message = client._scrub(failure.message) if isinstance(failure, ErrorInfo) else what
-            error = ProviderHTTPError(
-                f"{client.spec} refused the request (HTTP {status}, not retried): {message}",
-                status=status, provider=client.spec.provider, attempts=attempt,
-            )  # fmt: skip
-        else:
-            if hint is not None:
-                wait = hinted_delay(hint)
-            else:
-                wait = backoff_delay(attempt - 1, base=policy.base_s, cap=policy.cap_s)
-            why = None
-            if attempt >= policy.max_attempts:
-                why = f"gave up after {attempt} attempts (retry.max_attempts)"
-            elif time.perf_counter() + wait > self.deadline:
-                asked = (
-                    f"the server asked to wait {hint:.1f} s" if hint is not None else f"waiting {wait:.1f} s"
-                )
-                limit = f"the {policy.deadline_s:g} s deadline"
-                why = f"gave up after {attempt} attempts: {asked} would pass {limit}"
-            if why:
-                error = RetryExhaustedError(
-                    f"{client.spec}: {why}; last error: {what}",
-                    status=status, provider=client.spec.provider, attempts=attempt,
-                )  # fmt: skip
-        self.record("error" if error else "retry", status=status, wait_s=permit.waited_s + wait,
-                    latency_s=latency, error=what)  # fmt: skip
-        if error is not None:
-            self.fail(error, cause=failure if isinstance(failure, ProviderError) else None)
-        client._stats["retries"] += 1
-        notify(self.observer, "retry", {"attempt": attempt, "status": status, "error": what, "wait_s": wait})
-        return wait
-
-    def fail(self, error: ProviderError, cause: BaseException | None = None) -> None:
-        """Count, notify and raise ``error``."""
-        self.client._stats["errors"] += 1
-        notify(self.observer, "error", {"error": error})
-        raise error from cause
 
 
 class AsyncAI:
@@ -490,7 +406,7 @@ class AsyncAI:
         req = self._request(prompt, system, OutputSchema.of(schema), temperature, max_tokens, params)
         self._stats["requests"] += 1
         if cache == "off":
-            return await self._call(req, None, cache, observer, t0)
+            return await call(self, req, None, cache, observer, t0)
         key = self._cache_key_of(req)
         if cache != "refresh":
             hit = await self._cache_store().aget(key)
@@ -512,7 +428,7 @@ class AsyncAI:
         fut = asyncio.get_running_loop().create_future()
         inflight[key] = fut
         try:
-            r = await self._call(req, key, cache, observer, t0)
+            r = await call(self, req, key, cache, observer, t0)
         except asyncio.CancelledError:
             fut.cancel()
             raise
@@ -552,104 +468,6 @@ class AsyncAI:
             provider=self.spec.provider, model=self.spec.model, base_url=self._key_base_url, outcome=outcome,
             session=self.session, **kw,
         )  # fmt: skip
-
-    async def send(
-        self, provider: Provider, request: httpx.Request, attempts: Attempts, *, stream: bool = False
-    ) -> tuple[httpx.Response | None, Failure | None]:
-        """One HTTP attempt under the per-request timeout: the response, or what went wrong.
-
-        Learns rate limits from the headers and pauses the limiter on a 429 with ``retry-after``. With
-        ``stream=True`` a 2xx response is returned unread (the caller closes it).
-        """
-        budget = min(self.timeout, max(0.001, attempts.deadline - time.perf_counter()))
-        spec, n = self.spec, attempts.attempt
-        try:
-            async with asyncio.timeout(budget):
-                resp = await self._state().http.send(request, stream=stream)
-                if stream and resp.status_code >= 300:
-                    await resp.aread()
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            msg = f"{spec}: no answer within {budget:.1f} s ({type(exc).__name__})"
-            return None, ProviderTimeoutError(msg, provider=spec.provider, attempts=n)
-        except httpx.TransportError as exc:
-            detail = self._scrub(str(exc)) or "connection failed"
-            msg = (
-                f"{spec}: cannot reach {self._key_base_url or 'the server'} ({type(exc).__name__}: {detail})"
-            )
-            return None, ProviderConnectionError(msg, provider=spec.provider, attempts=n)
-        self.limiter.learn(provider.rate_limits(resp.headers))
-        if resp.status_code < 300:
-            return resp, None
-        info = provider.error_info(resp)
-        if stream:
-            await resp.aclose()
-        if resp.status_code in THROTTLE_STATUSES and info.retry_after:
-            self.limiter.pause(info.retry_after)
-        return resp, info
-
-    async def _call(
-        self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float
-    ) -> Response:
-        provider, api_key = await self._ensure_provider()
-        est_in, est_out = self.estimate_tokens(req.messages, None, req.params.get("max_tokens"))
-        request = provider.build_request(req, api_key)
-        attempts = Attempts(self, key, observer, t0)
-        invalid_retried = False
-        while True:
-            permit = await attempts.start(est_in + est_out)
-            t_send = time.perf_counter()
-            resp: httpx.Response | None = None
-            failure: Failure | None = None
-            parsed: Parsed | None = None
-            try:
-                resp, failure = await self.send(provider, request, attempts)
-                if resp is not None and failure is None:
-                    try:
-                        parsed = provider.parse_response(resp, req)
-                    except (ValueError, KeyError, TypeError, IndexError) as exc:
-                        failure = ErrorInfo(resp.status_code, f"unreadable answer: {exc}", retryable=True)
-            finally:  # also on cancellation
-                status = resp.status_code if resp is not None else None
-                actual = (parsed.usage.total_tokens or None) if parsed is not None else None
-                self.limiter.release(permit, actual_tokens=actual, throttled=status in THROTTLE_STATUSES)
-            latency = time.perf_counter() - t_send
-            if parsed is None:
-                assert failure is not None
-                await asyncio.sleep(attempts.retry_wait(failure, status, permit, latency))
-                continue
-            cost = self._cost(parsed)
-            self._account(parsed, cost)
-            data = None
-            if req.schema is not None:
-                try:
-                    data = req.schema.parse(parsed.text)
-                except SchemaMismatch as exc:
-                    what = f"invalid output: {exc}"
-                    attempts.record("error" if invalid_retried else "retry", status=status, latency_s=latency,
-                                    wait_s=permit.waited_s, input_tokens=parsed.usage.input_tokens,
-                                    output_tokens=parsed.usage.output_tokens, cost_usd=cost,
-                                    error=what)  # fmt: skip
-                    if invalid_retried:
-                        attempts.fail(InvalidOutputError(
-                            f"{self.spec}: the output did not match the schema, twice: {exc}. "
-                            f"Last output: {parsed.text[:300]!r}",
-                            status=status, provider=self.spec.provider, attempts=attempts.attempt,
-                        ))  # fmt: skip
-                    invalid_retried = True
-                    self._stats["retries"] += 1
-                    notify(observer, "retry", {"attempt": attempts.attempt, "status": status, "error": what,
-                                               "wait_s": 0.0})  # fmt: skip
-                    continue
-            r = Response(
-                text=parsed.text, model=parsed.model, usage=parsed.usage, data=data, cache_key=key,
-                cost_usd=cost, latency_s=time.perf_counter() - t0, attempts=attempts.attempt,
-                finish_reason=parsed.finish_reason,
-            )  # fmt: skip
-            if key is not None and mode in ("use", "refresh"):
-                await self._store(key, r)
-            attempts.record("ok", status=status, wait_s=permit.waited_s, r=r, latency_s=latency)
-            notify(observer, "done", {"response": r})
-            return r
 
     def _cost(self, parsed: Parsed) -> float | None:
         from aikit import pricing
@@ -769,16 +587,6 @@ def _closer(ref: weakref.ref[AsyncAI]) -> Callable[[], Any]:
             await client.aclose()
 
     return close
-
-
-def notify(observer: Observer | None, kind: str, info: dict[str, Any]) -> None:
-    """Call ``observer(kind, info)``; an observer's exception never breaks the call."""
-    if observer is None:
-        return
-    try:
-        observer(kind, info)
-    except Exception as exc:
-        _log.debug("observer failed on %s: %s", kind, exc)
 
 
 class AI:

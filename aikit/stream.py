@@ -24,14 +24,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aikit import _runtime
-from aikit.client import CACHE_MODES, Attempts, notify
+from aikit.attempts import THROTTLE_STATUSES, Attempts, notify
+from aikit.client import CACHE_MODES
 from aikit.exceptions import ConfigError, InvalidOutputError, ProviderConnectionError
 from aikit.providers.base import SSEDecoder
 from aikit.response import Response
 from aikit.schema import OutputSchema, SchemaMismatch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.client import AsyncAI, Observer
+    from aikit.attempts import Observer
+    from aikit.client import AsyncAI
     from aikit.providers.base import ChatRequest
 
 __all__ = ["AsyncStream", "Stream"]
@@ -125,15 +127,13 @@ async def _run(
         t_send = time.perf_counter()
         resp: httpx.Response | None = None
         try:
-            resp, failure = await client.send(
-                provider, provider.build_request(req, api_key), attempts, stream=True
-            )
+            resp, failure = await attempts.send(provider, provider.build_request(req, api_key), stream=True)
         except BaseException:
             client.limiter.release(permit)
             raise
         status = resp.status_code if resp is not None else None
         if failure is not None:
-            client.limiter.release(permit, throttled=status in (429, 503, 529))
+            client.limiter.release(permit, throttled=status in THROTTLE_STATUSES)
             await asyncio.sleep(attempts.retry_wait(failure, status, permit, time.perf_counter() - t_send))
             continue
         break
