@@ -114,6 +114,7 @@ class HubSpot:
         )
         self.search_pacer = WindowPacer(5, 1.0, header_prefix="x-aikit-none-")  # search: 5/s, no headers
         self._types: dict[str, dict[str, str]] = {}
+        self._options: dict[str, dict[str, set[str]]] = {}
 
     def __repr__(self) -> str:
         return f"HubSpot(base_url={self.base_url!r}, auth={type(self.session.auth).__name__})"
@@ -145,8 +146,12 @@ class HubSpot:
             resp = await self.session.request(
                 "GET", f"/crm/v3/properties/{object_type}", what=f"list {object_type} properties"
             )
-            self._types[object_type] = {
-                p["name"]: p.get("type", "string") for p in resp.json().get("results", [])
+            defs = resp.json().get("results", [])
+            self._types[object_type] = {p["name"]: p.get("type", "string") for p in defs}
+            self._options[object_type] = {
+                p["name"]: {str(o.get("value")) for o in p["options"]}
+                for p in defs
+                if p.get("type") in ("enumeration", "bool") and p.get("options")
             }
         return self._types[object_type]
 
@@ -519,20 +524,29 @@ class HubSpot:
         diff: list[dict[str, Any]] = []
         records = frame[columns].to_dict("records")
         unchanged = 0
+        options = self._options.get(t, {})
         for oid, row in zip(ids, records, strict=True):
             if oid not in current:
                 continue
             props = current[oid]
             delta = {}
+            invalid = False
             for col in columns:
                 new = wire_value(row[col])
                 if new is None or same_value(props.get(col), new, types.get(col)):
+                    continue
+                allowed = options.get(col)
+                if new and allowed is not None and not set(new.split(";")) <= allowed:
+                    # checked here so one bad value does not get a whole batch of 100 rejected
+                    message = f"{new!r} is not one of the allowed options of {col}: {sorted(allowed)}"
+                    failed.append(_fail(oid, col, message, None, "INVALID_OPTION"))
+                    invalid = True
                     continue
                 delta[col] = new
                 diff.append({"id": oid, "property": col, "old": props.get(col), "new": new})
             if delta:
                 changes[oid] = delta
-            else:
+            elif not invalid:
                 unchanged += 1
 
         report = PushReport(
@@ -582,43 +596,67 @@ class HubSpot:
     ) -> None:
         items = list(changes.items())
         for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            inputs = [{"id": oid, "properties": props} for oid, props in chunk]
-            report.sent += len(chunk)
-            report.batches += 1
-            try:
-                resp = await self.session.request(
-                    "POST",
-                    f"/crm/v3/objects/{t}/batch/update",
-                    what=f"update {t}",
-                    json_body={"inputs": inputs},
-                )
-            except CRMError as exc:
-                if exc.status in (401, 403):
-                    raise
+            stop = await self._send(t, items[start : start + batch_size], report, failed)
+            if stop is not None:
+                for oid, props in items[start + batch_size :]:
+                    note = (
+                        f"not sent: an earlier batch failed ({stop.category or stop.status or 'connection'})"
+                    )
+                    failed += [_fail(oid, c, note, None, "NOT_SENT") for c in props]
+                return
+
+    async def _send(
+        self,
+        t: str,
+        chunk: list[tuple[str, dict[str, str]]],
+        report: PushReport,
+        failed: list[dict[str, Any]],
+    ) -> CRMError | None:
+        """One batch/update; a 400 on several objects is split in halves to find the rejected rows.
+
+        Returns the error that should stop the push (server down, retries exhausted), else None.
+        """
+        report.batches += 1
+        report.sent += len(chunk)
+        try:
+            resp = await self.session.request(
+                "POST",
+                f"/crm/v3/objects/{t}/batch/update",
+                what=f"update {t}",
+                json_body={"inputs": [{"id": oid, "properties": props} for oid, props in chunk]},
+            )
+        except CRMError as exc:
+            if exc.status in (401, 403):
+                raise
+            if exc.status is None or exc.status >= 500 or exc.status == 429:
                 for oid, props in chunk:
                     failed += [_fail(oid, c, str(exc), exc.status, exc.category) for c in props]
-                if exc.status is None or exc.status >= 500 or exc.status == 429:
-                    for oid, props in items[start + batch_size :]:
-                        why = exc.category or exc.status or "connection"
-                        note = f"not sent: an earlier batch failed ({why})"
-                        failed += [_fail(oid, c, note, None, "NOT_SENT") for c in props]
-                    return
-                continue
-            body = resp.json()
-            done = {str(r["id"]) for r in body.get("results", [])}
-            report.updated += len(done)
-            reported: set[str] = set()
-            for err in body.get("errors", []) or []:
-                for oid in (err.get("context") or {}).get("ids", []):
-                    reported.add(str(oid))
-                    for c in changes.get(str(oid), {}):
-                        failed.append(_fail(str(oid), c, str(err.get("message")), 207, err.get("category")))
+                return exc
+            if len(chunk) > 1:  # a rejected batch: bisect so only the offending rows fail
+                report.sent -= len(chunk)
+                half = len(chunk) // 2
+                return await self._send(t, chunk[:half], report, failed) or await self._send(
+                    t, chunk[half:], report, failed
+                )
             for oid, props in chunk:
-                if oid not in done and oid not in reported:
-                    failed += [
-                        _fail(oid, c, "not confirmed by batch/update", resp.status_code, None) for c in props
-                    ]
+                failed += [_fail(oid, c, str(exc), exc.status, exc.category) for c in props]
+            return None
+        body = resp.json()
+        done = {str(r["id"]) for r in body.get("results", [])}
+        report.updated += len(done)
+        reported: set[str] = set()
+        wanted = dict(chunk)
+        for err in body.get("errors", []) or []:
+            for oid in (err.get("context") or {}).get("ids", []):
+                reported.add(str(oid))
+                for c in wanted.get(str(oid), {}):
+                    failed.append(_fail(str(oid), c, str(err.get("message")), 207, err.get("category")))
+        for oid, props in chunk:
+            if oid not in done and oid not in reported:
+                failed += [
+                    _fail(oid, c, "not confirmed by batch/update", resp.status_code, None) for c in props
+                ]
+        return None
 
 
 def _id_str(value: Any) -> str:

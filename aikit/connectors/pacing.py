@@ -1,23 +1,22 @@
 """Client-side pacing for APIs with a rolling-window rate limit (HubSpot's ten-second window).
 
 The pacer counts its own requests in the current window and waits before the one that would exceed
-the limit, so a long push stays under ``max`` per ``interval`` and never sees a 429. The limit is
+the limit, so a long push stays under ``max`` per ``interval`` and never sees a 429. A request is
+counted from the moment it is sent and, once answered, from the moment its answer arrived (the server
+admitted it somewhere in between), so the client's window never runs ahead of the server's. The limit is
 learned from ``X-HubSpot-RateLimit-Max`` / ``-Interval-Milliseconds`` on every response;
 ``-Remaining`` tells about other clients sharing the same token, and a response with nothing
 remaining makes the next request wait for the window to turn over.
 
 >>> p = WindowPacer(max_requests=2, interval_s=10.0)
->>> p.delay(now=0.0); p.record(now=0.0); p.delay(now=1.0); p.record(now=1.0); p.delay(now=2.0)
-0.0
-0.0
-8.0
+>>> p.delay(now=0.0), p.record(now=0.0), p.delay(now=1.0), p.record(now=1.0), p.delay(now=2.0)
+(0.0, 0.0, 0.0, 1.0, 8.0)
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Mapping
 
 __all__ = ["WindowPacer"]
@@ -40,14 +39,14 @@ class WindowPacer:
         self, max_requests: int = 100, interval_s: float = 10.0, header_prefix: str = "x-hubspot-ratelimit-"
     ) -> None:
         self.max_requests, self.interval_s, self.prefix = max_requests, interval_s, header_prefix
-        self._sent: deque[float] = deque()
+        self._sent: list[float] = []
         self._exhausted_at: float | None = None
         self._lock: asyncio.Lock | None = None
         self.waited_s = 0.0
 
     def _purge(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.interval_s:
-            self._sent.popleft()
+        if self._sent and min(self._sent) <= now - self.interval_s:
+            self._sent = [t for t in self._sent if t > now - self.interval_s]
 
     def delay(self, now: float | None = None) -> float:
         """Seconds to wait before the next request may go out."""
@@ -55,18 +54,28 @@ class WindowPacer:
         self._purge(t)
         wait = 0.0
         if len(self._sent) >= self.max_requests:
-            wait = self._sent[0] + self.interval_s - t
+            wait = sorted(self._sent)[len(self._sent) - self.max_requests] + self.interval_s - t
         if self._exhausted_at is not None:
             # The server said nothing remains (other clients share the token): wait for the window.
-            oldest = self._sent[0] if self._sent else self._exhausted_at
+            oldest = min(self._sent) if self._sent else self._exhausted_at
             wait = max(wait, min(oldest, self._exhausted_at) + self.interval_s - t)
             if wait <= 0:
                 self._exhausted_at = None
         return max(0.0, wait)
 
-    def record(self, now: float | None = None) -> None:
-        """Count one request sent at ``now``."""
-        self._sent.append(time.monotonic() if now is None else now)
+    def record(self, now: float | None = None) -> float:
+        """Count one request sent at ``now``; returns its stamp for :meth:`settle`."""
+        stamp = time.monotonic() if now is None else now
+        self._sent.append(stamp)
+        return stamp
+
+    def settle(self, stamp: float, now: float | None = None) -> None:
+        """The request sent at ``stamp`` was answered: count it from ``now`` instead (conservative)."""
+        t = time.monotonic() if now is None else now
+        for i, s in enumerate(self._sent):
+            if s == stamp:
+                self._sent[i] = max(s, t)
+                return
 
     def observe(self, headers: Mapping[str, str], now: float | None = None) -> None:
         """Learn the window from a response's rate-limit headers (missing headers change nothing)."""
@@ -84,8 +93,8 @@ class WindowPacer:
         except ValueError:
             return
 
-    async def acquire(self) -> None:
-        """Wait (on the running loop) until a request may be sent, then count it."""
+    async def acquire(self) -> float:
+        """Wait (on the running loop) until a request may be sent, count it, return its stamp."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -94,4 +103,4 @@ class WindowPacer:
                 self.waited_s += wait
                 await asyncio.sleep(wait)
                 wait = self.delay()
-            self.record()
+            return self.record()

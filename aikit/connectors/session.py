@@ -188,8 +188,7 @@ class ApiSession:
         headers = {"Content-Type": "application/json"} if content is not None else None
         attempt = 0
         while True:
-            if isinstance(pacer, WindowPacer):
-                await pacer.acquire()
+            stamp = await pacer.acquire() if isinstance(pacer, WindowPacer) else None
             self.stats["requests"] += 1
             failure: CRMError
             try:
@@ -198,6 +197,8 @@ class ApiSession:
                 failure = CRMError(f"{what} failed: {type(exc).__name__} talking to {self.base_url}")
                 failure.__cause__ = exc
                 response = None
+            if isinstance(pacer, WindowPacer) and stamp is not None:
+                pacer.settle(stamp)
             if response is not None:
                 if isinstance(pacer, WindowPacer):
                     pacer.observe(response.headers)

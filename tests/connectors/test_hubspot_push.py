@@ -170,3 +170,64 @@ def test_bad_frames_fail_clearly(crm_ro: DemoCRM) -> None:
         hs.push("tickets", pd.DataFrame({"id": ["1271"]}))
     report = hs.push("tickets", pd.DataFrame({"id": ["1271"], "subject": ["Changed?"]}), dry_run=True)
     assert isinstance(report, PushReport) and report.diff.iloc[0].to_dict()["new"] == "Changed?"
+
+
+def test_invalid_enumeration_values_fail_row_by_row_without_sinking_the_batch(crm: DemoCRM) -> None:
+    hs = aikit.HubSpot(token=TOKEN, base_url=crm.url)
+    hs.create_property(
+        "tickets", "ai_sentiment", type="enumeration", options=["negative", "neutral", "positive"]
+    )
+    ids = hs.fetch("tickets", ["subject"], limit=120, typed=False)["id"]
+    frame = pd.DataFrame({"id": ids, "ai_sentiment": "neutral"})
+    frame.loc[[7, 99], "ai_sentiment"] = "furious"
+    report = hs.push("tickets", frame)
+    assert report.updated == 118 and report.batches == 2
+    assert report.failed["id"].tolist() == [ids[7], ids[99]]
+    assert (
+        set(report.failed["category"]) == {"INVALID_OPTION"} and "furious" in report.failed["error"].iloc[0]
+    )
+    # the server enforces the options too (HubSpot answers 400 VALIDATION_ERROR, code INVALID_OPTION)
+    with httpx.Client(base_url=crm.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        r = c.patch(f"/crm/v3/objects/tickets/{ids[0]}", json={"properties": {"ai_sentiment": "furious"}})
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "INVALID_OPTION"
+
+
+class ShrinkOptionsBeforeUpdate(httpx.AsyncBaseTransport):
+    """Someone edits the property's options after the client read them: the server now rejects a row."""
+
+    def __init__(self, base_url: str) -> None:
+        self.inner, self.base_url, self.done = httpx.AsyncHTTPTransport(), base_url, False
+        self.updates = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/batch/update"):
+            self.updates += 1
+            if not self.done:
+                self.done = True
+                async with httpx.AsyncClient(
+                    base_url=self.base_url, headers={"Authorization": f"Bearer {TOKEN}"}
+                ) as c:
+                    opts = [{"label": v, "value": v} for v in ("negative", "positive")]
+                    r = await c.patch("/crm/v3/properties/tickets/ai_sentiment", json={"options": opts})
+                    assert r.status_code == 200
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_rejected_batch_is_bisected_to_the_offending_rows(crm: DemoCRM) -> None:
+    transport = ShrinkOptionsBeforeUpdate(crm.url)
+    hs = aikit.HubSpot(token=TOKEN, base_url=crm.url, transport=transport)
+    hs.create_property(
+        "tickets", "ai_sentiment", type="enumeration", options=["negative", "neutral", "positive"]
+    )
+    ids = hs.fetch("tickets", ["subject"], limit=64, typed=False)["id"]
+    frame = pd.DataFrame({"id": ids, "ai_sentiment": "positive"})
+    frame.loc[10, "ai_sentiment"] = "neutral"  # valid when read, removed before the write
+    report = hs.push("tickets", frame)
+    assert report.failed["id"].tolist() == [ids[10]] and report.failed["status"].iloc[0] == 400
+    assert "allowed options" in report.failed["error"].iloc[0]
+    assert report.updated == 63 and report.sent == 64
+    assert transport.updates <= 1 + 2 * 7  # bisection: about 2 log2(64) extra calls, not 64
+    assert stored(crm, "tickets", "ai_sentiment")[ids[11]] == "positive"

@@ -189,6 +189,16 @@ def test_properties_api(crm: DemoCRM) -> None:
         names = [p["name"] for p in c.get("/crm/v3/properties/tickets").json()["results"]]
         assert "ai_sentiment" in names and "subject" in names
         assert c.get("/crm/v3/properties/tickets/ai_sentiment").json()["type"] == "enumeration"
+        opts = [{"label": "Negative", "value": "negative"}, {"label": "Mixed", "value": "mixed"}]
+        patched = c.patch("/crm/v3/properties/tickets/ai_sentiment", json={"options": opts, "label": "Mood"})
+        assert patched.status_code == 200 and [o["value"] for o in patched.json()["options"]] == [
+            "negative",
+            "mixed",
+        ]
+        assert_error(
+            c.patch("/crm/v3/properties/tickets/subject", json={"label": "x"}), 400, "VALIDATION_ERROR"
+        )
+        assert_error(c.patch("/crm/v3/properties/tickets/nope", json={"label": "x"}), 404, "OBJECT_NOT_FOUND")
         tid = c.get("/crm/v3/objects/tickets?limit=1").json()["results"][0]["id"]
         ok = c.patch(f"/crm/v3/objects/tickets/{tid}", json={"properties": {"ai_sentiment": "negative"}})
         assert ok.status_code == 200

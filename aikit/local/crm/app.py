@@ -175,6 +175,7 @@ def build_app(store: Store, config: AppConfig, dispatcher: WebhookDispatcher | N
         Route("/crm/v3/properties/{type}", endpoint("properties.list"), methods=["GET"]),
         Route("/crm/v3/properties/{type}", endpoint("properties.create"), methods=["POST"]),
         Route("/crm/v3/properties/{type}/{name}", endpoint("properties.get"), methods=["GET"]),
+        Route("/crm/v3/properties/{type}/{name}", endpoint("properties.update"), methods=["PATCH"]),
         Route("/crm/v4/objects/{from}/{id}/associations/{to}", endpoint("assoc.get"), methods=["GET"]),
         Route(
             "/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}",

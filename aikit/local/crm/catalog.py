@@ -93,16 +93,7 @@ def create_property(call: Call) -> tuple[int, Any]:
         "fieldType": data["fieldType"],
         "description": data.get("description", ""),
         "groupName": data["groupName"],
-        "options": [
-            {
-                "label": o.get("label", o.get("value")),
-                "value": o.get("value"),
-                "hidden": bool(o.get("hidden", False)),
-                "displayOrder": o.get("displayOrder", i),
-                "description": o.get("description", ""),
-            }
-            for i, o in enumerate(data.get("options") or [])
-        ],
+        "options": _options(data.get("options") or []),
         "displayOrder": data.get("displayOrder", -1),
         "calculated": False,
         "externalOptions": False,
@@ -116,6 +107,52 @@ def create_property(call: Call) -> tuple[int, Any]:
         "archived": False,
     }
     return 201, call.store.create_property(t, definition)
+
+
+def update_property(call: Call) -> tuple[int, Any]:
+    t, name = call.object_type(), call.path["name"]
+    data = call.json_object()
+    allowed = {
+        "label",
+        "description",
+        "groupName",
+        "fieldType",
+        "options",
+        "displayOrder",
+        "hidden",
+        "formField",
+    }
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise StoreError(400, "VALIDATION_ERROR", f"These fields cannot be changed: {', '.join(unknown)}")
+    changes = dict(data)
+    if "options" in changes:
+        changes["options"] = _options(changes["options"])
+    changes["updatedAt"] = iso_now()
+    updated = call.store.update_property(t, name, changes)
+    if updated is None:
+        if name in call.store.property_names(t):
+            raise StoreError(
+                400, "VALIDATION_ERROR", f"{name} is a HubSpot-defined property and is read-only"
+            )
+        raise StoreError(404, "OBJECT_NOT_FOUND", f"Unable to find property {name} for {t}")
+    return 200, updated
+
+
+def _options(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise StoreError(400, "VALIDATION_ERROR", "options must be an array")
+    return [
+        {
+            "label": o.get("label", o.get("value")),
+            "value": o.get("value"),
+            "hidden": bool(o.get("hidden", False)),
+            "displayOrder": o.get("displayOrder", i),
+            "description": o.get("description", ""),
+        }
+        for i, o in enumerate(raw)
+        if isinstance(o, dict)
+    ]
 
 
 # -- associations v4 ------------------------------------------------------------------------------
@@ -299,6 +336,7 @@ def handlers() -> dict[str, Any]:
         "properties.list": list_properties,
         "properties.get": get_property,
         "properties.create": create_property,
+        "properties.update": update_property,
         "assoc.get": get_associations,
         "assoc.put": put_default_association,
         "assoc.batch_read": batch_read_associations,

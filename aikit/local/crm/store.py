@@ -97,6 +97,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
         self.listener: Listener | None = None
         self._names: dict[str, set[str]] = {}
+        self._options: dict[str, dict[str, set[str]]] = {}
         self._subs: list[dict[str, Any]] | None = None
 
     @contextlib.contextmanager
@@ -139,6 +140,18 @@ class Store:
             custom = [json.loads(r[0]) for r in rows]
         return builtin_properties(object_type) + custom
 
+    def property_options(self, object_type: str) -> dict[str, set[str]]:
+        """Allowed values of the enumeration (and bool) properties that define options."""
+        with self._lock:
+            opts = self._options.get(object_type)
+            if opts is None:
+                opts = self._options[object_type] = {
+                    p["name"]: {str(o["value"]) for o in p["options"]}
+                    for p in self.list_properties(object_type)
+                    if p.get("type") in ("enumeration", "bool") and p.get("options")
+                }
+            return opts
+
     def property_names(self, object_type: str) -> set[str]:
         with self._lock:
             names = self._names.get(object_type)
@@ -155,6 +168,24 @@ class Store:
                 "INSERT INTO properties VALUES (?, ?, ?)", (object_type, name, json.dumps(definition))
             )
             self._names.pop(object_type, None)
+            self._options.pop(object_type, None)
+        return definition
+
+    def update_property(self, object_type: str, name: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Patch a custom property's definition; None when there is no such custom property."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT def FROM properties WHERE type=? AND name=?", (object_type, name)
+            ).fetchone()
+            if row is None:
+                return None
+            definition: dict[str, Any] = json.loads(row[0]) | changes
+            self._db.execute(
+                "UPDATE properties SET def=? WHERE type=? AND name=?",
+                (json.dumps(definition), object_type, name),
+            )
+            self._names.pop(object_type, None)
+            self._options.pop(object_type, None)
         return definition
 
     # -- objects ---------------------------------------------------------------------------------
@@ -191,7 +222,17 @@ class Store:
                     }
                 )
             else:
-                clean[name] = None if value is None else _stringify(value)
+                text = None if value is None else _stringify(value)
+                allowed = self.property_options(object_type).get(name)
+                if text and allowed is not None and not set(text.split(";")) <= allowed:
+                    errors.append(
+                        {
+                            "message": f"{text} was not one of the allowed options: {sorted(allowed)}",
+                            "code": "INVALID_OPTION",
+                            "context": {"propertyName": [name]},
+                        }
+                    )
+                clean[name] = text
         if errors:
             raise StoreError(
                 400, "VALIDATION_ERROR", f"Property values were not valid: {json.dumps(errors)}", errors
