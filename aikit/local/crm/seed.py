@@ -184,7 +184,9 @@ _FEATURES = [
     "audit log",
 ]
 
-# (category, subject template, body template). Slots: {feature} {amount} {invoice} {n} {month}
+# (category, subject template, body template). Slots: {feature} {report} {amount} {invoice} {n} {month}
+_REPORTS = ["dashboard", "weekly report", "revenue report", "CSV export", "audit log", "usage report"]
+
 _TOPICS: list[tuple[str, str, str]] = [
     (
         "BILLING_ISSUE",
@@ -218,8 +220,8 @@ _TOPICS: list[tuple[str, str, str]] = [
     ),
     (
         "PRODUCT_ISSUE",
-        "{feature} shows wrong numbers",
-        "The totals in the {feature} do not match our own records: we count {n} orders for {month}, the {feature} says fewer.",  # noqa: E501
+        "{report} shows wrong numbers",
+        "The totals in the {report} do not match our own records: we count {n} orders for {month}, the {report} says fewer.",  # noqa: E501
     ),
     (
         "PRODUCT_ISSUE",
@@ -233,8 +235,8 @@ _TOPICS: list[tuple[str, str, str]] = [
     ),
     (
         "PRODUCT_ISSUE",
-        "Data missing from {feature}",
-        "Records from the last {n} days are missing in the {feature}. We rely on it for our Monday meeting.",
+        "Data missing from {report}",
+        "Records from the last {n} days are missing in the {report}. We rely on it for our Monday meeting.",
     ),
     (
         "FEATURE_REQUEST",
@@ -243,13 +245,13 @@ _TOPICS: list[tuple[str, str, str]] = [
     ),
     (
         "FEATURE_REQUEST",
-        "Please add filters to the {feature}",
-        "It would help a lot to filter the {feature} by region and owner. Right now we export everything and filter in a spreadsheet.",  # noqa: E501
+        "Please add filters to the {report}",
+        "It would help a lot to filter the {report} by region and owner. Right now we export everything and filter in a spreadsheet.",  # noqa: E501
     ),
     (
         "FEATURE_REQUEST",
-        "Schedule the {feature} by email",
-        "We would love to get the {feature} emailed automatically every Monday morning.",
+        "Schedule the {report} by email",
+        "We would love to get the {report} emailed automatically every Monday morning.",
     ),
     (
         "FEATURE_REQUEST",
@@ -404,14 +406,16 @@ def load(store: Store, seed: int = 0) -> dict[str, int]:
             tone = rng.choices(["angry", "neutral", "happy"], weights=[3, 5, 2])[0]
             slots = {
                 "feature": rng.choice(_FEATURES),
+                "report": rng.choice(_REPORTS),
                 "amount": f"${rng.choice([49, 99, 249, 490, 1200, 3600]):,}",
                 "invoice": f"INV-{2025}-{rng.randint(1000, 9999)}",
                 "n": str(rng.choice([3, 5, 12, 20, 40, 120])),
                 "month": rng.choice(_MONTHS),
             }
-            body = " ".join(
-                [rng.choice(_OPEN[tone]), body_t.format(**slots), rng.choice(_CLOSE[tone]), f"\n\n{first}"]
-            )
+            opener, closer = rng.choice(_OPEN[tone]), rng.choice(_CLOSE[tone])
+            gap = "\n\n" if opener.endswith(",") else " "
+            sign = "\n" if closer.endswith(",") else "\n\n"
+            body = f"{opener}{gap}{body_t.format(**slots)} {closer}{sign}{first}"
             priority = {
                 "angry": rng.choice(["HIGH", "URGENT", "HIGH", "MEDIUM"]),
                 "neutral": rng.choice(["LOW", "MEDIUM", "MEDIUM", "HIGH"]),
