@@ -18,6 +18,7 @@ The app is plain ASGI (no framework) because it sits on the hot path of the dura
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -47,6 +48,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _REDACT_WORDS = ("signature", "hmac", "authorization", "cookie", "token", "secret", "api-key", "apikey")
 _TOKEN_QUERY = re.compile(r"(?i)((?:^|&)(?:token|access_token|api_key|key)=)[^&]*")
+_SECRET_NAMES: dict[str, bool] = {}
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -105,10 +107,12 @@ def redact_headers(headers: dict[str, str], extra: frozenset[str]) -> str:
     """JSON of the headers with every signature, token or credential value replaced."""
     out = {}
     for name, value in headers.items():
-        if name in extra or any(word in name for word in _REDACT_WORDS):
-            out[name] = "[redacted]"
-        else:
-            out[name] = value
+        secret = _SECRET_NAMES.get(name)
+        if secret is None:
+            secret = any(word in name for word in _REDACT_WORDS)
+            if len(_SECRET_NAMES) < 4096:  # bounded: header names are attacker-controlled
+                _SECRET_NAMES[name] = secret
+        out[name] = "[redacted]" if secret or name in extra else value
     return json.dumps(out, separators=(",", ":"))
 
 
@@ -212,7 +216,12 @@ class HookApp:
             return
         rows = self._rows(src, accepted, headers, query)
         try:
-            news = await self.store.submit_async(_inserter(rows))
+            fut = self.store.submit_async(_inserter(rows))
+            timer = asyncio.get_running_loop().call_later(COMMIT_TIMEOUT, _expire, fut)
+            try:
+                news = await fut
+            finally:
+                timer.cancel()
         except Exception:
             src.counts["unavailable"] += 1
             self._reject(scope, name, 503, "storage failure")
@@ -284,6 +293,12 @@ class HookApp:
                 )
             )
         return rows
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    """The commit did not come back in time: answer 503 (a late commit is deduplicated on retry)."""
+    if not fut.done():
+        fut.set_exception(TimeoutError("the webhook store did not commit in time"))
 
 
 def _inserter(rows: list[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], list[bool]]:

@@ -416,8 +416,7 @@ class WebhookListener:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        self._ensure_schema()
-        rows = self.store.query(sql, params)[::-1]
+        rows = self.store.query(sql, params)[::-1] if self._has_store() else []
         results: dict[int, dict[str, Any]] = {}
         if rows:
             lo = rows[0]["id"]
@@ -465,8 +464,8 @@ class WebhookListener:
 
     def stats(self) -> dict[str, Any]:
         """Counters: per source (received, stored, duplicates, rejected by reason, ...) and per status."""
-        self._ensure_schema()
-        by_status = {s: n for s, n in self.store.query("SELECT status, count(*) FROM events GROUP BY status")}
+        sql = "SELECT status, count(*) FROM events GROUP BY status"
+        by_status = {s: n for s, n in self.store.query(sql)} if self._has_store() else {}
         return {
             "url": self.url if self.port is not None else None,
             "running": self.running,
@@ -580,9 +579,9 @@ class WebhookListener:
         return client.post(target, content=body, headers=send_headers, timeout=timeout)
 
     # -- views -------------------------------------------------------------------------------------
-    def _ensure_schema(self) -> None:
-        if not self.store.path.exists():
-            self.store.open()
+    def _has_store(self) -> bool:
+        """True once the store file exists (reading never creates it or starts its writer)."""
+        return self.store.path.exists()
 
     def _redact(self, text: str) -> str:
         for src in self._sources.values():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -36,6 +37,7 @@ from aikit.settings import ensure_dir
 __all__ = ["INSERT_SQL", "SCHEMA", "STATUSES", "Store"]
 
 T = TypeVar("T")
+log = logging.getLogger("aikit.webhooks")
 
 #: Lifecycle of a stored event. ``received`` means no handler matched when it arrived.
 STATUSES = ("received", "pending", "processing", "done", "failed", "dead")
@@ -111,8 +113,11 @@ class Store:
     max_batch : int
         Most operations committed together.
     gather_gap, gather_max : float
-        After the first queued operation, keep collecting while the next one arrives within
-        ``gather_gap`` seconds, for at most ``gather_max`` seconds in total, then commit.
+        After the first queued operation, keep collecting (up to the size of the previous batch)
+        while the next one arrives within ``gather_gap`` seconds, for at most ``gather_max``.
+    checkpoint_every : int
+        Commits between WAL checkpoints, which run on their own thread so that no request waits
+        for one.
     """
 
     def __init__(
@@ -120,13 +125,18 @@ class Store:
         path: str | Path,
         *,
         max_batch: int = 512,
-        gather_gap: float = 0.0003,
-        gather_max: float = 0.002,
+        gather_gap: float = 0.001,
+        gather_max: float = 0.003,
+        checkpoint_every: int = 200,
     ) -> None:
         self.path = Path(path).expanduser()
         self.max_batch = max_batch
         self.gather_gap = gather_gap
         self.gather_max = gather_max
+        self.checkpoint_every = checkpoint_every
+        self._last_batch = 1
+        self._checkpointer: threading.Thread | None = None
+        self._closing = threading.Event()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -149,16 +159,22 @@ class Store:
         with self._lock:
             if self.is_open:
                 return
-            ensure_dir(self.path.parent)
             try:
+                ensure_dir(self.path.parent)
                 conn = self.connect()
                 conn.executescript(SCHEMA)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise WebhookError(f"cannot open the webhook store at {self.path}: {exc}") from exc
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run off the request path
             self._conn = conn
             self._queue = queue.SimpleQueue()
+            self._closing.clear()
             self._thread = threading.Thread(target=self._run, name="aikit-webhook-writer", daemon=True)
             self._thread.start()
+            self._checkpointer = threading.Thread(
+                target=self._checkpoints, name="aikit-webhook-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued, stop the writer and close the connection."""
@@ -169,6 +185,10 @@ class Store:
             self._queue.put(_STOP)
             thread.join(timeout)
             self._thread = None
+            self._closing.set()
+            if self._checkpointer is not None:
+                self._checkpointer.join(timeout)
+                self._checkpointer = None
             if self._conn is not None and not thread.is_alive():
                 self._conn.close()
                 self._conn = None
@@ -208,19 +228,28 @@ class Store:
             if item is _STOP:
                 break
             batch = [item]
+            # Group commit. The senders answered by the previous commit usually come straight
+            # back, so wait for about as many operations as that commit carried: while they keep
+            # arriving (gaps under ``gather_gap``), for at most ``gather_max``. One fsync then
+            # serves them all. A lone sender (previous batch of 1) never waits.
+            expected = self._last_batch
             deadline = time.perf_counter() + self.gather_max
             while len(batch) < self.max_batch:
-                # Group commit: keep collecting while requests keep arriving (gaps under
-                # ``gather_gap``), for at most ``gather_max``; one fsync then serves them all.
-                wait = min(self.gather_gap, deadline - time.perf_counter())
                 try:
-                    nxt = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                    nxt = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    wait = min(self.gather_gap, deadline - time.perf_counter())
+                    if len(batch) >= expected or wait <= 0:
+                        break
+                    try:
+                        nxt = self._queue.get(timeout=wait)
+                    except queue.Empty:
+                        break
                 if nxt is _STOP:
                     stop = True
                     break
                 batch.append(nxt)
+            self._last_batch = len(batch)
             t0 = time.perf_counter()
             try:
                 outcomes = self._apply(conn, batch)
@@ -229,6 +258,25 @@ class Store:
             self.commit_seconds += time.perf_counter() - t0
             self.batched += len(batch)
             self._deliver(batch, outcomes)
+
+    def _checkpoints(self) -> None:
+        """Copy the WAL into the database every ``checkpoint_every`` commits (PASSIVE: never blocks
+        the writer). With the WAL fully copied, the writer restarts it from the beginning."""
+        conn: sqlite3.Connection | None = None
+        done = self.commits
+        try:
+            while not self._closing.wait(0.25):
+                if self.commits - done < self.checkpoint_every:
+                    continue
+                done = self.commits
+                if conn is None:
+                    conn = self.connect()
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # the writer's own commits stay durable without checkpoints
+            log.debug("webhook store checkpoint failed: %s", exc)
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _apply(
         self, conn: sqlite3.Connection, batch: Sequence[Any]
