@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ def _row(key: str, status: str = "received") -> tuple[object, ...]:
     return ("s", key, key, "t", time.time(), None, "{}", "", b"{}", "application/json", "github", status)
 
 
-def _insert(key: str):  # noqa: ANN202 - an op for the writer
+def _insert(key: str) -> Callable[[sqlite3.Connection], bool]:
     return lambda conn: conn.execute(INSERT_SQL, _row(key)).rowcount == 1
 
 
