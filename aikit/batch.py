@@ -30,11 +30,14 @@ How a batch runs:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 import threading
 import time
+import types
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from aikit.exceptions import BudgetExceededError, ConfigError
 from aikit.progress import REFRESH_S, NullView, ProgressState, ProgressView, make_view
@@ -105,7 +108,7 @@ def _async_client(ai: Any) -> AsyncAI:
     aio = getattr(client, "aio", client)
     if not hasattr(aio, "achat") or not hasattr(aio, "cache_key"):
         raise ConfigError(f"ai= must be an aikit.AI, an AsyncAI or a 'provider:model' string, got {ai!r}")
-    return aio  # type: ignore[no-any-return]
+    return cast("AsyncAI", aio)
 
 
 def _model_name(aio: Any) -> str:
@@ -316,7 +319,7 @@ def _normalise_prompts(prompts: Sequence[Prompt]) -> list[Any]:
     if isinstance(prompts, str | bytes) or not isinstance(prompts, Sequence | Iterator):
         if isinstance(prompts, str):
             raise ConfigError("batch() takes a list of prompts; wrap a single prompt in a list")
-        prompts = list(prompts)  # type: ignore[arg-type]
+        prompts = list(prompts)
     out = list(prompts)
     for i, p in enumerate(out):
         if isinstance(p, str):
@@ -660,7 +663,12 @@ class _Batch:
         state.add_cached(sum(len(plan.groups[k]) for k in plan.hits))
         self.state = state
         self.run = _Run(
-            plan, state, self.view, on_error=self.on_error, budget_usd=self.budget, concurrency=self.concurrency
+            plan,
+            state,
+            self.view,
+            on_error=self.on_error,
+            budget_usd=self.budget,
+            concurrency=self.concurrency,
         )
 
     def start_view(self) -> None:
@@ -675,10 +683,8 @@ class _Batch:
         if self.state is None or self.plan is None:
             return None
         self.state.finish(outcome)
-        try:
+        with contextlib.suppress(Exception):  # a broken display must not hide the result
             self.view.finish(self.state)
-        except Exception:  # pragma: no cover - a broken display must not hide the result
-            pass
         return _assemble(self.plan, self.run, self.state, time.monotonic() - self.started)
 
     def run_sync(self) -> BatchResult:
@@ -883,3 +889,17 @@ def estimate(
         )
     )
 
+
+class _CallableModule(types.ModuleType):
+    """Lets ``aikit.batch(...)`` work once this module is imported.
+
+    ``aikit.batch`` is exported as the function, but importing the submodule ``aikit.batch`` (which
+    ``df.ai`` does) makes the import system bind the package attribute ``aikit.batch`` to this
+    module. Calling the module therefore calls :func:`batch`, so both spellings keep working.
+    """
+
+    def __call__(self, prompts: Sequence[Prompt], ai: Any = None, **kwargs: Any) -> BatchResult:
+        return batch(prompts, ai, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -39,7 +39,7 @@ from aikit.exceptions import ConfigError
 from aikit.progress import ProgressView
 from aikit.template import Template
 
-__all__ = ["AIAccessor", "DEFAULT_INTO", "result_frame"]
+__all__ = ["DEFAULT_INTO", "AIAccessor", "result_frame"]
 
 #: The text column written by ``map`` without a schema.
 DEFAULT_INTO = "ai_output"
@@ -134,13 +134,17 @@ def result_frame(
     if with_meta:
         meta = meta_columns(rows)
         for name, values in meta.items():
-            dtype = "float64" if name in ("ai_cost_usd", "ai_latency_s") else (
-                "boolean" if name == "ai_cached" else "Int64"
+            dtype = (
+                "float64"
+                if name in ("ai_cost_usd", "ai_latency_s")
+                else ("boolean" if name == "ai_cached" else "Int64")
             )
             columns[name] = pd.Series(values, dtype=dtype)
     for name, series in columns.items():
-        values = series.array if isinstance(series, pd.Series) else series
-        out[name] = pd.Series(values, index=df.index, name=name)
+        if isinstance(series, pd.Series):  # keep the dtype (pandas 3 would infer str from object)
+            out[name] = pd.Series(series.array, index=df.index, name=name, dtype=series.dtype)
+        else:
+            out[name] = pd.Series(series, index=df.index, name=name, dtype=object)
     info = dict(lineage or {})
     info.update(
         {

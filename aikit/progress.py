@@ -33,7 +33,15 @@ from typing import Any, Protocol
 
 from aikit.exceptions import ConfigError
 
-__all__ = ["LogView", "NullView", "ProgressState", "ProgressView", "WidgetView", "is_live_kernel", "make_view"]
+__all__ = [
+    "LogView",
+    "NullView",
+    "ProgressState",
+    "ProgressView",
+    "WidgetView",
+    "is_live_kernel",
+    "make_view",
+]
 
 logger = logging.getLogger("aikit.batch")
 
@@ -49,8 +57,10 @@ def _money(x: float | None) -> str:
 
 def _clock(seconds: float) -> str:
     seconds = max(0, int(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else (
-        f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else (f"{seconds // 60}:{seconds % 60:02d}")
     )
 
 
@@ -307,7 +317,12 @@ class LogView:
 
 
 class WidgetView:
-    """Live kernel: an ipywidgets progress bar plus counters, replaced by static HTML at the end."""
+    """Live kernel: an ipywidgets progress bar plus counters, replaced in place by static HTML at the end.
+
+    The widget is displayed with a display id; when the batch ends that output is *updated* to a
+    static HTML summary (so the saved notebook holds no widget view, frozen or otherwise) and the
+    widget models are closed.
+    """
 
     live = True
 
@@ -315,6 +330,8 @@ class WidgetView:
         self._bar: Any = None
         self._label: Any = None
         self._box: Any = None
+        self._handle: Any = None
+        self._title = ""
         self._seen = -1
         self._last = 0.0
 
@@ -328,7 +345,7 @@ class WidgetView:
         )
         self._label = widgets.HTML(value=self._html(state))
         self._box = widgets.VBox([self._bar, self._label])
-        display(self._box)
+        self._handle = display(self._box, display_id=True)  # type: ignore[no-untyped-call]
 
     def _html(self, state: ProgressState) -> str:
         return f"<b>{html.escape(self._title)}</b> &nbsp; <code>{html.escape(state.status_line())}</code>"
@@ -348,18 +365,19 @@ class WidgetView:
     def finish(self, state: ProgressState) -> None:
         from IPython.display import HTML, display
 
-        if self._box is not None:
-            self._box.close()
-            self._bar.close()
-            self._label.close()
-            self._box = None
         colour = "#2e7d32" if state.failed == 0 and state.outcome == "done" else "#c62828"
-        display(
-            HTML(
-                f'<div style="border-left:4px solid {colour};padding:2px 8px">'
-                f"<code>{html.escape(state.summary_line())}</code></div>"
-            )
+        summary = HTML(  # type: ignore[no-untyped-call]
+            f'<div style="border-left:4px solid {colour};padding:2px 8px">'
+            f"<code>{html.escape(state.summary_line())}</code></div>"
         )
+        if self._handle is not None:
+            self._handle.update(summary)
+        else:  # pragma: no cover - display() gave no handle
+            display(summary)  # type: ignore[no-untyped-call]
+        if self._box is not None:
+            for widget in (self._box, self._bar, self._label):
+                widget.close()
+            self._box = None
 
 
 def is_live_kernel() -> bool:

@@ -116,10 +116,10 @@ class Template:
     >>> df = pd.DataFrame({"subject": ["Refund", "Login"], "body": ["late", None]})
     >>> Template("{subject}: {body}").render_frame(df)
     ['Refund: late', 'Login: ']
-    >>> Template("{subjet}").check(df.columns)
+    >>> Template("{subjet}").check(df.columns)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    aikit.exceptions.ConfigError: template names a column the DataFrame does not have: 'subjet' (did you mean 'subject'?). Columns: 'subject', 'body'. Write '{{' and '}}' for literal braces.
+    aikit.exceptions.ConfigError: ...: 'subjet' (did you mean 'subject'?). Columns: 'subject', 'body'. ...
     """
 
     __slots__ = ("_format", "_literals", "_names", "text")

@@ -97,7 +97,9 @@ def test_message_lists_and_system_prompt(ai: AI) -> None:
     result = batch(chats, ai=ai, system="be brief", progress=False)
     assert all(r.ok for r in result)
     want = [
-        fake_reply(MODEL, [{"role": "system", "content": "be brief"}, {"role": "user", "content": f"chat {i}"}])
+        fake_reply(
+            MODEL, [{"role": "system", "content": "be brief"}, {"role": "user", "content": f"chat {i}"}]
+        )
         for i in range(5)
     ]
     assert result.texts == want
@@ -219,7 +221,9 @@ def test_cancelling_abatch_stops_it(ai: AI, fake: FakeProvider) -> None:
     assert 0 < done < 40
 
 
-def test_budget_stops_scheduling_and_says_so(ai: AI, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_budget_stops_scheduling_and_says_so(
+    ai: AI, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(pricing.PRICES, ("compat", MODEL), pricing.Price(100.0, 100.0))
     prompts = [f"budget row {i} " + "x" * 400 for i in range(20)]
     one = ai.price(*ai.estimate_tokens(prompts[0], max_tokens=10))

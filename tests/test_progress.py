@@ -21,8 +21,16 @@ def _run_state() -> ProgressState:
     assert (s.in_flight, s.retrying) == (0, 1)
     s.request_started(was_retrying=True)
     assert (s.in_flight, s.retrying) == (1, 0)
-    s.request_finished(2, ok=True, cached=False, in_flight=True, retrying=False,
-                       input_tokens=10, output_tokens=5, cost_usd=0.01)
+    s.request_finished(
+        2,
+        ok=True,
+        cached=False,
+        in_flight=True,
+        retrying=False,
+        input_tokens=10,
+        output_tokens=5,
+        cost_usd=0.01,
+    )
     s.request_started(was_retrying=False)
     s.request_finished(1, ok=False, cached=False, in_flight=True, retrying=False)
     return s
@@ -40,7 +48,15 @@ def test_counters_follow_events() -> None:
     s.add_skipped(4)
     s.finish("done")
     assert s.settled == 10
-    assert s.counts() == {"rows": 10, "ok": 5, "cached": 3, "failed": 1, "skipped": 4, "calls": 6, "retries": 1}
+    assert s.counts() == {
+        "rows": 10,
+        "ok": 5,
+        "cached": 3,
+        "failed": 1,
+        "skipped": 4,
+        "calls": 6,
+        "retries": 1,
+    }
     line = s.summary_line()
     assert "10 rows" in line and "5 ok (3 cached), 1 failed, 4 skipped" in line and "$0.0100" in line
 
