@@ -35,19 +35,39 @@ def redis_url(redis_server: LocalRedis) -> Iterator[str]:
     yield redis_server.url
 
 
+def _warm_up() -> None:
+    import importlib
+
+    for name in ("aikit.scale.dask", "aikit.client", "aikit.dataframe", "jsonschema"):
+        importlib.import_module(name)
+
+
+#: The API key the workers find in their environment (the driver never ships it).
+WORKER_KEY = "sk-worker-env-key-5e6f"
+
+
 @pytest.fixture(scope="session")
-def dask_client() -> Iterator[Any]:
-    """A real LocalCluster: 2 worker processes, 1 thread each, on loopback."""
+def dask_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real LocalCluster: 2 worker processes, 1 thread each, on loopback, with their own AIKIT_HOME."""
     distributed = pytest.importorskip("distributed")
+    import dask
+
+    home = tmp_path_factory.mktemp("worker-home")
+    # One task per worker thread at a time, so partitions really run in parallel on both workers.
+    dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
     cluster = distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
-        silence_logs=40,
+        silence_logs=50,
+        env={"AIKIT_HOME": str(home), "AIKIT_API_KEY": WORKER_KEY},
     )
     client = distributed.Client(cluster)
+    # Import the batch stack once per worker up front, so each test times its work, not imports
+    # (jsonschema alone can take seconds to import on a busy machine).
+    client.run(_warm_up)
     try:
         yield client
     finally:

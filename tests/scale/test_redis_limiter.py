@@ -25,12 +25,16 @@ CANARY = "sk-canary-limiter-1b2c3d4e"
 # Each child process takes `n` permits from the shared limiter and prints their start times.
 _CHILD = """
 import asyncio, json, sys, time
+from aikit.ratelimit import RateLimiter
 from aikit.scale.redis_limiter import RedisLimiter
 url, key, rpm, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-start_at = float(sys.argv[5])
+start_at, shared = float(sys.argv[5]), sys.argv[6] == "shared"
 
 async def main():
-    lim = RedisLimiter(url, key=key, rpm=rpm, max_concurrency=8)
+    if shared:
+        lim = RedisLimiter(url, key=key, rpm=rpm, max_concurrency=8)
+    else:
+        lim = RateLimiter(rpm=rpm, max_concurrency=8)
     await asyncio.sleep(max(0.0, start_at - time.time()))
     times = []
     async def one():
@@ -38,22 +42,21 @@ async def main():
         times.append(time.time())
         lim.release(permit)
     await asyncio.gather(*(one() for _ in range(n)))
-    await lim.flush()
-    lim.close()
+    if shared:
+        await lim.flush()
+        lim.close()
     return times
 
 print(json.dumps(asyncio.run(main())))
 """
 
 
-def test_processes_together_stay_within_the_shared_rpm(redis_url: str) -> None:
-    rpm, per_process, processes = 3000.0, 40, 3  # 50 requests/s; 120 requests take ~2.4 s
-    rate = rpm / 60
-    key = limiter_key("compat", "http://127.0.0.1:9/v1", CANARY, "m")
+def _race(redis_url: str, key: str, rpm: float, per_process: int, processes: int, mode: str) -> list[float]:
+    """Start ``processes`` children that take permits at the same instant; all start times, sorted."""
     start_at = time.time() + 1.5  # let every interpreter start before the race begins
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", _CHILD, redis_url, key, str(rpm), str(per_process), str(start_at)],
+            [sys.executable, "-c", _CHILD, redis_url, key, str(rpm), str(per_process), str(start_at), mode],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -65,12 +68,24 @@ def test_processes_together_stay_within_the_shared_rpm(redis_url: str) -> None:
         out, err = child.communicate(timeout=60)
         assert child.returncode == 0, err
         times += json.loads(out)
-    times.sort()
+    return sorted(times)
+
+
+def _early(times: list[float], rate: float) -> list[int]:
+    """Indexes of starts ahead of a single shared schedule (k-th start >= k/rate after the first)."""
+    return [k for k in range(len(times)) if times[k] - times[0] < k / rate - 0.015]
+
+
+def test_processes_together_stay_within_the_shared_rpm(redis_url: str) -> None:
+    rpm, per_process, processes = 3000.0, 40, 3  # 50 requests/s; 120 requests take ~2.4 s
+    rate = rpm / 60
+    key = limiter_key("compat", "http://127.0.0.1:9/v1", CANARY, "m")
+    times = _race(redis_url, key, rpm, per_process, processes, "shared")
     n = len(times)
     assert n == per_process * processes
     # The k-th start across all processes is never earlier than k/rate after the first (fresh bucket
     # holds one request), allowing 15 ms for scheduling noise...
-    early = [k for k in range(n) if times[k] - times[0] < k / rate - 0.015]
+    early = _early(times, rate)
     assert not early, f"starts ahead of the shared schedule: {early[:5]}"
     # ...and the limiter does not waste the budget: all done close to the optimum.
     span = times[-1] - times[0]
@@ -87,6 +102,13 @@ def test_processes_together_stay_within_the_shared_rpm(redis_url: str) -> None:
         assert CANARY.encode() not in name
         assert CANARY.encode() not in b"".join(raw.hgetall(name).values())
     assert CANARY not in key
+
+
+def test_control_processes_with_local_limiters_overshoot_together(redis_url: str) -> None:
+    """The same race with one in-process limiter per process: the check above does catch it."""
+    rpm, per_process, processes = 3000.0, 40, 3
+    times = _race(redis_url, "unused", rpm, per_process, processes, "local")
+    assert len(_early(times, rpm / 60)) > per_process  # each process alone spends its full budget
 
 
 def test_tokens_are_reserved_then_settled_to_actual_usage(redis_url: str) -> None:

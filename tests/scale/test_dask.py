@@ -1,0 +1,195 @@
+"""ddf.ai on a real multi-process LocalCluster, with a real Redis and the fake provider over loopback."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+import redis
+
+import aikit.scale.dask  # noqa: F401 - registers ddf.ai
+from aikit.client import AI
+from aikit.exceptions import ConfigError
+from aikit.scale.dask import batch_on, client_description
+from aikit.scale.redis_cache import RedisCache
+from aikit.scale.redis_limiter import RedisLimiter, limiter_key
+from aikit.testing import FakeConfig, FakeProvider
+from tests.scale.conftest import WORKER_KEY
+
+dd = pytest.importorskip("dask.dataframe")
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+TONE = {
+    "type": "object",
+    "properties": {"tone": {"type": "string", "enum": ["positive", "neutral", "negative"]}},
+    "required": ["tone"],
+}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[Any]:
+    """The fake provider in its own process; it requires the key the workers have in their env."""
+    server = FakeProvider.start_process(FakeConfig(api_key=WORKER_KEY, latency_median_s=0.03, seed=7))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def worker_env_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AIKIT_API_KEY", WORKER_KEY)
+    return WORKER_KEY
+
+
+def _frame(n: int, dup_every: int = 0) -> pd.DataFrame:
+    texts = [f"ticket {i // dup_every if dup_every else i}: the invoice is wrong" for i in range(n)]
+    return pd.DataFrame({"content": texts, "n": range(n)}, index=pd.RangeIndex(100, 100 + n))
+
+
+def _client(fake: Any, redis_url: str, **kw: Any) -> AI:
+    return AI("compat:fake-model", base_url=fake.base_url, cache=RedisCache(redis_url), calllog=False, **kw)
+
+
+def test_identical_results_and_a_shared_cache(
+    fake: Any, redis_url: str, dask_client: Any, worker_env_key: str
+) -> None:
+    df = _frame(120, dup_every=3)  # 40 unique prompts
+    ai = _client(fake, redis_url)
+    desc = pickle.dumps(client_description(ai))
+    assert worker_env_key.encode() not in desc  # the key is resolved again on each worker
+    fake.reset()
+    single = df.ai.map("Tone of: {content}", ai=ai, schema=TONE, with_meta=True, progress=False)
+    assert fake.stats()["requests"] == 40
+    keys = set(redis.Redis.from_url(redis_url).scan_iter("aikit:cache:*"))
+    RedisCache(redis_url).clear()
+    fake.reset()
+
+    out = dd.from_pandas(df, npartitions=4).ai.map("Tone of: {content}", ai=ai, schema=TONE, with_meta=True)
+    assert list(out.columns) == list(single.columns)
+    t0 = time.monotonic()
+    first = out.ai.compute(progress=False)
+    first_s = time.monotonic() - t0
+    # Identical to the single-machine run: same columns and dtypes, same answers, same cache keys.
+    assert list(first.columns) == list(single.columns)
+    added = [c for c in single.columns if c not in df.columns]  # the input's own columns keep Dask's dtypes
+    assert dict(first.dtypes[added]) == dict(single.dtypes[added])
+    same = ["tone", "ai_error", "ai_input_tokens", "ai_output_tokens", "ai_cost_usd"]
+    pd.testing.assert_frame_equal(first[same], single[same])
+    assert first.index.equals(single.index) and first["n"].tolist() == single["n"].tolist()
+    assert set(redis.Redis.from_url(redis_url).scan_iter("aikit:cache:*")) == keys
+    # Duplicates cost one call (partitions of 30 rows hold whole groups of 3 identical prompts).
+    calls_first = fake.stats()["requests"]
+    assert calls_first == 40
+    summary = out.ai.summary()
+    assert summary["rows"] == 120 and summary["ok"] == 120 and summary["failed"] == 0
+    assert summary["partitions_done"] == 4
+
+    # The second run of the same batch is answered by the shared Redis cache: zero provider calls.
+    again = dd.from_pandas(df, npartitions=4).ai.map("Tone of: {content}", ai=ai, schema=TONE)
+    t0 = time.monotonic()
+    second = again.ai.compute(progress=False)
+    assert time.monotonic() - t0 < first_s
+    assert fake.stats()["requests"] == calls_first
+    assert again.ai.summary()["cached"] == 120
+    assert second["tone"].tolist() == single["tone"].tolist()
+
+
+def test_errors_stay_per_row_and_bad_templates_fail_before_any_call(
+    fake: Any, redis_url: str, dask_client: Any, worker_env_key: str
+) -> None:
+    df = pd.DataFrame({"content": ["fine", "FAIL400 please", "also fine", "ok"]})
+    ai = _client(fake, redis_url)
+    ddf = dd.from_pandas(df, npartitions=2)
+    with pytest.raises(ConfigError, match="content"):
+        ddf.ai.map("Tone of: {missing}", ai=ai)
+    fake.reset()
+    res = ddf.ai.map("Echo: {content}", ai=ai, into="answer").ai.compute(progress=False)
+    assert res["answer"].notna().sum() == 3
+    assert res.loc[1, "ai_error"].startswith("ProviderHTTPError")
+    assert ddf.ai.map("Echo: {content}", ai=ai, into="answer").ai.summary()["rows"] == 0  # not run yet
+
+
+def test_workers_share_the_rate_limit_through_redis(
+    redis_url: str, dask_client: Any, worker_env_key: str
+) -> None:
+    rpm = 2400  # 40 requests/s enforced by the server as a 1-s bucket
+    df = _frame(160)
+    with FakeProvider.start_process(FakeConfig(api_key=WORKER_KEY, rpm=rpm, latency_median_s=0.05)) as server:
+        key = limiter_key("compat", server.base_url, WORKER_KEY, "fake-model")
+        limiter = RedisLimiter(redis_url, key=key, rpm=rpm)
+        ai = _client(server, redis_url, limiter=limiter)
+        server.reset()
+        out = dd.from_pandas(df, npartitions=4).ai.map("Tone of: {content}", ai=ai, schema=TONE)
+        res = out.ai.compute(progress=False)
+        stats = server.stats(arrivals=True)
+    assert res["ai_error"].isna().all() and len(res) == 160
+    assert stats["rate_limited"] == 0, stats["by_status"]
+    assert stats["requests"] == 160
+    arrivals = sorted(stats["arrivals"])
+    rate = rpm / 60
+    # Token-bucket conformance of the combined arrivals (1 s deep, as the provider enforces it):
+    # any k consecutive arrivals spanning d seconds satisfy k <= burst + rate * d.
+    excess = max(
+        (j - i + 1) - (rate + rate * (arrivals[j] - arrivals[i]))
+        for i in range(len(arrivals))
+        for j in range(i, len(arrivals))
+    )
+    assert excess <= 1.0, excess
+    span = arrivals[-1] - arrivals[0]
+    assert span <= (160 - 1) / (rpm / 60) * 1.25, span  # close to the limit, not far below it
+
+
+def test_a_killed_worker_is_recomputed_without_paying_twice(
+    fake: Any, redis_url: str, dask_client: Any, worker_env_key: str
+) -> None:
+    n, concurrency = 120, 4
+    df = _frame(n)
+    fake.configure(latency_median_s=0.06, latency_sigma=0.1)
+    try:
+        ai = _client(fake, redis_url, max_concurrency=concurrency)
+        fake.reset()
+        out = dd.from_pandas(df, npartitions=2).ai.map("Tone of: {content}", ai=ai, concurrency=concurrency)
+        future = dask_client.compute(out)
+        deadline = time.monotonic() + 30
+        while fake.stats()["requests"] < 25 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        processing = {w: ts for w, ts in dask_client.processing().items() if ts}
+        pids = dask_client.run(os.getpid)
+        victim = next(iter(processing))
+        done_before_kill = fake.stats()["ok"]
+        os.kill(pids[victim], signal.SIGKILL)
+        res = future.result(timeout=60)
+        stats = fake.stats()
+    finally:
+        fake.configure(latency_median_s=0.03, latency_sigma=0.5)
+    assert len(res) == n and res["ai_error"].isna().all()
+    assert done_before_kill >= 10
+    # Every answer finished before the kill came from the cache on the recompute: the only extra
+    # calls are the requests that were in flight on the killed worker.
+    assert n <= stats["requests"] <= n + concurrency, stats["requests"]
+    tracker = out.ai.tracker()
+    deadline = time.monotonic() + 5
+    while not tracker.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    summary = tracker.summary()
+    assert summary["partition_attempts"] >= 3  # one partition ran twice
+    assert summary["ok"] == n
+
+
+def test_batch_on_a_dask_client(fake: Any, redis_url: str, dask_client: Any, worker_env_key: str) -> None:
+    ai = _client(fake, redis_url)
+    prompts = [f"Say {i % 25}" for i in range(75)]
+    fake.reset()
+    res = batch_on(dask_client, prompts, ai=ai, partitions=3, progress=False)
+    assert len(res) == 75 and all(r.ok for r in res)
+    assert res.texts[0] == res.texts[25] == res.texts[50]
+    assert fake.stats()["requests"] == 25  # chunks of 25 distinct prompts each, shared via Redis
+    assert res.state.done == 75
