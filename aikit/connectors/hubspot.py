@@ -115,6 +115,7 @@ class HubSpot:
         self.search_pacer = WindowPacer(5, 1.0, header_prefix="x-aikit-none-")  # search: 5/s, no headers
         self._types: dict[str, dict[str, str]] = {}
         self._options: dict[str, dict[str, set[str]]] = {}
+        self._groups: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"HubSpot(base_url={self.base_url!r}, auth={type(self.session.auth).__name__})"
@@ -189,7 +190,33 @@ class HubSpot:
         spec = _property_spec(name, label, type, field_type, options, group, description)
         return _runtime.run_sync(self._create_property(object_type, spec))
 
+    async def _ensure_group(self, object_type: str, group: str) -> None:
+        """Create the property group if the portal does not have it (HubSpot requires it to exist)."""
+        if (object_type, group) in self._groups:
+            return
+        try:
+            await self.session.request(
+                "GET", f"/crm/v3/properties/{object_type}/groups/{group}", what=f"read property group {group}"
+            )
+            self._groups.add((object_type, group))
+            return
+        except CRMError as exc:
+            if exc.status != 404:
+                raise
+        try:
+            await self.session.request(
+                "POST",
+                f"/crm/v3/properties/{object_type}/groups",
+                what=f"create property group {group}",
+                json_body={"name": group, "label": group.replace("_", " ").title(), "displayOrder": -1},
+            )
+        except CRMError as exc:
+            if exc.status != 409:
+                raise
+        self._groups.add((object_type, group))
+
     async def _create_property(self, object_type: str, spec: dict[str, Any]) -> dict[str, Any]:
+        await self._ensure_group(object_type, spec["groupName"])
         try:
             resp = await self.session.request(
                 "POST",
@@ -573,7 +600,11 @@ class HubSpot:
             "POST",
             f"/crm/v3/objects/{t}/batch/read",
             what=f"read current {t} values",
-            json_body={"inputs": [{"id": i} for i in ids], "properties": columns},
+            json_body={
+                "inputs": [{"id": i} for i in ids],
+                "properties": columns,
+                "propertiesWithHistory": [],
+            },
         )
         body = resp.json()
         found = {str(r["id"]): r.get("properties") or {} for r in body.get("results", [])}

@@ -181,6 +181,17 @@ def test_properties_api(crm: DemoCRM) -> None:
         "options": [{"label": "Negative", "value": "negative"}, {"label": "Positive", "value": "positive"}],
     }
     with client(crm) as c:
+        nogroup = c.post("/crm/v3/properties/tickets", json=spec)
+        assert "group" in assert_error(nogroup, 400, "VALIDATION_ERROR")["message"]
+        group = c.post("/crm/v3/properties/tickets/groups", json={"name": "aikit", "label": "AI insights"})
+        assert group.status_code == 201
+        assert (
+            c.post("/crm/v3/properties/tickets/groups", json={"name": "aikit", "label": "x"}).status_code
+            == 409
+        )
+        groups = c.get("/crm/v3/properties/tickets/groups").json()["results"]
+        assert [g["name"] for g in groups] == ["ticketinformation", "aikit"]
+        assert c.get("/crm/v3/properties/tickets/groups/aikit").json()["label"] == "AI insights"
         made = c.post("/crm/v3/properties/tickets", json=spec)
         assert made.status_code == 201 and made.json()["options"][0]["value"] == "negative"
         assert_error(c.post("/crm/v3/properties/tickets", json=spec), 409, "CONFLICT")

@@ -15,7 +15,7 @@ hubspot = pytest.importorskip("hubspot")
 from hubspot import HubSpot  # noqa: E402
 from hubspot.crm.contacts import ApiException as ContactsApiException  # noqa: E402
 from hubspot.crm.objects.notes import SimplePublicObjectInputForCreate as NoteCreate  # noqa: E402
-from hubspot.crm.properties import PropertyCreate  # noqa: E402
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate  # noqa: E402
 from hubspot.crm.tickets import (  # noqa: E402
     ApiException,
     BatchInputSimplePublicObjectBatchInput,
@@ -105,6 +105,10 @@ def test_property_creation_and_errors(sdk: HubSpot) -> None:
         group_name="aikit",
         options=[{"label": "Negative", "value": "negative", "hidden": False, "displayOrder": 0}],
     )
+    group = sdk.crm.properties.groups_api.create(
+        "tickets", PropertyGroupCreate(name="aikit", label="AI insights")
+    )
+    assert group is not None and group.name == "aikit"
     created = sdk.crm.properties.core_api.create("tickets", spec)
     assert created is not None and created.name == "ai_sentiment" and created.type == "enumeration"
     with pytest.raises(Exception) as dup:

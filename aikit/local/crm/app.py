@@ -174,6 +174,9 @@ def build_app(store: Store, config: AppConfig, dispatcher: WebhookDispatcher | N
     routes += [
         Route("/crm/v3/properties/{type}", endpoint("properties.list"), methods=["GET"]),
         Route("/crm/v3/properties/{type}", endpoint("properties.create"), methods=["POST"]),
+        Route("/crm/v3/properties/{type}/groups", endpoint("groups.list"), methods=["GET"]),
+        Route("/crm/v3/properties/{type}/groups", endpoint("groups.create"), methods=["POST"]),
+        Route("/crm/v3/properties/{type}/groups/{name}", endpoint("groups.get"), methods=["GET"]),
         Route("/crm/v3/properties/{type}/{name}", endpoint("properties.get"), methods=["GET"]),
         Route("/crm/v3/properties/{type}/{name}", endpoint("properties.update"), methods=["PATCH"]),
         Route("/crm/v4/objects/{from}/{id}/associations/{to}", endpoint("assoc.get"), methods=["GET"]),

@@ -78,6 +78,15 @@ def create_property(call: Call) -> tuple[int, Any]:
                 "in": "name",
             }
         )
+    groups = {g["name"] for g in call.store.property_groups(t)}
+    if data.get("groupName") and data["groupName"] not in groups:
+        errors.append(
+            {
+                "message": f"property group {data['groupName']} does not exist",
+                "code": "INVALID",
+                "in": "groupName",
+            }
+        )
     if errors:
         raise StoreError(
             400,
@@ -107,6 +116,27 @@ def create_property(call: Call) -> tuple[int, Any]:
         "archived": False,
     }
     return 201, call.store.create_property(t, definition)
+
+
+def list_groups(call: Call) -> tuple[int, Any]:
+    return 200, {"results": call.store.property_groups(call.object_type())}
+
+
+def get_group(call: Call) -> tuple[int, Any]:
+    t, name = call.object_type(), call.path["name"]
+    for group in call.store.property_groups(t):
+        if group["name"] == name:
+            return 200, group
+    raise StoreError(404, "OBJECT_NOT_FOUND", f"Unable to find property group {name} for {t}")
+
+
+def create_group(call: Call) -> tuple[int, Any]:
+    t = call.object_type()
+    data = call.json_object()
+    name, label = data.get("name"), data.get("label")
+    if not isinstance(name, str) or not _NAME.match(name) or not isinstance(label, str) or not label:
+        raise StoreError(400, "VALIDATION_ERROR", "a property group needs a lowercase name and a label")
+    return 201, call.store.create_property_group(t, name, label, int(data.get("displayOrder", -1)))
 
 
 def update_property(call: Call) -> tuple[int, Any]:
@@ -337,6 +367,9 @@ def handlers() -> dict[str, Any]:
         "properties.get": get_property,
         "properties.create": create_property,
         "properties.update": update_property,
+        "groups.list": list_groups,
+        "groups.get": get_group,
+        "groups.create": create_group,
         "assoc.get": get_associations,
         "assoc.put": put_default_association,
         "assoc.batch_read": batch_read_associations,

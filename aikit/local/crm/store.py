@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aikit.local.crm.schema import (
+    OBJECT_TYPES,
     READ_ONLY,
     association_type,
     builtin_properties,
@@ -41,6 +42,8 @@ CREATE TABLE IF NOT EXISTS associations (
     from_type TEXT, from_id INTEGER, to_type TEXT, to_id INTEGER, type_id INTEGER,
     PRIMARY KEY (from_type, from_id, to_type, to_id, type_id));
 CREATE TABLE IF NOT EXISTS properties (type TEXT, name TEXT, def TEXT, PRIMARY KEY (type, name));
+CREATE TABLE IF NOT EXISTS property_groups (type TEXT, name TEXT, label TEXT, display_order INTEGER,
+    PRIMARY KEY (type, name));
 CREATE TABLE IF NOT EXISTS webhook_apps (
     app_id INTEGER PRIMARY KEY, target_url TEXT, client_secret TEXT, signature_version TEXT);
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -139,6 +142,35 @@ class Store:
             rows = self._db.execute("SELECT def FROM properties WHERE type=? ORDER BY rowid", (object_type,))
             custom = [json.loads(r[0]) for r in rows]
         return builtin_properties(object_type) + custom
+
+    def property_groups(self, object_type: str) -> list[dict[str, Any]]:
+        """HubSpot's default group for the type plus the groups created through the API."""
+        builtin = OBJECT_TYPES[object_type].group
+        out = [
+            {
+                "name": builtin,
+                "label": builtin.replace("information", " information").title(),
+                "displayOrder": -1,
+                "archived": False,
+            }
+        ]
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, label, display_order FROM property_groups WHERE type=? ORDER BY rowid",
+                (object_type,),
+            ).fetchall()
+        return out + [{"name": n, "label": lab, "displayOrder": d, "archived": False} for n, lab, d in rows]
+
+    def create_property_group(
+        self, object_type: str, name: str, label: str, display_order: int
+    ) -> dict[str, Any]:
+        with self._lock:
+            if any(g["name"] == name for g in self.property_groups(object_type)):
+                raise StoreError(409, "CONFLICT", f"A property group named '{name}' already exists.")
+            self._db.execute(
+                "INSERT INTO property_groups VALUES (?, ?, ?, ?)", (object_type, name, label, display_order)
+            )
+        return {"name": name, "label": label, "displayOrder": display_order, "archived": False}
 
     def property_options(self, object_type: str) -> dict[str, set[str]]:
         """Allowed values of the enumeration (and bool) properties that define options."""
