@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from crm_testkit import TOKEN, client
 
 from aikit.local.crm import DemoCRM
@@ -292,3 +293,10 @@ def test_file_store_is_durable_and_not_reseeded(tmp_path: Path) -> None:
         again = c.get(f"/crm/v3/objects/companies/{first['id']}?properties=city").json()
         assert again["properties"]["city"] == "Reykjavik"
         assert c.get("/healthz").json()["objects"]["companies"] == 50
+
+
+def test_unusable_db_path_is_a_clear_error() -> None:
+    from aikit.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot open the demo CRM database"):
+        DemoCRM(token=TOKEN, db="/proc/no-such-dir/crm.sqlite")

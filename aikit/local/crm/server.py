@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -88,7 +90,12 @@ class DemoCRM:
         self.token = token or f"demo-{secrets.token_urlsafe(18)}"
         self.db = ":memory:" if db is None else str(db)
         self.seed, self.port = seed, port
-        self.store = Store(self.db, strict=strict)
+        try:
+            if self.db != ":memory:":
+                Path(self.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.store = Store(self.db, strict=strict)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the demo CRM database {self.db!r}: {exc}") from exc
         if seed is not None and self.store.get_meta("seeded") is None:
             from aikit.local.crm.seed import load
 
