@@ -730,6 +730,7 @@ def batch(
     progress: bool | str | ProgressView | None = None,
     concurrency: int | None = None,
     cache: str = "use",
+    client: Any = None,
     **params: Any,
 ) -> BatchResult:
     """Run one AI call per prompt, paced to the provider's limits, keeping every row.
@@ -753,6 +754,9 @@ def batch(
         Worker count; default the client's ``max_concurrency`` (the client still paces to its limits).
     cache : {"use", "refresh", "read_only", "off"}
         Per-call cache mode.
+    client : distributed.Client, optional
+        Run the batch on the workers of this Dask client instead (``aikit[scale]``, see
+        :func:`aikit.scale.dask.batch_on`): chunks of prompts, one aikit client per worker.
 
     Returns
     -------
@@ -765,6 +769,22 @@ def batch(
     >>> res.texts, res.errors  # doctest: +SKIP
     (['4', '6'], [None, None])
     """
+    if client is not None:
+        from aikit.scale.dask import batch_on
+
+        options = {
+            "system": system,
+            "schema": schema,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "on_error": on_error,
+            "budget_usd": budget_usd,
+            "concurrency": concurrency,
+            "cache": cache,
+        }
+        return cast(
+            BatchResult, batch_on(client, prompts, ai, progress=cast(Any, progress), **options, **params)
+        )
     return _Batch(
         prompts,
         ai,

@@ -170,9 +170,12 @@ def worker_aikit(args: argparse.Namespace) -> dict[str, Any]:
 
     scenario = SCENARIOS[args.scenario]
     prompts = make_prompts(args.n)
-    ai = AI(
-        f"compat:{MODEL}", base_url=args.base_url, api_key="sk-bench", timeout=TIMEOUT_S, **scenario["client"]
-    )
+    options: dict[str, Any] = dict(scenario["client"])
+    if args.limiter_floor:  # diagnostic: keep the adaptive concurrency from dropping below this
+        from aikit.ratelimit import RateLimiter
+
+        options = {"limiter": RateLimiter(**options, min_concurrency=args.limiter_floor)}
+    ai = AI(f"compat:{MODEL}", base_url=args.base_url, api_key="sk-bench", timeout=TIMEOUT_S, **options)
     cpu0, t0 = _cpu(), time.perf_counter()
     result = batch(prompts, ai=ai, max_tokens=MAX_TOKENS, progress=False)
     wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
@@ -301,7 +304,7 @@ def timeline_text(stats: dict[str, Any]) -> str:
     return " ".join(f"{s}:{c}" for s, c in pairs)
 
 
-def run_scenario(fake: Any, name: str, client: str, reps: int) -> list[dict[str, Any]]:
+def run_scenario(fake: Any, name: str, client: str, reps: int, **extra: Any) -> list[dict[str, Any]]:
     scenario = SCENARIOS[name if name in SCENARIOS else "clean"]
     prompts = make_prompts(scenario["n"])
     topt = t_opt(prompts, scenario["server"])
@@ -309,8 +312,13 @@ def run_scenario(fake: Any, name: str, client: str, reps: int) -> list[dict[str,
     for rep in range(reps):
         fake.configure(**{**BASE_SERVER, **scenario["server"]})
         fake.reset()
-        result = run_worker(client, scenario=name if name in SCENARIOS else "clean", n=scenario["n"],
-                            base_url=fake.base_url)  # fmt: skip
+        result = run_worker(
+            client,
+            scenario=name if name in SCENARIOS else "clean",
+            n=scenario["n"],
+            base_url=fake.base_url,
+            **{k: v for k, v in extra.items() if v},
+        )
         stats = fake.stats()
         result.update(
             scenario=name,
@@ -372,6 +380,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=2000, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--limiter-floor", type=int, default=0, help="diagnostic: min_concurrency of the client's limiter"
+    )
     args = parser.parse_args()
     if args.worker:
         worker = {"aikit": worker_aikit, "openai": worker_openai, "cached": worker_cached}[args.worker]
@@ -389,7 +400,7 @@ def main() -> int:
         print(f"fake provider at {fake.base_url}; {reps} repetition(s); load {os.getloadavg()[0]:.1f}")
         for name in ("clean", "faults", "tpm"):
             if name in only:
-                results[name] = run_scenario(fake, name, "aikit", reps)
+                results[name] = run_scenario(fake, name, "aikit", reps, limiter_floor=args.limiter_floor)
         if "baseline" in only:
             results["baseline"] = run_scenario(fake, "baseline", "openai", 1)
         cached = None
