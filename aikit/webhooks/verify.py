@@ -189,6 +189,15 @@ class Accepted:
     handshake: bool = False
 
 
+_DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+def _mac(key: bytes, msg: bytes, algorithm: str) -> bytes:
+    """HMAC digest. ``hmac.new`` keeps the GIL for small messages, unlike the one-shot
+    ``hmac.digest``, so the loop thread does not hand the GIL to the writer thread mid-request."""
+    return hmac.new(key, msg, _DIGESTS[algorithm]).digest()
+
+
 def body_hash(body: bytes) -> str:
     """Hex SHA-256 of the raw body (the dedupe key when no signed id exists)."""
     return hashlib.sha256(body).hexdigest()
@@ -349,7 +358,7 @@ class Verifier:
         _window(_timestamp(ts_raw), now, self._tol)
         signed = _b(f"{mid}.{ts_raw}.") + req.body
         cands = [_b(v) for k, _, v in (p.partition(",") for p in sig.split(" ")) if k == "v1" and v]
-        self._match(cands, lambda key: base64.b64encode(hmac.digest(key, signed, "sha256")))
+        self._match(cands, lambda key: base64.b64encode(_mac(key, signed, "sha256")))
         payload = _json(req.body)
         return _one(req.body, mid, True, _str(payload, "type"), _timestamp(ts_raw))
 
@@ -369,7 +378,7 @@ class Verifier:
         ts = _timestamp(ts_raw)
         _window(ts, now, self._tol)
         signed = _b(f"{ts_raw}.") + req.body
-        self._match(cands, lambda key: hmac.digest(key, signed, "sha256").hex().encode())
+        self._match(cands, lambda key: _mac(key, signed, "sha256").hex().encode())
         payload = _json(req.body)
         return _one(
             req.body, _str(payload, "id"), True, _str(payload, "type"), _num(payload, "created") or ts
@@ -384,7 +393,7 @@ class Verifier:
             raise _fail("missing")
         if not sig.startswith(prefix):
             raise _fail("malformed")
-        self._match([_b(sig[len(prefix) :].lower())], lambda k: hmac.digest(k, req.body, algo).hex().encode())
+        self._match([_b(sig[len(prefix) :].lower())], lambda k: _mac(k, req.body, algo).hex().encode())
         event = h.get("x-github-event")
         action = _str(_json(req.body), "action") if req.body[:1] == b"{" else None
         etype = f"{event}.{action}" if event and action else event
@@ -398,7 +407,7 @@ class Verifier:
         if not sig.startswith("v0="):
             raise _fail("malformed")
         signed = _b(f"v0:{ts_raw}:") + req.body
-        return self._match([_b(sig[3:])], lambda k: hmac.digest(k, signed, "sha256").hex().encode())
+        return self._match([_b(sig[3:])], lambda k: _mac(k, signed, "sha256").hex().encode())
 
     def _slack(self, req: Incoming, now: float) -> Accepted:
         self._v0(req, now, "x-slack-request-timestamp", "x-slack-signature")
@@ -422,7 +431,7 @@ class Verifier:
         etype = _str(payload, "event")
         if etype == "endpoint.url_validation":
             plain = _str(payload.get("payload"), "plainToken") or ""
-            token = hmac.digest(self._keys[index], plain.encode(), "sha256").hex()
+            token = _mac(self._keys[index], plain.encode(), "sha256").hex()
             answer = json.dumps({"plainToken": plain, "encryptedToken": token}).encode()
             return Accepted((), Reply(200, answer), handshake=True)
         return _one(req.body, None, True, etype, _num(payload, "event_ts", 1000.0))
@@ -437,7 +446,7 @@ class Verifier:
             tail = req.body + _b(ts_raw or "")
             msgs = [(req.method + u).encode("utf-8") + tail for u in uris]
             cand = [_b(h["x-hubspot-signature-v3"])]
-            self._match_any(cand, msgs, lambda k, m: base64.b64encode(hmac.digest(k, m, "sha256")))
+            self._match_any(cand, msgs, lambda k, m: base64.b64encode(_mac(k, m, "sha256")))
         elif "x-hubspot-signature" in h and ({"v1", "v2"} & set(versions)):
             version = h.get("x-hubspot-signature-version", "v1").lower()
             if version not in versions or version == "v3":
@@ -464,7 +473,7 @@ class Verifier:
         sig = req.headers.get("x-shopify-hmac-sha256")
         if not sig:
             raise _fail("missing")
-        self._match([_b(sig)], lambda k: base64.b64encode(hmac.digest(k, req.body, "sha256")))
+        self._match([_b(sig)], lambda k: base64.b64encode(_mac(k, req.body, "sha256")))
         h = req.headers
         return _one(req.body, h.get("x-shopify-webhook-id"), False, h.get("x-shopify-topic"), None)
 
@@ -490,7 +499,7 @@ class Verifier:
             status = (form.get("MessageStatus") or form.get("SmsStatus") or form.get("CallStatus") or [""])[0]
             etype = f"{kind}.{status.lower()}" if kind and status else kind
         msgs = [(u + suffix).encode("utf-8") for u in _with_and_without_port(url)]
-        self._match_any([_b(sig)], msgs, lambda k, m: base64.b64encode(hmac.digest(k, m, algo)))
+        self._match_any([_b(sig)], msgs, lambda k, m: base64.b64encode(_mac(k, m, algo)))
         accepted = _one(req.body, req.headers.get("i-twilio-idempotency-token"), False, etype, None)
         if "bodySHA256" in query:
             return accepted
@@ -500,7 +509,7 @@ class Verifier:
         sig = req.headers.get("linear-signature")
         if not sig:
             raise _fail("missing")
-        self._match([_b(sig.lower())], lambda k: hmac.digest(k, req.body, "sha256").hex().encode())
+        self._match([_b(sig.lower())], lambda k: _mac(k, req.body, "sha256").hex().encode())
         payload = _json(req.body)
         ts = _num(payload, "webhookTimestamp", 1000.0)
         if ts is not None:
@@ -515,7 +524,7 @@ class Verifier:
             raise _fail("missing")
         if not sig.startswith("sha1="):
             raise _fail("malformed")
-        self._match([_b(sig[5:].lower())], lambda k: hmac.digest(k, req.body, "sha1").hex().encode())
+        self._match([_b(sig[5:].lower())], lambda k: _mac(k, req.body, "sha1").hex().encode())
         payload = _json(req.body)
         return _one(req.body, _str(payload, "id"), True, _str(payload, "topic"), _num(payload, "created_at"))
 
@@ -556,7 +565,7 @@ class Verifier:
             "base64": base64.b64encode,
             "base64url": base64.urlsafe_b64encode,
         }[spec.encoding]
-        self._match(cands, lambda k: encode(hmac.digest(k, signed, spec.algorithm)))
+        self._match(cands, lambda k: encode(_mac(k, signed, spec.algorithm)))
         payload = _json(req.body)
         etype = h.get(spec.type_header) if spec.type_header else _str(payload, "type")
         if mid:
