@@ -579,6 +579,20 @@ class WebhookListener:
         return client.post(target, content=body, headers=send_headers, timeout=timeout)
 
     # -- views -------------------------------------------------------------------------------------
+    def widget(self, interval: float = 1.0) -> Any:
+        """A live ipywidgets panel of this listener, refreshed every ``interval`` seconds.
+
+        Needs ``aikit[notebook]``. The plain HTML view (``hook`` as the last line of a cell) needs
+        nothing.
+
+        Examples
+        --------
+        >>> hook.widget()                                                              # doctest: +SKIP
+        """
+        from aikit.widgets.webhooks import WebhookMonitor
+
+        return WebhookMonitor(self, interval)
+
     def _has_store(self) -> bool:
         """True once the store file exists (reading never creates it or starts its writer)."""
         return self.store.path.exists()

@@ -200,3 +200,19 @@ def test_wait_idle_times_out_while_a_handler_runs(hook: WebhookListener) -> None
 
 def test_lazy_export_listed() -> None:
     assert "WebhookListener" in aikit.__all__
+
+
+def test_live_widget_refreshes_and_stops(hook: WebhookListener) -> None:
+    hook.add_source("gh", scheme="github", secret="s")
+    monitor = hook.widget(interval=0.2)
+    try:
+        assert "gh" in monitor.html.value and "none yet" in monitor.html.value
+        hook.simulate("gh", {"x": 1})
+        deadline = time.monotonic() + 5
+        while "received" not in monitor.html.value and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "received" in monitor.html.value
+    finally:
+        monitor.close()
+    monitor._thread.join(2)
+    assert not monitor._thread.is_alive()
