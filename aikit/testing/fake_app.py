@@ -106,6 +106,7 @@ class FakeApp:
     def __init__(self, config: FakeConfig | None = None) -> None:
         self.config = config or FakeConfig()
         self._stopping: asyncio.Event | None = None
+        self._sleepers: set[asyncio.Future[bool]] = set()
         #: The loop serving this app (set at ASGI lifespan startup), for thread-safe admin calls.
         self.loop: asyncio.AbstractEventLoop | None = None
         self._counter = 0
@@ -136,6 +137,8 @@ class FakeApp:
         """Answer every hanging or sleeping request now (called before the server stops)."""
         if self._stopping is not None:
             self._stopping.set()
+        for wake in list(self._sleepers):
+            _resolve(wake, True)
 
     # -- ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -312,18 +315,21 @@ class FakeApp:
         return found
 
     async def _pause(self, seconds: float) -> bool:
-        """Sleep ``seconds``; True if the server started stopping meanwhile (answer at once then)."""
-        stopping = self._stopping
-        if stopping is None:
-            await asyncio.sleep(seconds)
-            return False
-        if stopping.is_set():
+        """Sleep ``seconds``; True if the server started stopping meanwhile (answer at once then).
+
+        As cheap as ``asyncio.sleep`` (one future, one timer); :meth:`release_hangs` wakes it early.
+        """
+        if self._is_stopping():
             return True
+        loop = asyncio.get_running_loop()
+        wake: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, wake, False)
+        self._sleepers.add(wake)
         try:
-            await asyncio.wait_for(stopping.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+            return await wake
+        finally:
+            timer.cancel()
+            self._sleepers.discard(wake)
 
     def _is_stopping(self) -> bool:
         return self._stopping is not None and self._stopping.is_set()
@@ -502,6 +508,11 @@ class FakeApp:
             await self._send(
                 send, 404, wire.openai_error(f"Unknown admin path {path}", "invalid_request_error")
             )
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config-stdin", action="store_true", help="read FakeConfig fields as JSON from stdin"
     )
-    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process dies")
+    parser.add_argument("--parent-pid", type=int, metavar="PID", help="stop when this parent process is gone")
 
 
 def config_from_args(args: argparse.Namespace) -> FakeConfig:
@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
     server = uvicorn_server(FakeApp(config))
+    if args.parent_pid:
+        _watch_parent(args.parent_pid)
     print(f"{_READY_PREFIX}http://{args.host}:{port}/v1", flush=True)
-    if getattr(args, "exit_with_parent", False):
-        _watch_parent()
     try:
         server.run(sockets=[sock])
     finally:
@@ -101,14 +101,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch_parent() -> None:
-    """Send ourselves SIGTERM (a graceful uvicorn shutdown) once the parent process is gone."""
+def _watch_parent(parent: int) -> None:
+    """Send ourselves SIGTERM (a graceful uvicorn shutdown) once ``parent`` is no longer our parent."""
     import os
     import signal
     import threading
     import time
-
-    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -251,7 +251,7 @@ class FakeProviderProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         cmd = [sys.executable, "-m", "aikit.testing.fake_cli", "--host", self.host, "--port", str(self._port)]
-        cmd += ["--config-stdin", "--exit-with-parent"]
+        cmd += ["--config-stdin", "--parent-pid", str(os.getpid())]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
         self._proc = proc
         self._finalizer = weakref.finalize(self, _terminate, proc)
