@@ -11,7 +11,7 @@ each request a distinct pre-signed event.
 After each run the receiver is stopped and its store is opened: every acknowledged event must be
 there. Targets (issue 6): aikit >= 4,000 events/s, >= 6x Flask in the same run, p99 <= 15 ms.
 
-    .venv/bin/python benchmarks/bench_webhooks.py [--seconds 8] [--connections 16] [--runs 1]
+    .venv/bin/python benchmarks/bench_webhooks.py [--seconds 5] [--connections 16] [--runs 3]   (medians)
 """
 
 from __future__ import annotations
@@ -266,9 +266,9 @@ def one_run(kind: str, seconds: float, connections: int, n: int) -> dict[str, ob
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     rows: dict[str, list[dict[str, object]]] = {"flask": [], "aikit": []}
     for _ in range(args.runs):

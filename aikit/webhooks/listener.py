@@ -498,13 +498,19 @@ class WebhookListener:
         """
         if not self.store.is_open:
             raise WebhookError("start the listener before replaying (handlers run on its workers)")
+        sql = "SELECT id, source, event_type FROM events WHERE "
         if isinstance(event_id, numbers.Integral):  # also numpy ints from hook.events()["id"]
-            rows = self.store.query("SELECT id FROM events WHERE id = ?", (int(event_id),))
+            rows = self.store.query(sql + "id = ?", (int(event_id),))
         else:
-            rows = self.store.query("SELECT id FROM events WHERE event_id = ? ORDER BY id DESC", (event_id,))
+            rows = self.store.query(sql + "event_id = ? ORDER BY id DESC", (event_id,))
         if not rows:
             raise WebhookError(f"no stored event {event_id!r}")
-        rid = int(rows[0][0])
+        rid, source, event_type = int(rows[0][0]), rows[0][1], rows[0][2]
+        if not self.dispatcher.wants(source, event_type):
+            raise WebhookError(
+                f"no handler matches event {rid} ({source}, {event_type}); register one with "
+                f"@hook.on({source!r}, {event_type or '*'!r}) first"
+            )
 
         def op(conn: Any) -> None:
             conn.execute("DELETE FROM handler_results WHERE event = ?", (rid,))
@@ -516,7 +522,11 @@ class WebhookListener:
         return rid
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until no event is pending, processing or due for a retry; False on timeout."""
+        """Block until no event is pending, processing or due for a retry; False on timeout.
+
+        Pending events whose handler is not registered (after a restart) keep it False until the
+        handler is registered again.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             sql = "SELECT count(*) FROM events WHERE status IN ('pending','processing','failed')"

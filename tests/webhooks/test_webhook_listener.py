@@ -216,3 +216,20 @@ def test_live_widget_refreshes_and_stops(hook: WebhookListener) -> None:
         monitor.close()
     monitor._thread.join(2)
     assert not monitor._thread.is_alive()
+
+
+def test_restart_same_object_and_replay_needs_a_handler(aikit_home: Path) -> None:
+    hook = WebhookListener(port=0)
+    hook.add_source("gh", scheme="github", secret="s")
+    with hook:
+        hook.simulate("gh", {"x": 1})
+        with pytest.raises(WebhookError, match="no handler matches"):
+            hook.replay(1)
+        with pytest.raises(WebhookError, match="no stored event"):
+            hook.replay(99)
+    assert not hook.running
+    with hook:  # start again after stop: same store, new server
+        assert hook.simulate("gh", {"x": 2}).status_code == 200
+        assert len(hook.events()) == 2
+    with pytest.raises(WebhookError, match="start the listener"):
+        hook.replay(1)
