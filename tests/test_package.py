@@ -93,5 +93,7 @@ def test_pandas_accessor_registers_after_late_pandas_import(tmp_path: Path) -> N
 
 
 def test_cli_version() -> None:
-    out = subprocess.run([sys.executable, "-m", "aikit", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "aikit", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == aikit.__version__
