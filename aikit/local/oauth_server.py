@@ -253,18 +253,13 @@ class OAuthServer:
     def handle_authorize(self, req: RawRequest) -> _Reply:
         from authlib.oauth2 import OAuth2Error
 
-        decision = req.form.get("confirm")
-        if req.method == "GET" and not self.auto_approve:
-            try:
-                grant = self.authz.get_consent_grant(req, end_user=DEMO_USER)
-            except OAuth2Error as error:
-                return _html(f"<p>Invalid request: {html.escape(error.error or '')}</p>", 400)
-            return self._consent_page(req, grant.client.client_id, grant.request.scope or "")
-        granted = self.auto_approve if req.method == "GET" else decision == "yes"
         try:
             grant = self.authz.get_consent_grant(req, end_user=DEMO_USER)
-        except OAuth2Error as error:
+        except OAuth2Error as error:  # unknown client or unregistered redirect: never redirect
             return _html(f"<p>Invalid request: {html.escape(error.error or '')}</p>", 400)
+        if req.method == "GET" and not self.auto_approve:
+            return self._consent_page(req, grant.client.client_id, grant.request.scope or "")
+        granted = self.auto_approve if req.method == "GET" else req.form.get("confirm") == "yes"
         self.count("authorize")
         return self._reply(
             self.authz.create_authorization_response(
