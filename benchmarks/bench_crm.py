@@ -103,9 +103,9 @@ def naive_push(server: DemoCRM, n: int) -> dict[str, float]:
                 "label": "AI sentiment",
                 "type": "string",
                 "fieldType": "text",
-                "groupName": "aikit",
+                "groupName": "ticketinformation",
             },
-        )
+        ).raise_for_status()
         t0 = time.perf_counter()
         requests = limited = 0
         for i in ids[:n]:
