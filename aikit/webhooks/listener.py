@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import logging
 import numbers
 import socket
@@ -43,9 +42,10 @@ from typing import TYPE_CHECKING, Any
 from aikit.exceptions import ConfigError, WebhookError
 from aikit.settings import settings
 from aikit.webhooks.app import HookApp, RateLimit, Source
-from aikit.webhooks.handlers import Dispatcher, Event, Handler, parse_body
+from aikit.webhooks.frame import events_frame, query_events
+from aikit.webhooks.handlers import Dispatcher, Event, Handler
 from aikit.webhooks.hosting import detect_hosting
-from aikit.webhooks.sign import sign
+from aikit.webhooks.sign import encode_payload, sign
 from aikit.webhooks.store import Store
 from aikit.webhooks.verify import HmacSpec, SourceConfig, Verifier
 from aikit.webhooks.view import render_html
@@ -398,69 +398,11 @@ class WebhookListener:
         --------
         >>> hook.events(source="stripe", status="dead")                                 # doctest: +SKIP
         """
-        import pandas as pd
-
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("source", source), ("status", status), ("event_type", event_type)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            where.append("received_at >= ?")
-            params.append(_as_epoch(since))
-        sql = (
-            "SELECT id, source, event_type, event_id, status, attempts, received_at, provider_ts,"
-            " last_error, processed_at, body, content_type, headers FROM events"
+        if not self._has_store():
+            return events_frame([], {})
+        return query_events(
+            self.store, source=source, status=status, since=since, event_type=event_type, limit=limit
         )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        rows = self.store.query(sql, params)[::-1] if self._has_store() else []
-        results: dict[int, dict[str, Any]] = {}
-        if rows:
-            lo = rows[0]["id"]
-            for ev, handler, value in self.store.query(
-                "SELECT event, handler, value FROM handler_results WHERE event >= ?", (lo,)
-            ):
-                results.setdefault(ev, {})[handler.rsplit(":", 1)[-1]] = json.loads(value) if value else None
-        records = [
-            {
-                "id": r["id"],
-                "source": r["source"],
-                "event_type": r["event_type"],
-                "event_id": r["event_id"],
-                "status": r["status"],
-                "attempts": r["attempts"],
-                "received_at": r["received_at"],
-                "provider_ts": r["provider_ts"],
-                "last_error": r["last_error"],
-                "processed_at": r["processed_at"],
-                "payload": parse_body(bytes(r["body"]), r["content_type"]),
-                "result": results.get(r["id"]),
-                "headers": json.loads(r["headers"]),
-            }
-            for r in rows
-        ]
-        columns = [
-            "id",
-            "source",
-            "event_type",
-            "event_id",
-            "status",
-            "attempts",
-            "received_at",
-            "provider_ts",
-            "last_error",
-            "processed_at",
-            "payload",
-            "result",
-            "headers",
-        ]
-        df = pd.DataFrame.from_records(records, columns=columns)
-        for col in ("received_at", "provider_ts", "processed_at"):
-            df[col] = pd.to_datetime(df[col], unit="s", utc=True)
-        return df
 
     def stats(self) -> dict[str, Any]:
         """Counters: per source (received, stored, duplicates, rejected by reason, ...) and per status."""
@@ -556,32 +498,16 @@ class WebhookListener:
         >>> hook.simulate("stripe", {"id": "evt_1", "type": "invoice.paid"}).json()     # doctest: +SKIP
         {'ok': True}
         """
-        from urllib.parse import urlencode
-
         import httpx
 
         src = self._sources.get(source)
         if src is None:
             raise ConfigError(f"unknown source {source!r}")
-        scheme = src.config.scheme
-        if isinstance(payload, bytes):
-            body = payload
-        elif isinstance(payload, str):
-            body = payload.encode()
-        elif scheme == "twilio" and isinstance(payload, dict) and content_type is None:
-            body = urlencode(payload, doseq=True).encode()
-            content_type = "application/x-www-form-urlencoded"
-        else:
-            body = json.dumps(payload).encode()
-        ctype = content_type or "application/json"
+        body, ctype = encode_payload(src.config.scheme, payload, content_type)
         local = self.url_for(source)
         signed_url = src.config.public_url.split("?", 1)[0] if src.config.public_url else local
         signed = sign(src.config, body, url=signed_url, event_id=event_id, content_type=ctype)
         send_headers = {"content-type": ctype, **signed.headers, **(headers or {})}
-        if scheme == "github" and "x-github-event" not in {k.lower() for k in send_headers}:
-            send_headers["x-github-event"] = (
-                str(payload.get("type", "simulated")) if isinstance(payload, dict) else "ping"
-            )
         target = f"{local}?{signed.query}" if signed.query else local
         client = self._client
         if client is None:
@@ -654,17 +580,6 @@ class WebhookListener:
             warning=hosting.warning,
             port=self.port,
         )
-
-
-def _as_epoch(since: float | datetime | timedelta | str) -> float:
-    if isinstance(since, timedelta):
-        return time.time() - since.total_seconds()
-    if isinstance(since, datetime):
-        return (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
-    if isinstance(since, str):
-        parsed = datetime.fromisoformat(since)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-    return float(since)
 
 
 def _stop_all() -> None:

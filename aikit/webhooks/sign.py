@@ -13,14 +13,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aikit.webhooks.verify import SourceConfig, Verifier
 
-__all__ = ["Signed", "sign"]
+__all__ = ["Signed", "encode_payload", "sign"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,24 @@ class Signed:
 
     headers: dict[str, str]
     query: str = ""
+
+
+def encode_payload(scheme: str, payload: Any, content_type: str | None = None) -> tuple[bytes, str]:
+    """The body bytes and content type a provider would send for ``payload``.
+
+    Bytes and text are sent as they are; dicts and lists as JSON, except a Twilio dict, which is a
+    form post (Twilio signs the form parameters).
+
+    >>> encode_payload("twilio", {"MessageSid": "SM1"})
+    (b'MessageSid=SM1', 'application/x-www-form-urlencoded')
+    """
+    if isinstance(payload, bytes):
+        return payload, content_type or "application/json"
+    if isinstance(payload, str):
+        return payload.encode(), content_type or "application/json"
+    if scheme == "twilio" and isinstance(payload, dict) and content_type is None:
+        return urlencode(payload, doseq=True).encode(), "application/x-www-form-urlencoded"
+    return json.dumps(payload).encode(), content_type or "application/json"
 
 
 def sign(
@@ -75,7 +95,8 @@ def sign(
         sig = hmac.digest(key, f"{ts}.".encode() + body, "sha256").hex()
         return Signed({"stripe-signature": f"t={ts},v1={sig}"})
     if scheme == "github":
-        return Signed({"x-hub-signature-256": f"sha256={hex256}", "x-github-delivery": eid})
+        headers = {"x-hub-signature-256": f"sha256={hex256}", "x-github-delivery": eid}
+        return Signed({**headers, "x-github-event": _type_of(body) or "ping"})
     if scheme in ("slack", "zoom"):
         sig = hmac.digest(key, f"v0:{ts}:".encode() + body, "sha256").hex()
         names = ("x-slack-request-timestamp", "x-slack-signature")
@@ -97,6 +118,14 @@ def sign(
     if scheme == "intercom":
         return Signed({"x-hub-signature": "sha1=" + hmac.digest(key, body, "sha1").hex()})
     return _generic(config, key, body, url, ts, eid)
+
+
+def _type_of(body: bytes) -> str | None:
+    try:
+        value = json.loads(body).get("type")
+    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _twilio(key: bytes, body: bytes, url: str, eid: str, content_type: str) -> Signed:

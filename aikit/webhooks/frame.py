@@ -1,0 +1,124 @@
+"""Stored webhook events as a pandas DataFrame (the analyst's view of the store).
+
+One row per stored event, oldest first: ``id, source, event_type, event_id, status, attempts,
+received_at, provider_ts, last_error, processed_at, payload, result, headers``. ``payload`` is the
+parsed body (JSON, or a dict for form posts), ``result`` maps each handler's name to its recorded
+return value, and ``headers`` have every signature redacted.
+
+>>> events_frame([], {}).columns[:4].tolist()
+['id', 'source', 'event_type', 'event_id']
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aikit.webhooks.handlers import parse_body
+from aikit.webhooks.store import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COLUMNS", "as_epoch", "events_frame", "query_events"]
+
+COLUMNS = [
+    "id",
+    "source",
+    "event_type",
+    "event_id",
+    "status",
+    "attempts",
+    "received_at",
+    "provider_ts",
+    "last_error",
+    "processed_at",
+    "payload",
+    "result",
+    "headers",
+]
+
+
+def as_epoch(since: float | datetime | timedelta | str) -> float:
+    """Unix time from a datetime, an ISO string, a number, or a timedelta meaning "that long ago".
+
+    >>> as_epoch(12.5)
+    12.5
+    >>> as_epoch("1970-01-01T00:01:00")
+    60.0
+    """
+    if isinstance(since, timedelta):
+        return time.time() - since.total_seconds()
+    if isinstance(since, datetime):
+        return (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
+    if isinstance(since, str):
+        parsed = datetime.fromisoformat(since)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return float(since)
+
+
+def query_events(
+    store: Store,
+    *,
+    source: str | None = None,
+    status: str | None = None,
+    since: float | datetime | timedelta | str | None = None,
+    event_type: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Read events matching the filters (``limit`` keeps the newest) into a DataFrame."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("source", source), ("status", status), ("event_type", event_type)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("received_at >= ?")
+        params.append(as_epoch(since))
+    sql = (
+        "SELECT id, source, event_type, event_id, status, attempts, received_at, provider_ts,"
+        " last_error, processed_at, body, content_type, headers FROM events"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+    rows = store.query(sql, params)[::-1]
+    results: dict[int, dict[str, Any]] = {}
+    if rows:
+        sql = "SELECT event, handler, value FROM handler_results WHERE event >= ?"
+        for ev, handler, value in store.query(sql, (rows[0]["id"],)):
+            results.setdefault(ev, {})[handler.rsplit(":", 1)[-1]] = json.loads(value) if value else None
+    return events_frame(rows, results)
+
+
+def events_frame(rows: Sequence[sqlite3.Row], results: dict[int, dict[str, Any]]) -> pd.DataFrame:
+    """Build the DataFrame from store rows and handler results."""
+    import pandas as pd
+
+    records = [
+        {
+            "id": r["id"],
+            "source": r["source"],
+            "event_type": r["event_type"],
+            "event_id": r["event_id"],
+            "status": r["status"],
+            "attempts": r["attempts"],
+            "received_at": r["received_at"],
+            "provider_ts": r["provider_ts"],
+            "last_error": r["last_error"],
+            "processed_at": r["processed_at"],
+            "payload": parse_body(bytes(r["body"]), r["content_type"]),
+            "result": results.get(r["id"]),
+            "headers": json.loads(r["headers"]),
+        }
+        for r in rows
+    ]
+    df = pd.DataFrame.from_records(records, columns=COLUMNS)
+    for col in ("received_at", "provider_ts", "processed_at"):
+        df[col] = pd.to_datetime(df[col], unit="s", utc=True)
+    return df
