@@ -33,19 +33,19 @@ import httpx
 import pandas as pd
 
 from aikit import _runtime
-from aikit.connectors.frames import coerce, records_frame, same_value, wire_value
+from aikit.connectors.frames import coerce, records_frame
 from aikit.connectors.pacing import WindowPacer
-from aikit.connectors.report import DIFF_COLUMNS, FAILED_COLUMNS, PushReport
+from aikit.connectors.push import BATCH_LIMIT, property_spec, run_push
+from aikit.connectors.report import PushReport
 from aikit.connectors.session import ApiSession, TokenAuth, on_runtime
 from aikit.connectors.where import filter_groups, sorts
-from aikit.exceptions import ConfigError, CRMError, MissingCredentialError, PushError
+from aikit.exceptions import ConfigError, CRMError, MissingCredentialError
 from aikit.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "HubSpot"]
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
-BATCH_LIMIT, LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 100, 200, 10_000
-_READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"})
+LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
 
 
 class HubSpot:
@@ -142,7 +142,8 @@ class HubSpot:
         self.close()
 
     # -- properties --------------------------------------------------------------------------------
-    async def _definitions(self, object_type: str, refresh: bool = False) -> dict[str, str]:
+    async def aproperty_types(self, object_type: str, refresh: bool = False) -> dict[str, str]:
+        """``{property name: HubSpot type}`` for ``object_type`` (cached; ``refresh`` re-reads)."""
         if refresh or object_type not in self._types:
             resp = await self.session.request(
                 "GET", f"/crm/v3/properties/{object_type}", what=f"list {object_type} properties"
@@ -155,6 +156,10 @@ class HubSpot:
                 if p.get("type") in ("enumeration", "bool") and p.get("options")
             }
         return self._types[object_type]
+
+    def enum_options(self, object_type: str) -> dict[str, set[str]]:
+        """Allowed values of enumeration/bool properties, from the last :meth:`aproperty_types` read."""
+        return self._options.get(object_type, {})
 
     def properties(self, object_type: str) -> pd.DataFrame:
         """The property definitions of ``object_type`` (name, label, type, fieldType, groupName, ...).
@@ -187,8 +192,8 @@ class HubSpot:
         >>> crm.create_property("tickets", "ai_sentiment", type="enumeration",
         ...                     options=["negative", "neutral", "positive"])    # doctest: +SKIP
         """
-        spec = _property_spec(name, label, type, field_type, options, group, description)
-        return _runtime.run_sync(self._create_property(object_type, spec))
+        spec = property_spec(name, label, type, field_type, options, group, description)
+        return _runtime.run_sync(self.acreate_property(object_type, spec))
 
     async def _ensure_group(self, object_type: str, group: str) -> None:
         """Create the property group if the portal does not have it (HubSpot requires it to exist)."""
@@ -215,7 +220,8 @@ class HubSpot:
                 raise
         self._groups.add((object_type, group))
 
-    async def _create_property(self, object_type: str, spec: dict[str, Any]) -> dict[str, Any]:
+    async def acreate_property(self, object_type: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Async :meth:`create_property` from a HubSpot property definition (the group is created too)."""
         await self._ensure_group(object_type, spec["groupName"])
         try:
             resp = await self.session.request(
@@ -331,7 +337,7 @@ class HubSpot:
         frame = records_frame(results, props, assoc, links)
         if typed:
             try:
-                types = await self._definitions(object_type)
+                types = await self.aproperty_types(object_type)
             except CRMError as exc:
                 if exc.status not in (401, 403, 404):
                     raise
@@ -469,7 +475,9 @@ class HubSpot:
         >>> report.failed            # doctest: +SKIP
         """
         return _runtime.run_sync(
-            self._push(object_type, frame, id_column, create_properties, dry_run, batch_size, property_group)
+            run_push(
+                self, object_type, frame, id_column, create_properties, dry_run, batch_size, property_group
+            )
         )
 
     async def apush(
@@ -485,273 +493,7 @@ class HubSpot:
     ) -> PushReport:
         """Async :meth:`push`."""
         return await on_runtime(
-            self._push(object_type, frame, id_column, create_properties, dry_run, batch_size, property_group)
-        )
-
-    async def _push(
-        self,
-        t: str,
-        frame: pd.DataFrame,
-        id_column: str,
-        create_properties: bool,
-        dry_run: bool,
-        batch_size: int,
-        group: str,
-    ) -> PushReport:
-        if not isinstance(frame, pd.DataFrame):
-            raise ConfigError("push expects a pandas DataFrame with an id column and property columns")
-        if id_column not in frame.columns:
-            raise ConfigError(f"the DataFrame has no {id_column!r} column (pass id_column=...)")
-        if not 1 <= batch_size <= BATCH_LIMIT:
-            raise ConfigError(f"batch_size must be between 1 and {BATCH_LIMIT}")
-        columns = [c for c in frame.columns if c != id_column]
-        if not columns:
-            raise ConfigError("nothing to push: the DataFrame has only the id column")
-        bad = [c for c in columns if not isinstance(c, str) or c in _READ_ONLY]
-        if bad:
-            raise PushError(
-                f"cannot push read-only or non-string columns {bad}; drop them from the DataFrame"
+            run_push(
+                self, object_type, frame, id_column, create_properties, dry_run, batch_size, property_group
             )
-        if frame[id_column].isna().any():
-            raise ConfigError(f"{int(frame[id_column].isna().sum())} rows have no {id_column}")
-        ids = [_id_str(v) for v in frame[id_column]]
-        dupes = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
-        if dupes:
-            raise ConfigError(f"duplicate ids in the DataFrame: {dupes[:10]}; one row per object")
-
-        types = await self._definitions(t, refresh=True)
-        missing = [c for c in columns if c not in types]
-        created: list[str] = []
-        if missing:
-            if not create_properties:
-                raise PushError(
-                    f"{t} has no properties {missing}; create them (create_properties=True, or "
-                    f"crm.create_property) before pushing",
-                    category="PROPERTY_DOESNT_EXIST",
-                )
-            for name in missing:
-                spec = _spec_for_column(name, frame[name], group)
-                if not dry_run:
-                    await self._create_property(t, spec)
-                types[name] = spec["type"]
-                created.append(name)
-            if not dry_run:
-                self._types[t] = types
-
-        failed: list[dict[str, Any]] = []
-        current: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(ids), BATCH_LIMIT):
-            chunk = ids[i : i + BATCH_LIMIT]
-            found, gone = await self._read_current(t, chunk, columns)
-            current.update(found)
-            for oid, message in gone.items():
-                failed += [_fail(oid, c, message, 404, "OBJECT_NOT_FOUND") for c in columns]
-
-        changes: dict[str, dict[str, str]] = {}
-        diff: list[dict[str, Any]] = []
-        records = frame[columns].to_dict("records")
-        unchanged = 0
-        options = self._options.get(t, {})
-        for oid, row in zip(ids, records, strict=True):
-            if oid not in current:
-                continue
-            props = current[oid]
-            delta = {}
-            invalid = False
-            for col in columns:
-                new = wire_value(row[col])
-                if new is None or same_value(props.get(col), new, types.get(col)):
-                    continue
-                allowed = options.get(col)
-                if new and allowed is not None and not set(new.split(";")) <= allowed:
-                    # checked here so one bad value does not get a whole batch of 100 rejected
-                    message = f"{new!r} is not one of the allowed options of {col}: {sorted(allowed)}"
-                    failed.append(_fail(oid, col, message, None, "INVALID_OPTION"))
-                    invalid = True
-                    continue
-                delta[col] = new
-                diff.append({"id": oid, "property": col, "old": props.get(col), "new": new})
-            if delta:
-                changes[oid] = delta
-            elif not invalid:
-                unchanged += 1
-
-        report = PushReport(
-            t,
-            dry_run=dry_run,
-            rows=len(ids),
-            unchanged=unchanged,
-            sent=0,
-            updated=0,
-            diff=pd.DataFrame(diff, columns=DIFF_COLUMNS),
-            failed=pd.DataFrame(failed, columns=FAILED_COLUMNS),
-            created_properties=created,
         )
-        if dry_run or not changes:
-            return report
-        await self._write(t, changes, batch_size, report, failed)
-        report.failed = pd.DataFrame(failed, columns=FAILED_COLUMNS)
-        return report
-
-    async def _read_current(
-        self, t: str, ids: list[str], columns: list[str]
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-        resp = await self.session.request(
-            "POST",
-            f"/crm/v3/objects/{t}/batch/read",
-            what=f"read current {t} values",
-            json_body={
-                "inputs": [{"id": i} for i in ids],
-                "properties": columns,
-                "propertiesWithHistory": [],
-            },
-        )
-        body = resp.json()
-        found = {str(r["id"]): r.get("properties") or {} for r in body.get("results", [])}
-        gone: dict[str, str] = {}
-        for err in body.get("errors", []) or []:
-            for oid in (err.get("context") or {}).get("ids", []):
-                gone[str(oid)] = str(err.get("message") or "not found")
-        for oid in ids:  # anything neither returned nor reported is still a failure, never dropped
-            if oid not in found and oid not in gone:
-                gone[oid] = f"{t} {oid} was not returned by batch/read"
-        return found, gone
-
-    async def _write(
-        self,
-        t: str,
-        changes: dict[str, dict[str, str]],
-        batch_size: int,
-        report: PushReport,
-        failed: list[dict[str, Any]],
-    ) -> None:
-        items = list(changes.items())
-        for start in range(0, len(items), batch_size):
-            stop = await self._send(t, items[start : start + batch_size], report, failed)
-            if stop is not None:
-                for oid, props in items[start + batch_size :]:
-                    note = (
-                        f"not sent: an earlier batch failed ({stop.category or stop.status or 'connection'})"
-                    )
-                    failed += [_fail(oid, c, note, None, "NOT_SENT") for c in props]
-                return
-
-    async def _send(
-        self,
-        t: str,
-        chunk: list[tuple[str, dict[str, str]]],
-        report: PushReport,
-        failed: list[dict[str, Any]],
-    ) -> CRMError | None:
-        """One batch/update; a 400 on several objects is split in halves to find the rejected rows.
-
-        Returns the error that should stop the push (server down, retries exhausted), else None.
-        """
-        report.batches += 1
-        report.sent += len(chunk)
-        try:
-            resp = await self.session.request(
-                "POST",
-                f"/crm/v3/objects/{t}/batch/update",
-                what=f"update {t}",
-                json_body={"inputs": [{"id": oid, "properties": props} for oid, props in chunk]},
-            )
-        except CRMError as exc:
-            if exc.status in (401, 403):
-                raise
-            if exc.status is None or exc.status >= 500 or exc.status == 429:
-                for oid, props in chunk:
-                    failed += [_fail(oid, c, str(exc), exc.status, exc.category) for c in props]
-                return exc
-            if len(chunk) > 1:  # a rejected batch: bisect so only the offending rows fail
-                report.sent -= len(chunk)
-                half = len(chunk) // 2
-                return await self._send(t, chunk[:half], report, failed) or await self._send(
-                    t, chunk[half:], report, failed
-                )
-            for oid, props in chunk:
-                failed += [_fail(oid, c, str(exc), exc.status, exc.category) for c in props]
-            return None
-        body = resp.json()
-        done = {str(r["id"]) for r in body.get("results", [])}
-        report.updated += len(done)
-        reported: set[str] = set()
-        wanted = dict(chunk)
-        for err in body.get("errors", []) or []:
-            for oid in (err.get("context") or {}).get("ids", []):
-                reported.add(str(oid))
-                for c in wanted.get(str(oid), {}):
-                    failed.append(_fail(str(oid), c, str(err.get("message")), 207, err.get("category")))
-        for oid, props in chunk:
-            if oid not in done and oid not in reported:
-                failed += [
-                    _fail(oid, c, "not confirmed by batch/update", resp.status_code, None) for c in props
-                ]
-        return None
-
-
-def _id_str(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _fail(oid: str, prop: str, error: str, status: int | None, category: str | None) -> dict[str, Any]:
-    return {"id": oid, "property": prop, "error": error, "status": status, "category": category}
-
-
-def _property_spec(
-    name: str,
-    label: str | None,
-    ptype: str,
-    field_type: str | None,
-    options: Sequence[str] | None,
-    group: str,
-    description: str = "",
-) -> dict[str, Any]:
-    default_field = {
-        "string": "text",
-        "number": "number",
-        "enumeration": "select",
-        "datetime": "date",
-        "date": "date",
-        "bool": "booleancheckbox",
-    }
-    spec: dict[str, Any] = {
-        "name": name,
-        "label": label or name.replace("_", " ").strip().title().replace("Ai ", "AI "),
-        "type": ptype,
-        "fieldType": field_type or default_field.get(ptype, "text"),
-        "groupName": group,
-        "description": description or "Written by aikit",
-    }
-    if ptype == "bool":
-        options = options or ["true", "false"]
-    if options:
-        spec["options"] = [
-            {
-                "label": str(o).replace("_", " ").capitalize(),
-                "value": str(o),
-                "displayOrder": i,
-                "hidden": False,
-            }
-            for i, o in enumerate(options)
-        ]
-    return spec
-
-
-def _spec_for_column(name: str, series: pd.Series, group: str) -> dict[str, Any]:
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return _property_spec(
-            name, None, "enumeration", "select", [str(c) for c in series.cat.categories], group
-        )
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return _property_spec(name, None, "bool", None, None, group)
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        return _property_spec(name, None, "number", None, None, group)
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return _property_spec(name, None, "datetime", None, None, group)
-    longest = series.dropna().astype(str).str.len().max() if series.notna().any() else 0
-    return _property_spec(
-        name, None, "string", "textarea" if longest and longest > 100 else "text", None, group
-    )

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "aikit.connectors.frames",
+    "aikit.connectors.push",
     "aikit.connectors.pacing",
     "aikit.connectors.report",
     "aikit.connectors.session",
