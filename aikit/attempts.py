@@ -44,9 +44,9 @@ from aikit.schema import SchemaMismatch
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.client import AsyncAI
     from aikit.providers.base import ChatRequest, Parsed, Provider
-    from aikit.ratelimit import Permit
+    from aikit.ratelimit import Permit, RateLimiter
 
-__all__ = ["THROTTLE_STATUSES", "Attempts", "Observer", "call", "notify"]
+__all__ = ["THROTTLE_STATUSES", "Attempts", "Observer", "backs_off", "call", "notify"]
 
 _log = logging.getLogger("aikit.client")
 
@@ -55,6 +55,13 @@ Observer = Callable[[str, dict[str, Any]], None]
 #: Statuses that tell the limiter to back off (halve the concurrency).
 THROTTLE_STATUSES = frozenset({429, 503, 529})
 Failure = ErrorInfo | ProviderError
+
+
+def backs_off(limiter: RateLimiter, status: int | None) -> bool:
+    """Whether ``status`` should shrink the concurrency: 503/529 always, 429 only while unpaced."""
+    if status == 429:
+        return not limiter.paced
+    return status in THROTTLE_STATUSES
 
 
 def notify(observer: Observer | None, kind: str, info: dict[str, Any]) -> None:
@@ -202,7 +209,7 @@ async def call(
         finally:  # the pacing slot is given back whatever happened
             status = resp.status_code if resp is not None else None
             actual = (parsed.usage.total_tokens or None) if parsed is not None else None
-            client.limiter.release(permit, actual_tokens=actual, throttled=status in THROTTLE_STATUSES)
+            client.limiter.release(permit, actual_tokens=actual, throttled=backs_off(client.limiter, status))
         latency = time.perf_counter() - t_send
         if parsed is None:
             assert failure is not None

@@ -21,6 +21,7 @@ it), ``input_tokens``, ``output_tokens``, ``cost_usd``, ``latency_s``, ``cache_h
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -168,14 +169,24 @@ class _Writer:
 
 _writers: dict[Path, _Writer] = {}
 _writers_lock = threading.Lock()
+_atexit_registered = False
 
 
 def _writer(path: Path) -> _Writer:
+    global _atexit_registered
     w = _writers.get(path)
     if w is None:
         with _writers_lock:
             w = _writers.setdefault(path, _Writer(path))
+            if not _atexit_registered:  # rows queued just before exit still reach the file
+                atexit.register(_flush_all)
+                _atexit_registered = True
     return w
+
+
+def _flush_all() -> None:
+    for w in list(_writers.values()):
+        w.flush(timeout=2.0)
 
 
 def _after_fork() -> None:

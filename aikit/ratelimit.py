@@ -11,9 +11,14 @@ separates clients is how many requests they waste on 429s (and how many rows the
   requests start exactly ``1/rate`` apart instead of waking together.
 - **Limits** come from the constructor (``rpm=``, ``tpm=``) or are learned from ``x-ratelimit-*`` /
   ``anthropic-ratelimit-*`` headers of real answers (explicit values win).
-- **Adaptive concurrency (AIMD)**: the number of requests in flight halves on a 429/503 (at most once a
-  second, so one burst of rejections counts once) and grows by one after every ``grow_after`` clean
-  completions, up to ``max_concurrency``. A 429 carrying ``retry-after`` also pauses new starts.
+- **Adaptive concurrency (AIMD)**: the number of requests in flight halves when the caller reports
+  ``throttled`` (the client does on 503/529, and on 429 while no rate is known: once paced, a stray 429
+  is timing jitter, not too many connections), at most once a second so one burst of rejections counts
+  once, and grows by one after every ``grow_after`` clean completions, up to ``max_concurrency``. A 429
+  carrying ``retry-after`` also pauses new starts (:meth:`RateLimiter.pause`).
+- **Probe first**: while no limit is known (none given, none learned yet), only one request is in
+  flight until the first answer arrives (at most ``probe_s``, 1 s), so a batch learns the advertised
+  limits from one real answer instead of bursting ``max_concurrency`` requests into a small bucket.
 
 Everything is plain time arithmetic; the only awaitables are ``asyncio.sleep`` and futures of the
 caller's running loop, so a limiter may be shared by clients on different loops.
@@ -108,6 +113,8 @@ class RateLimiter:
         Adopt limits advertised in headers when no explicit limit was given.
     grow_after : int
         Clean completions needed to raise the concurrency by one.
+    probe_s : float
+        With no known limit, the longest time only one request is in flight (0: no probing).
 
     Examples
     --------
@@ -131,6 +138,7 @@ class RateLimiter:
         depth_s: float = 1.0,
         learn: bool = True,
         grow_after: int = 10,
+        probe_s: float = 1.0,
     ) -> None:
         if max_concurrency < 1 or min_concurrency < 1 or min_concurrency > max_concurrency:
             from aikit.exceptions import ConfigError
@@ -153,6 +161,9 @@ class RateLimiter:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._lock = threading.Lock()
         self.throttled = 0
+        self._probing = learn and rpm is None and tpm is None and probe_s > 0
+        self.probe_s = probe_s
+        self._probe_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return (
@@ -200,12 +211,15 @@ class RateLimiter:
     async def acquire(self, tokens: float = 0.0) -> Permit:
         """Wait for a concurrency slot, then for the buckets; the caller must :meth:`release` it."""
         with self._lock:
-            free = self.in_flight < int(self.limit) and not self._waiters
+            free = self.in_flight < self._cap() and not self._waiters
             if free:
                 self.in_flight += 1
             else:
-                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                loop = asyncio.get_running_loop()
+                fut: asyncio.Future[None] = loop.create_future()
                 self._waiters.append(fut)
+                if self._probing and self._probe_timer is None:  # a hung first answer must not stall all
+                    self._probe_timer = loop.call_later(self.probe_s, self._end_probe)
         t0 = time.monotonic()
         if not free:
             try:
@@ -237,6 +251,7 @@ class RateLimiter:
             return
         permit.released = True
         now = time.monotonic()
+        self._probing = False
         with self._lock:
             if self._tpm is not None and actual_tokens is not None:
                 self._tpm.give_back(permit.tokens - actual_tokens, now)
@@ -260,7 +275,7 @@ class RateLimiter:
 
     def _wake(self) -> None:
         # called with the lock held
-        while self._waiters and self.in_flight < int(self.limit):
+        while self._waiters and self.in_flight < self._cap():
             fut = self._waiters.popleft()
             if fut.done():
                 continue
@@ -274,6 +289,22 @@ class RateLimiter:
                 fut.set_result(None)
             else:
                 loop.call_soon_threadsafe(_grant, fut, self)
+
+    def _end_probe(self) -> None:
+        with self._lock:
+            self._probing = False
+            self._wake()
+
+    def _cap(self) -> int:
+        """Requests allowed in flight now (one while probing for unknown limits)."""
+        if self._probing and self.rpm is None and self.tpm is None:
+            return 1
+        return int(self.limit)
+
+    @property
+    def paced(self) -> bool:
+        """True once a request or token rate is known (given or learned)."""
+        return self.rpm is not None or self.tpm is not None
 
     def pause(self, seconds: float) -> None:
         """No new request starts for ``seconds`` (a 429's retry-after); the RPM bucket is drained."""

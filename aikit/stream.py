@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aikit import _runtime
-from aikit.attempts import THROTTLE_STATUSES, Attempts, notify
+from aikit.attempts import Attempts, backs_off, notify
 from aikit.client import CACHE_MODES
 from aikit.exceptions import ConfigError, InvalidOutputError, ProviderConnectionError
 from aikit.providers.base import SSEDecoder
@@ -133,7 +133,7 @@ async def _run(
             raise
         status = resp.status_code if resp is not None else None
         if failure is not None:
-            client.limiter.release(permit, throttled=status in THROTTLE_STATUSES)
+            client.limiter.release(permit, throttled=backs_off(client.limiter, status))
             await asyncio.sleep(attempts.retry_wait(failure, status, permit, time.perf_counter() - t_send))
             continue
         break

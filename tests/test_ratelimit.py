@@ -51,9 +51,30 @@ def test_explicit_limits_win_over_learned_ones() -> None:
     RateLimiter(learn=False).learn(RateLimits(rpm=5))
 
 
+def test_unknown_limits_probe_with_one_request_until_the_first_answer() -> None:
+    async def main() -> tuple[int, int, float]:
+        lim = RateLimiter(max_concurrency=8, probe_s=0.3)
+        first = await lim.acquire()
+        t0 = time.monotonic()
+        second = asyncio.ensure_future(lim.acquire())
+        await asyncio.sleep(0.05)
+        assert not second.done() and lim.in_flight == 1  # probing: one in flight
+        lim.release(first)  # the first answer ends the probe
+        await second
+        burst = [await lim.acquire() for _ in range(7)]
+        hung = RateLimiter(max_concurrency=8, probe_s=0.3)
+        await hung.acquire()  # never released: a hung first answer
+        waited = await hung.acquire()
+        hung_wait = time.monotonic() - t0
+        return lim.in_flight, len(burst) + 1, hung_wait if waited else -1.0
+
+    in_flight, granted, hung_wait = asyncio.run(main())
+    assert in_flight == granted == 8 and 0.3 <= hung_wait < 0.8
+
+
 def test_concurrency_halves_on_throttling_once_per_second_and_grows_back() -> None:
     async def main() -> list[int]:
-        lim = RateLimiter(max_concurrency=16, grow_after=2)
+        lim = RateLimiter(max_concurrency=16, grow_after=2, learn=False)
         seen = []
         permits = [await lim.acquire() for _ in range(3)]
         for p in permits:  # three 429s at once are one congestion event
@@ -74,7 +95,7 @@ def test_concurrency_halves_on_throttling_once_per_second_and_grows_back() -> No
 
 def test_concurrency_limit_holds_waiters_and_cancellation_frees_slots() -> None:
     async def main() -> tuple[int, int, int]:
-        lim = RateLimiter(max_concurrency=2)
+        lim = RateLimiter(max_concurrency=2, learn=False)
         peak = 0
 
         async def job() -> None:

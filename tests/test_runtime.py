@@ -94,7 +94,7 @@ def test_keyboard_interrupt_cancels_the_request_within_a_second(fake: FakeProvid
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_keyboard_interrupt_cancels_every_request_of_a_gathered_batch(fake: FakeProvider) -> None:
-    ai = _ai(fake, cache=False, timeout=30)
+    ai = _ai(fake, cache=False, timeout=30, rpm=60_000)  # a known limit: no probing, all 10 start at once
 
     async def batch() -> list[aikit.Response]:
         return await asyncio.gather(*(ai.aio.achat(f"[[fake:hang]] row {i}") for i in range(10)))
