@@ -16,6 +16,8 @@ How a batch runs:
    only the prompts that are not cached yet.
 4. A prompt that still fails keeps its error (``"ErrorType: message"``) and the others complete
    (``on_error="keep"``, the default); ``on_error="raise"`` stops at the first failure instead.
+   Errors that would fail every row the same way (bad arguments, a missing or rejected key, no
+   permission, an unknown model: ConfigError and HTTP 401/403/404) raise at once either way.
 5. ``budget_usd`` stops scheduling prompts once spent plus reserved (estimated) cost would exceed
    it; the prompts not run say so in their error.
 
@@ -39,7 +41,7 @@ from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
-from aikit.exceptions import BudgetExceededError, ConfigError
+from aikit.exceptions import BudgetExceededError, ConfigError, ProviderHTTPError
 from aikit.progress import REFRESH_S, NullView, ProgressState, ProgressView, make_view
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -396,6 +398,17 @@ async def _plan(
 _QUEUED, _IN_FLIGHT, _RETRYING = 0, 1, 2
 
 
+#: HTTP statuses that say nothing about the row: a bad key, no permission, an unknown model.
+FATAL_STATUSES = frozenset({401, 403, 404})
+
+
+def _fails_every_row(exc: BaseException) -> bool:
+    """Errors that would fail every row the same way: raise them at once instead of N times."""
+    if isinstance(exc, ConfigError):  # bad arguments, a missing key
+        return True
+    return isinstance(exc, ProviderHTTPError) and exc.status in FATAL_STATUSES
+
+
 def _client_concurrency(aio: Any) -> int | None:
     """How many requests the client may keep in flight (its adaptive limiter's ceiling)."""
     for owner in (aio, getattr(aio, "limiter", None)):
@@ -490,10 +503,10 @@ class _Run:
             rows = len(plan.groups[key])
             try:
                 response = await achat(plan.first[key], cache=plan.cache, observer=observer, **kwargs)
-            except ConfigError as exc:  # the caller's mistake: every row would fail the same way
-                self._fail_fast(exc)
-                return
             except Exception as exc:
+                if _fails_every_row(exc):
+                    self._fail_fast(exc)
+                    return
                 self.results[key] = RowResult(error=error_text(exc), exception=exc)
                 state.request_finished(
                     rows,

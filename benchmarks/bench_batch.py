@@ -175,6 +175,8 @@ def worker_aikit(args: argparse.Namespace) -> dict[str, Any]:
         from aikit.ratelimit import RateLimiter
 
         options = {"limiter": RateLimiter(**options, min_concurrency=args.limiter_floor)}
+    if args.no_cache_writes:  # diagnostic: no response cache, so no cache write on the request path
+        options["cache"] = False
     ai = AI(f"compat:{MODEL}", base_url=args.base_url, api_key="sk-bench", timeout=TIMEOUT_S, **options)
     cpu0, t0 = _cpu(), time.perf_counter()
     result = batch(prompts, ai=ai, max_tokens=MAX_TOKENS, progress=False)
@@ -289,7 +291,8 @@ def populate_cache(cache_dir: str, n: int, base_url: str) -> None:
 def run_worker(kind: str, **options: Any) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind]
     for name, value in options.items():
-        cmd += [f"--{name.replace('_', '-')}", str(value)]
+        flag = f"--{name.replace('_', '-')}"
+        cmd += [flag] if value is True else [flag, str(value)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -383,6 +386,9 @@ def main() -> int:
     parser.add_argument(
         "--limiter-floor", type=int, default=0, help="diagnostic: min_concurrency of the client's limiter"
     )
+    parser.add_argument(
+        "--no-cache-writes", action="store_true", help="diagnostic: run the aikit client with cache=False"
+    )
     args = parser.parse_args()
     if args.worker:
         worker = {"aikit": worker_aikit, "openai": worker_openai, "cached": worker_cached}[args.worker]
@@ -400,7 +406,14 @@ def main() -> int:
         print(f"fake provider at {fake.base_url}; {reps} repetition(s); load {os.getloadavg()[0]:.1f}")
         for name in ("clean", "faults", "tpm"):
             if name in only:
-                results[name] = run_scenario(fake, name, "aikit", reps, limiter_floor=args.limiter_floor)
+                results[name] = run_scenario(
+                    fake,
+                    name,
+                    "aikit",
+                    reps,
+                    limiter_floor=args.limiter_floor,
+                    no_cache_writes=args.no_cache_writes,
+                )
         if "baseline" in only:
             results["baseline"] = run_scenario(fake, "baseline", "openai", 1)
         cached = None

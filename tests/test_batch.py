@@ -301,3 +301,32 @@ def test_estimate_counts_cached_rows(ai: AI, fake: FakeProvider) -> None:
     assert est.input_tokens > 0 and est.output_tokens == 200 and est.cost_usd is None
     assert "20 already cached" in repr(est) and "unknown" in repr(est)
     assert calls(fake) == 10
+
+
+def test_rejected_key_fails_fast_and_never_leaks(
+    fake: FakeProvider, tmp_path: Path, aikit_home: Path
+) -> None:
+    import pandas as pd
+
+    fake.configure(**DEFAULTS, api_key="sk-the-right-one")
+    fake.reset()
+    canary = "sk-canary-7f3a9c1e5b"
+    client = AI(f"compat:{MODEL}", base_url=fake.base_url, api_key=canary, cache=str(tmp_path / "c"))
+    view = Recorder()
+    try:
+        with pytest.raises(ProviderHTTPError) as info:
+            batch([f"row {i}" for i in range(200)], ai=client, concurrency=4, progress=view)
+        assert info.value.status == 401 and canary not in str(info.value)
+        assert calls(fake) <= 4  # not 200 rejected calls: the first 401 stops the batch
+        assert view.finished is not None and canary not in view.finished.summary_line()
+        df = pd.DataFrame({"t": ["a", "b"]})
+        with pytest.raises(ProviderHTTPError):
+            df.ai.map("{t}", ai=client, progress=False)
+        assert canary not in repr(client) and canary not in repr(df.attrs)
+    finally:
+        client.close()
+        fake.configure(api_key=None)
+    for root in (aikit_home, tmp_path):
+        for path in root.rglob("*"):
+            if path.is_file():
+                assert canary.encode() not in path.read_bytes(), path
