@@ -1,9 +1,10 @@
 """Webhooks in the notebook kernel: verified, durable, deduplicated, handled off the request path.
 
->>> import aikit                                                                # doctest: +SKIP
->>> hook = aikit.WebhookListener(port=0)
->>> hook.add_source("stripe", scheme="stripe", secret=os.environ["STRIPE_WEBHOOK_SECRET"]).start()
->>> hook.url_for("stripe")                       # http://127.0.0.1:PORT/hooks/stripe
+::
+
+    hook = aikit.WebhookListener(port=0)
+    hook.add_source("stripe", scheme="stripe", secret=os.environ["STRIPE_WEBHOOK_SECRET"]).start()
+    hook.url_for("stripe")                       # http://127.0.0.1:PORT/hooks/stripe
 
 Modules, one idea each:
 

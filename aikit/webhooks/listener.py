@@ -1,20 +1,33 @@
 """``WebhookListener``: verified, durable, deduplicated webhooks in a background thread of the kernel.
 
->>> import aikit, os                                                           # doctest: +SKIP
->>> hook = aikit.WebhookListener(port=0)          # 127.0.0.1, store under $AIKIT_HOME
->>> hook.add_source("stripe", scheme="stripe", secret=os.environ["STRIPE_WEBHOOK_SECRET"])
->>> hook.add_source("crm", scheme="hubspot", secret=os.environ["HUBSPOT_CLIENT_SECRET"],
-...                 public_url="https://hooks.example.com/hooks/crm")
->>> hook.start()                                  # re-running the cell replaces, never duplicates
->>> hook.url_for("stripe")
-'http://127.0.0.1:PORT/hooks/stripe'
->>> @hook.on("crm", "ticket.creation")
-... def triage(event):
-...     return event.memo("triage", lambda: ai.chat(f"Triage {event.payload}").text)
->>> hook.simulate("stripe", {"id": "evt_1", "type": "invoice.paid"}).status_code
-200
->>> hook.events(status="done")                    # a DataFrame
->>> hook.stats(); hook.replay(3); hook.stop()
+>>> import pathlib, tempfile
+>>> hook = WebhookListener(port=0, store=pathlib.Path(tempfile.mkdtemp()) / "hooks.sqlite")
+>>> hook.add_source("stripe", scheme="stripe", secret="whsec_test_secret").start()  # doctest: +ELLIPSIS
+<WebhookListener http://127.0.0.1:... running sources=['stripe']>
+>>> hook.url_for("stripe")  # doctest: +ELLIPSIS
+'http://127.0.0.1:.../hooks/stripe'
+>>> @hook.on("stripe", "invoice")
+... def paid(event):
+...     return event.payload["data"]["amount"]
+>>> hook.simulate("stripe", {"id": "evt_1", "type": "invoice.paid", "data": {"amount": 42}}).json()
+{'ok': True}
+>>> hook.simulate("stripe", {"id": "evt_1", "type": "invoice.paid", "data": {"amount": 42}}).json()
+{'ok': True, 'duplicate': True}
+>>> hook.wait_idle()
+True
+>>> hook.events()[["event_id", "status", "result"]].to_dict("records")
+[{'event_id': 'evt_1', 'status': 'done', 'result': {'paid': 42}}]
+>>> hook.stop()
+
+With real providers, secrets come from the environment and URL-signing schemes need the public URL
+your tunnel exposes::
+
+    hook = aikit.WebhookListener(port=8787)        # store under $AIKIT_HOME
+    hook.add_source("stripe", scheme="stripe", secret=os.environ["STRIPE_WEBHOOK_SECRET"])
+    hook.add_source("crm", scheme="hubspot", secret=os.environ["HUBSPOT_CLIENT_SECRET"],
+                    public_url="https://hooks.example.com/hooks/crm")
+    hook.start()                                   # re-running the cell replaces, never duplicates
+    hook.stats(); hook.replay(3); hook.events(status="dead"); hook.widget()
 
 The server is uvicorn (httptools, uvloop) on its own event loop in a daemon thread; it never prints.
 Each request is verified on its raw bytes, stored in SQLite (WAL, ``synchronous=FULL``, group commit)
