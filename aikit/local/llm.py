@@ -71,7 +71,7 @@ logger = logging.getLogger(__name__)
 #: Seconds to wait for the child to load the model and bind its port.
 START_TIMEOUT_S = 60.0
 #: Seconds a restart=True health check may take before the server counts as hung.
-HEALTH_TIMEOUT_S = 2.0
+HEALTH_TIMEOUT_S = 5.0
 RUNTIME_INSTALL = 'pip install "aikit[local]"'
 
 
