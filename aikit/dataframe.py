@@ -34,7 +34,9 @@ from typing import Any
 
 import pandas as pd
 
-from aikit.batch import BatchEstimate, BatchResult, OnError, _Batch, aestimate, meta_columns
+from aikit.batch import _Batch, aestimate
+from aikit.batch_result import BatchEstimate, BatchResult, RowResult, meta_columns
+from aikit.batch_run import OnError
 from aikit.exceptions import ConfigError
 from aikit.progress import ProgressView
 from aikit.template import Template
@@ -605,8 +607,6 @@ class AIAccessor:
 
 
 def _relabel(row: Any, into: str) -> Any:
-    from aikit.batch import RowResult
-
     data = _as_dict(row.data)
     label = data.get("label") if isinstance(data, Mapping) else None
     response = row.response.replace(data={into: label})

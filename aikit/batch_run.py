@@ -1,0 +1,351 @@
+"""How a batch runs: plan (keys, duplicates, bulk cache lookup, estimates), then a bounded worker pool.
+
+The planning step gives every prompt its cache key, groups duplicates (one call per unique prompt)
+and looks all keys up in the cache at once, so only the misses are scheduled. The execution step
+runs a fixed number of worker tasks (the client's concurrency ceiling, not one task per row) that
+take the next miss, check the budget, call ``achat`` and record the outcome; the client paces,
+retries and caches each success as it arrives. Both run on aikit's loop thread; the public entry
+points are in :mod:`aikit.batch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from aikit.batch_result import BatchResult, RowResult, error_text
+from aikit.exceptions import BudgetExceededError, ConfigError, ProviderHTTPError
+from aikit.progress import REFRESH_S, ProgressState, ProgressView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aikit.response import Response
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "FATAL_STATUSES",
+    "MAX_CONCURRENCY",
+    "OnError",
+    "Plan",
+    "Prompt",
+    "Run",
+    "assemble",
+    "normalise_prompts",
+    "plan_batch",
+]
+
+Prompt = str | Sequence[Mapping[str, Any]]
+OnError = Literal["keep", "raise"]
+
+#: Workers when the client does not say how many requests it may keep in flight.
+DEFAULT_CONCURRENCY = 64
+#: Never more workers than this, whatever the client says (each worker is one asyncio task).
+MAX_CONCURRENCY = 512
+
+
+def _model_name(aio: Any) -> str:
+    for attr in ("model_spec", "name"):
+        value = getattr(aio, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    provider, model = getattr(aio, "provider_name", None), getattr(aio, "model", None)
+    if isinstance(provider, str) and isinstance(model, str):
+        return f"{provider}:{model}"
+    return str(model) if model is not None else type(aio).__name__
+
+
+@dataclass
+class Plan:
+    aio: Any
+    prompts: list[Any]
+    call_kwargs: dict[str, Any]
+    cache: str
+    groups: dict[str, list[int]]  # cache key -> row positions, in first-seen order
+    first: dict[str, Any]  # cache key -> the prompt to send
+    hits: dict[str, Response]
+    misses: list[str]
+    estimates: dict[str, float]  # miss key -> estimated cost (only with a budget)
+    estimated_cost_usd: float | None
+    model: str
+
+
+def normalise_prompts(prompts: Sequence[Prompt]) -> list[Any]:
+    if isinstance(prompts, str | bytes) or not isinstance(prompts, Sequence | Iterator):
+        if isinstance(prompts, str):
+            raise ConfigError("batch() takes a list of prompts; wrap a single prompt in a list")
+        prompts = list(prompts)
+    out = list(prompts)
+    for i, p in enumerate(out):
+        if isinstance(p, str):
+            continue
+        if isinstance(p, Sequence) and all(isinstance(m, Mapping) for m in p):
+            continue
+        raise ConfigError(
+            f"prompt {i} must be a str or a list of chat messages (dicts with role/content), "
+            f"got {type(p).__name__}"
+        )
+    return out
+
+
+def _estimate_cost(aio: Any, prompt: Any, system: str | None, max_tokens: int | None) -> float | None:
+    tin, tout = aio.estimate_tokens(prompt, system=system, max_tokens=max_tokens)
+    cost = aio.price(tin, tout)
+    return None if cost is None else float(cost)
+
+
+async def plan_batch(
+    aio: Any,
+    prompts: list[Any],
+    call_kwargs: dict[str, Any],
+    *,
+    cache: str,
+    need_estimates: bool,
+) -> Plan:
+    key_kwargs = {k: v for k, v in call_kwargs.items() if v is not None}
+    cache_key = aio.cache_key
+    groups: dict[str, list[int]] = {}
+    first: dict[str, Any] = {}
+    for i, prompt in enumerate(prompts):
+        key = cache_key(prompt, **key_kwargs)
+        rows = groups.get(key)
+        if rows is None:
+            groups[key] = [i]
+            first[key] = prompt
+        else:
+            rows.append(i)
+    hits: dict[str, Response] = {}
+    if cache in ("use", "read_only") and groups:
+        hits = dict(await aio.cached(list(groups)))
+    misses = [k for k in groups if k not in hits]
+    estimates: dict[str, float] = {}
+    total: float | None = 0.0
+    if need_estimates and misses:
+        system, max_tokens = call_kwargs.get("system"), call_kwargs.get("max_tokens")
+        for key in misses:
+            cost = _estimate_cost(aio, first[key], system, max_tokens)
+            if cost is None:
+                total = None
+                break
+            estimates[key] = cost
+            total = (total or 0.0) + cost
+    return Plan(
+        aio=aio,
+        prompts=prompts,
+        call_kwargs=call_kwargs,
+        cache=cache,
+        groups=groups,
+        first=first,
+        hits=hits,
+        misses=misses,
+        estimates=estimates,
+        estimated_cost_usd=total if need_estimates else None,
+        model=_model_name(aio),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Execution: a bounded worker pool over the misses
+# --------------------------------------------------------------------------------------------------
+
+_QUEUED, _IN_FLIGHT, _RETRYING = 0, 1, 2
+
+
+#: HTTP statuses that say nothing about the row: a bad key, no permission, an unknown model.
+FATAL_STATUSES = frozenset({401, 403, 404})
+
+
+def _fails_every_row(exc: BaseException) -> bool:
+    """Errors that would fail every row the same way: raise them at once instead of N times."""
+    if isinstance(exc, ConfigError):  # bad arguments, a missing key
+        return True
+    return isinstance(exc, ProviderHTTPError) and exc.status in FATAL_STATUSES
+
+
+def _client_concurrency(aio: Any) -> int | None:
+    """How many requests the client may keep in flight (its adaptive limiter's ceiling)."""
+    for owner in (aio, getattr(aio, "limiter", None)):
+        value = getattr(owner, "max_concurrency", None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+class Run:
+    """One execution of a plan on the runtime loop."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        state: ProgressState,
+        view: ProgressView,
+        *,
+        on_error: OnError,
+        budget_usd: float | None,
+        concurrency: int | None,
+    ) -> None:
+        self.plan = plan
+        self.state = state
+        self.view = view
+        self.on_error = on_error
+        self.budget = budget_usd
+        self.results: dict[str, RowResult] = {}
+        self.spent = 0.0
+        self.reserved = 0.0
+        self.reserved_n = 0
+        self.settled = asyncio.Event()
+        self.gate = asyncio.Lock()
+        self.keys = iter(plan.misses)
+        self.stopped: str | None = None  # why scheduling stopped (budget)
+        self.fatal: BaseException | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        limit = concurrency or _client_concurrency(plan.aio) or DEFAULT_CONCURRENCY
+        self.workers = max(1, min(int(limit), MAX_CONCURRENCY, len(plan.misses)))
+
+    async def _next(self) -> tuple[str, float] | None:
+        """The next key to run and its reserved cost, or None when scheduling is over."""
+        async with self.gate:
+            if self.stopped is not None or self.fatal is not None:
+                return None
+            key = next(self.keys, None)
+            if key is None:
+                return None
+            if self.budget is None:
+                return key, 0.0
+            cost = self.plan.estimates.get(key, 0.0)
+            while self.spent + self.reserved + cost > self.budget:
+                if self.reserved_n == 0:
+                    self.stopped = (
+                        f"not run: budget_usd={self.budget:g} reached (spent ${self.spent:.4f}; "
+                        f"this prompt ~${cost:.4f})"
+                    )
+                    self._skip(key)
+                    return None
+                self.settled.clear()
+                await self.settled.wait()
+            self.reserved += cost
+            self.reserved_n += 1
+            return key, cost
+
+    def _skip(self, key: str) -> None:
+        reason = self.stopped or "not run"
+        result = RowResult(error=f"BudgetExceededError: {reason}", skipped=True)
+        self.results[key] = result
+        self.state.add_skipped(len(self.plan.groups[key]))
+
+    async def _worker(self) -> None:
+        plan, state = self.plan, self.state
+        achat = plan.aio.achat
+        kwargs = {k: v for k, v in plan.call_kwargs.items() if v is not None}
+        while True:
+            item = await self._next()
+            if item is None:
+                return
+            key, reserved = item
+            status = [_QUEUED]
+
+            def observer(kind: str, info: Any, status: list[int] = status) -> None:
+                if kind == "start":
+                    if status[0] != _IN_FLIGHT:
+                        state.request_started(status[0] == _RETRYING)
+                        status[0] = _IN_FLIGHT
+                elif kind == "retry" and status[0] != _RETRYING:
+                    state.request_retrying(status[0] == _IN_FLIGHT)
+                    status[0] = _RETRYING
+
+            rows = len(plan.groups[key])
+            try:
+                response = await achat(plan.first[key], cache=plan.cache, observer=observer, **kwargs)
+            except Exception as exc:
+                if _fails_every_row(exc):
+                    self._fail_fast(exc)
+                    return
+                self.results[key] = RowResult(error=error_text(exc), exception=exc)
+                state.request_finished(
+                    rows,
+                    ok=False,
+                    cached=False,
+                    in_flight=status[0] == _IN_FLIGHT,
+                    retrying=status[0] == _RETRYING,
+                )
+                self._settle(reserved, reserved)  # a failed call may still have been billed
+                if self.on_error == "raise":
+                    self._fail_fast(exc)
+                    return
+                continue
+            self.results[key] = RowResult(response=response)
+            cost = response.cost_usd
+            state.request_finished(
+                rows,
+                ok=True,
+                cached=response.cached,
+                in_flight=status[0] == _IN_FLIGHT,
+                retrying=status[0] == _RETRYING,
+                input_tokens=0 if response.cached else response.usage.input_tokens,
+                output_tokens=0 if response.cached else response.usage.output_tokens,
+                cost_usd=cost,
+            )
+            self._settle(reserved, reserved if cost is None else cost)
+
+    def _settle(self, reserved: float, spent: float) -> None:
+        if self.budget is None:
+            return
+        self.reserved -= reserved
+        self.reserved_n -= 1
+        self.spent += spent
+        self.settled.set()
+
+    def _fail_fast(self, exc: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+
+    async def _tick(self) -> None:
+        view, state = self.view, self.state
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            try:
+                view.refresh(state)
+            except Exception:  # a broken view must never break the batch
+                return
+
+    async def execute(self) -> None:
+        if not self.plan.misses:
+            return
+        ticker = asyncio.create_task(self._tick()) if getattr(self.view, "live", True) else None
+        self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+        try:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        finally:
+            for task in self.tasks:
+                task.cancel()
+            if ticker is not None:
+                ticker.cancel()
+        if self.fatal is not None:
+            raise self.fatal
+        for key in self.keys:  # left over after a budget stop
+            self._skip(key)
+        if self.stopped is not None and self.on_error == "raise":
+            raise BudgetExceededError(f"{self.state.skipped:,} rows {self.stopped}")
+
+
+def assemble(plan: Plan, run: Run | None, state: ProgressState, elapsed: float) -> BatchResult:
+    rows: list[RowResult | None] = [None] * len(plan.prompts)
+    results = run.results if run is not None else {}
+    for key, positions in plan.groups.items():
+        hit = plan.hits.get(key)
+        result = RowResult(response=hit) if hit is not None else results.get(key)
+        if result is None:  # pragma: no cover - every key is settled unless interrupted
+            result = RowResult(error="BatchError: not run", skipped=True)
+        for i in positions:
+            rows[i] = result
+    return BatchResult(
+        rows=rows,  # type: ignore[arg-type]
+        model=plan.model,
+        calls=len(plan.misses),
+        elapsed_s=elapsed,
+        state=state,
+    )
