@@ -1,0 +1,144 @@
+"""The client's pure parts: key resolution and masking, prices, schemas, responses, request building."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from aikit.client import AsyncAI
+from aikit.credentials import Secret, read_dotenv, resolve_key
+from aikit.exceptions import ConfigError, MissingCredentialError
+from aikit.pricing import PRICES, lookup, price, set_price
+from aikit.response import Response, Usage
+from aikit.schema import OutputSchema, SchemaMismatch
+
+
+def test_secret_masks_itself_everywhere_but_reveal() -> None:
+    s = Secret("sk-canary-abc")
+    shown = [repr(s), str(s), f"{s}", f"{s!r}", "%s" % s, str([s]), str({"k": s})]  # noqa: UP031
+    assert all("sk-canary-abc" not in text for text in shown)
+    assert s.reveal() == "sk-canary-abc" and Secret(s) == s and len({s, Secret("sk-canary-abc")}) == 1
+    assert pickle.loads(pickle.dumps(s)) == s and not Secret("")
+    with pytest.raises(TypeError):
+        Secret(123)  # type: ignore[arg-type]
+
+
+def test_dotenv_parsing(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "# comment\nexport OPENAI_API_KEY='sk-quoted'\nANTHROPIC_API_KEY=sk-ant # trailing comment\n"
+        'AIKIT_API_KEY="with # hash"\nnot a pair\n=novalue\n'
+    )
+    assert read_dotenv(env) == {
+        "OPENAI_API_KEY": "sk-quoted",
+        "ANTHROPIC_API_KEY": "sk-ant",
+        "AIKIT_API_KEY": "with # hash",
+    }
+    assert read_dotenv(tmp_path / "missing") == {}
+
+
+def test_key_resolution_order(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("OPENAI_API_KEY=from-file\nAIKIT_API_KEY=aikit-file\n")
+    names = ["OPENAI_API_KEY", "AIKIT_API_KEY"]
+
+    def key(explicit: str | None = None, environ: dict[str, str] | None = None) -> str | None:
+        found = resolve_key(names, explicit, environ=environ or {}, dotenv=dotenv)
+        return found.reveal() if found else None
+
+    assert key("explicit", {"OPENAI_API_KEY": "env"}) == "explicit"
+    assert key(None, {"AIKIT_API_KEY": "env-fallback"}) == "env-fallback"  # env beats .env
+    assert key(None, {}) == "from-file"
+    with pytest.raises(MissingCredentialError, match="Set the environment variable OPENAI_API_KEY") as info:
+        resolve_key(names, environ={}, dotenv=tmp_path / "none", provider="openai:gpt-4o-mini")
+    assert "AIKIT_API_KEY" in str(info.value) and "api_key=" in str(info.value)
+    assert resolve_key(["AIKIT_API_KEY"], environ={}, dotenv=tmp_path / "none", required=False) is None
+
+
+def test_prices_are_exact_or_unknown() -> None:
+    assert price("openai", "gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
+    assert price("openai", "gpt-4o-mini-2024-07-18", 1_000_000, 0) == pytest.approx(0.15)  # dated snapshot
+    assert price("anthropic", "claude-sonnet-4-5-20250929", 0, 1_000_000) == pytest.approx(15.0)
+    assert lookup("openai", "gpt-4o") != lookup("openai", "gpt-4o-mini")  # longest name wins
+    for provider, model in [
+        ("openai", "gpt-4o-mini-audio-preview"),
+        ("openai", "gpt-9"),
+        ("compat", "gpt-4o"),
+    ]:
+        assert price(provider, model, 10, 10) is None  # never a guess
+    assert price("local", "anything", 10, 10) == 0.0
+    set_price("compat", "priced-in-this-test", 2.0, 4.0)
+    try:
+        assert price("compat", "priced-in-this-test", 500_000, 250_000) == pytest.approx(2.0)
+    finally:
+        del PRICES[("compat", "priced-in-this-test")]
+
+
+def test_schema_from_dict_validates_and_explains() -> None:
+    schema = OutputSchema.of({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
+    assert schema is not None and schema.name == "output"
+    assert schema.parse('```json\n{"n": 3}\n```') == {"n": 3}  # fenced JSON is accepted
+    with pytest.raises(SchemaMismatch, match="is not of type 'integer' \\(at n\\)"):
+        schema.parse('{"n": "three"}')
+    with pytest.raises(SchemaMismatch, match="not valid JSON"):
+        schema.parse("n = 3")
+    with pytest.raises(SchemaMismatch, match="'n' is a required property"):
+        schema.parse("{}")
+    with pytest.raises(ConfigError, match="not a valid JSON Schema"):
+        OutputSchema.of({"type": "objekt"})
+    with pytest.raises(ConfigError, match="JSON Schema dict or a pydantic"):
+        OutputSchema.of("tone")
+    assert OutputSchema.of(None) is None
+
+
+def test_schema_from_pydantic() -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Ticket(pydantic.BaseModel):  # type: ignore[misc, name-defined]
+        category: str
+        urgent: bool
+
+    schema = OutputSchema.of(Ticket)
+    assert schema is not None and schema.name == "Ticket" and "category" in schema.json_schema["properties"]
+    value = schema.parse('{"category": "bug", "urgent": true}')
+    assert isinstance(value, Ticket) and value.urgent is True
+    with pytest.raises(SchemaMismatch, match="urgent"):
+        schema.parse('{"category": "bug"}')
+    assert schema.load({"category": "x", "urgent": False}) == Ticket(category="x", urgent=False)
+
+
+def test_response_cache_round_trip_never_stores_timings_or_flags() -> None:
+    r = Response(
+        text="t", model="m", usage=Usage(3, 4), data={"a": 1}, cost_usd=0.5, latency_s=2.0, attempts=3
+    )
+    stored = r.to_cache()
+    assert set(stored) == {"text", "data", "usage", "model", "finish_reason", "cost_usd"}
+    hit = Response.from_cache(stored, cache_key="k", latency_s=0.001)
+    assert (hit.cached, hit.cost_usd, hit.saved_usd, hit.attempts, hit.usage, hit.data) == (
+        True,
+        0.0,
+        0.5,
+        0,
+        Usage(3, 4),
+        {"a": 1},
+    )
+    assert str(hit) == "t" and hit.usage.total_tokens == 7
+
+
+def test_request_building_and_validation() -> None:
+    ai = AsyncAI("openai:gpt-4o-mini", cache=False)
+    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    assert ai.cache_key(messages) != ai.cache_key("a")
+    assert ai.cache_key(messages, temperature=None) == ai.cache_key(messages)  # None means "not set"
+    for bad in (42, [], [{"content": "no role"}]):
+        with pytest.raises(ConfigError):
+            ai.cache_key(bad)
+    with pytest.raises(ConfigError, match="max_tokens must be a positive int"):
+        ai.cache_key("x", max_tokens=0)
+    with pytest.raises(ConfigError, match="timeout"):
+        AsyncAI("openai:gpt-4o-mini", timeout=0)
+    local = AsyncAI("local", cache=False)
+    assert local.cache_key("x") == local.cache_key("x", temperature=0)  # local defaults to temperature 0
+    assert repr(AsyncAI("openai:gpt-4o-mini", api_key="sk-secret-1")) == "AsyncAI('openai:gpt-4o-mini')"
