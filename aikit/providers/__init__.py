@@ -1,14 +1,14 @@
 """AI providers: ``"provider:model"`` strings resolved to a wire format, sans I/O.
 
-=============  ===================================  ==============================  ===================
-spec           wire format                          default base_url                key (env)
-=============  ===================================  ==============================  ===================
-``openai:M``   OpenAI Chat Completions              https://api.openai.com/v1       OPENAI_API_KEY
-``anthropic:M`` Anthropic Messages (native)         https://api.anthropic.com/v1    ANTHROPIC_API_KEY
-``compat:M``   OpenAI-compatible (vLLM, LM Studio)  required ``base_url=``          AIKIT_API_KEY (opt.)
-``ollama:M``   OpenAI-compatible                    http://127.0.0.1:11434/v1       none
-``local``      OpenAI-compatible, embedded model    started on first call           none
-=============  ===================================  ==============================  ===================
+===============  ===================================  ============================  ====================
+spec             wire format                          default base_url              key (env)
+===============  ===================================  ============================  ====================
+``openai:M``     OpenAI Chat Completions              https://api.openai.com/v1     OPENAI_API_KEY
+``anthropic:M``  Anthropic Messages (native)          https://api.anthropic.com/v1  ANTHROPIC_API_KEY
+``compat:M``     OpenAI-compatible (vLLM, LM Studio)  required ``base_url=``        AIKIT_API_KEY (opt.)
+``ollama:M``     OpenAI-compatible                    http://127.0.0.1:11434/v1     none
+``local``        OpenAI-compatible, embedded model    started at the first call     none
+===============  ===================================  ============================  ====================
 
 ``AIKIT_API_KEY`` is the fallback variable for every provider. ``local`` and ``local:/path/model.gguf``
 start (or reuse) the embedded llama.cpp server at the first call, never in the constructor.
