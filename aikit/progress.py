@@ -27,6 +27,7 @@ import html
 import logging
 import os
 import sys
+import threading
 import time
 from collections import deque
 from typing import Any, Protocol
@@ -416,8 +417,9 @@ def make_view(progress: bool | str | ProgressView | None) -> ProgressView:
     """Pick the view for ``progress`` (None = auto, True, False, "widget"/"log"/"off", or a view).
 
     ``True`` shows the widget in any Jupyter kernel (even a headless one) and log lines elsewhere;
-    ``None`` shows the widget only in a live kernel. An object with ``start``/``refresh``/``finish``
-    methods (a custom :class:`ProgressView`) is used as it is.
+    ``None`` shows the widget only in a live kernel, and only when called from its main thread. An
+    object with ``start``/``refresh``/``finish`` methods (a custom :class:`ProgressView`) is used as
+    it is.
     """
     if all(callable(getattr(progress, name, None)) for name in ("start", "refresh", "finish")):
         return progress  # type: ignore[return-value]
@@ -438,5 +440,8 @@ def make_view(progress: bool | str | ProgressView | None) -> ProgressView:
             return WidgetView()
         return LogView()
     if choice is None:
-        return WidgetView() if is_live_kernel() and _widgets_available() else LogView()
+        # Only the kernel's main thread displays into the running cell; a batch started from a
+        # worker thread (a webhook handler, say) logs instead of drawing into some other cell.
+        on_main = threading.current_thread() is threading.main_thread()
+        return WidgetView() if on_main and is_live_kernel() and _widgets_available() else LogView()
     raise ConfigError(f"progress must be None, True, False, 'widget', 'log' or 'off', got {progress!r}")

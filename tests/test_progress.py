@@ -144,3 +144,19 @@ def test_headless_choice_never_imports_ipywidgets() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_auto_view_from_a_worker_thread_is_never_a_widget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import aikit.progress as progress
+
+    monkeypatch.delenv("AIKIT_PROGRESS", raising=False)
+    monkeypatch.setattr(progress, "is_live_kernel", lambda: True)  # pretend: a live kernel
+    monkeypatch.setattr(progress, "_widgets_available", lambda: True)
+    assert isinstance(make_view(None), WidgetView)
+    seen: list[object] = []
+    worker = threading.Thread(target=lambda: seen.append(make_view(None)))
+    worker.start()
+    worker.join()
+    assert isinstance(seen[0], LogView)
