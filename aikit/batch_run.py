@@ -25,12 +25,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "FATAL_STATUSES",
+    "LOCAL_CONCURRENCY",
     "MAX_CONCURRENCY",
     "OnError",
     "Plan",
     "Prompt",
     "Run",
     "assemble",
+    "client_concurrency",
     "normalise_prompts",
     "plan_batch",
 ]
@@ -162,13 +164,22 @@ def _fails_every_row(exc: BaseException) -> bool:
     return isinstance(exc, ProviderHTTPError) and exc.status in FATAL_STATUSES
 
 
-def _client_concurrency(aio: Any) -> int | None:
-    """How many requests the client may keep in flight (its adaptive limiter's ceiling)."""
+#: Workers for the embedded local model: its llama.cpp server answers one request at a time, so a
+#: deep queue only adds latency (and risks the client's timeout) without adding throughput.
+LOCAL_CONCURRENCY = 2
+
+
+def client_concurrency(aio: Any) -> int | None:
+    """How many requests to keep going: the client's limiter ceiling (2 for the local model)."""
+    found: int | None = None
     for owner in (aio, getattr(aio, "limiter", None)):
         value = getattr(owner, "max_concurrency", None)
         if isinstance(value, int) and value > 0:
-            return value
-    return None
+            found = value
+            break
+    if getattr(getattr(aio, "spec", None), "provider", None) == "local":
+        return min(found or LOCAL_CONCURRENCY, LOCAL_CONCURRENCY)
+    return found
 
 
 class Run:
@@ -199,7 +210,7 @@ class Run:
         self.stopped: str | None = None  # why scheduling stopped (budget)
         self.fatal: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
-        limit = concurrency or _client_concurrency(plan.aio) or DEFAULT_CONCURRENCY
+        limit = concurrency or client_concurrency(plan.aio) or DEFAULT_CONCURRENCY
         self.workers = max(1, min(int(limit), MAX_CONCURRENCY, len(plan.misses)))
 
     async def _next(self) -> tuple[str, float] | None:

@@ -330,3 +330,12 @@ def test_rejected_key_fails_fast_and_never_leaks(
         for path in root.rglob("*"):
             if path.is_file():
                 assert canary.encode() not in path.read_bytes(), path
+
+
+def test_worker_count_follows_the_client(ai: AI) -> None:
+    from aikit.batch_run import LOCAL_CONCURRENCY, client_concurrency
+    from aikit.client import AsyncAI
+
+    assert client_concurrency(ai.aio) == ai.aio.limiter.max_concurrency
+    local = AsyncAI("local", cache=False)  # nothing starts until the first call
+    assert client_concurrency(local) == LOCAL_CONCURRENCY
