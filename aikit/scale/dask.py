@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import pickle
 import threading
 import time
@@ -40,7 +41,7 @@ import pandas as pd
 from dask.dataframe.extensions import register_dataframe_accessor
 
 from aikit.exceptions import ConfigError
-from aikit.progress import REFRESH_S, NullView, make_view
+from aikit.progress import REFRESH_S, make_view
 from aikit.scale.progress import (
     TOPIC,
     PartitionReporter,
@@ -110,15 +111,6 @@ def worker_client(description: Any) -> Any:
 # -- the partition function (runs on the workers) ---------------------------------------------------
 
 
-def _views_supported() -> bool:
-    """True when the pandas accessor accepts a progress view object (live per-partition progress)."""
-    try:
-        make_view(NullView())  # type: ignore[arg-type]
-    except ConfigError:
-        return False
-    return True
-
-
 def _conform(out: pd.DataFrame, dtypes: dict[Any, Any]) -> pd.DataFrame:
     """Give a partition the dtypes of the meta frame where they differ and can be converted."""
     for name, dtype in dtypes.items():
@@ -142,10 +134,9 @@ def _run_partition(
     part = int(partition_info["number"]) if partition_info else 0
     reporter = PartitionReporter(run_id, part)
     client = worker_client(description)
-    progress: Any = reporter if _views_supported() else False
     reporter.send({"total": len(pdf), "to_call": 0, "done": 0, "cached": 0})
     method = getattr(pdf.ai, operation)
-    out: pd.DataFrame = method(template, *args, ai=client, progress=progress, **options)
+    out: pd.DataFrame = method(template, *args, ai=client, progress=reporter, **options)
     info = out.attrs.get("aikit")
     if isinstance(info, dict):
         reporter.send(snapshot_from_lineage(info), final=True)
@@ -292,6 +283,7 @@ class DaskAIAccessor:
         """
         tracker = self.tracker()
         client = _subscribe()
+        tracker.restart_clock()
         view = make_view(progress)
         view.start(tracker.state(), f"{tracker.title} on Dask ({tracker.npartitions} partitions)")
         try:
@@ -340,9 +332,10 @@ def batch_on(
 ) -> Any:
     """Run :func:`aikit.batch` over ``prompts`` on the workers of a ``distributed.Client``.
 
-    The prompts are cut into ``partitions`` chunks (default: two per worker thread); each runs the
-    batch engine on a worker with its own client. Returns one :class:`~aikit.batch.BatchResult` in
-    input order (row exceptions are kept as text in ``error``).
+    Identical prompts are sent once; the unique prompts are cut into ``partitions`` chunks (default:
+    two per worker thread), each run by the batch engine on a worker with its own client. Returns
+    one :class:`~aikit.batch.BatchResult` in input order (row exceptions are kept as text in
+    ``error``).
 
     Examples
     --------
@@ -354,7 +347,20 @@ def batch_on(
 
     from aikit.batch import BatchResult, _normalise_prompts
 
-    items = _normalise_prompts(prompts)
+    rows = _normalise_prompts(prompts)
+    # Identical prompts run once, whichever chunk they would have landed in (workers cannot share
+    # an in-flight call, only finished answers).
+    seen: dict[str, int] = {}
+    first: list[int] = []  # row of each unique prompt
+    slots: list[int] = []  # unique prompt of each row
+    for i, prompt in enumerate(rows):
+        token = json.dumps(prompt, sort_keys=True, default=str)
+        slot = seen.get(token)
+        if slot is None:
+            slot = seen[token] = len(first)
+            first.append(i)
+        slots.append(slot)
+    items = [rows[i] for i in first]
     threads = sum(client.nthreads().values()) or 1
     n = max(1, min(len(items) or 1, partitions or 2 * threads))
     size = -(-len(items) // n) if items else 0
@@ -385,12 +391,18 @@ def batch_on(
         _wait_for_final(tracker)
     finally:
         view.finish(tracker.state())
-    rows = [row for part in parts for row in part.rows]
-    state = tracker.state()
+    unique = [row for part in parts for row in part.rows]
+    state = tracker.state()  # tokens, cost, calls; the row counts are redone for every row below
+    results = [unique[i] for i in slots]
+    state.total = len(results)
+    state.done = sum(1 for r in results if r.ok)
+    state.cached = sum(1 for r in results if r.response is not None and r.response.cached)
+    state.skipped = sum(1 for r in results if r.skipped)
+    state.failed = state.total - state.done - state.skipped
     model = parts[0].model if parts else ""
     calls = sum(p.calls for p in parts)
     return BatchResult(
-        rows=[dataclasses.replace(r, exception=None) for r in rows],
+        rows=[dataclasses.replace(r, exception=None) for r in results],
         model=model,
         calls=calls,
         elapsed_s=time.monotonic() - started,
@@ -404,9 +416,8 @@ def _run_chunk(prompts: list[Any], index: int, description: Any, options: dict[s
     from aikit.batch import batch
 
     reporter = PartitionReporter(run_id, index)
-    progress: Any = reporter if _views_supported() else False
     reporter.send({"total": len(prompts), "to_call": 0, "done": 0, "cached": 0})
-    result = batch(prompts, worker_client(description), progress=progress, **options)
+    result = batch(prompts, worker_client(description), progress=reporter, **options)
     reporter.send(
         snapshot_from_lineage(
             {

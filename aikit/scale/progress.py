@@ -151,6 +151,8 @@ class RunTracker:
             spends = list(self._spend.values())
             samples = list(self._requests)
         total = sum(int(r.get("total", 0)) for r in rows)
+        if rows and len(rows) < self.npartitions and self.finished_at is None:
+            total = round(total / len(rows) * self.npartitions)  # extrapolated until all have started
         to_call = sum(int(r.get("to_call", 0)) for r in rows)
         state = AggregateState(total, to_call)
         state.started = self.started
@@ -170,6 +172,10 @@ class RunTracker:
             state.finished = self.finished_at
         state.version = len(spends) + sum(int(s.get("requests_finished", 0)) for s in spends)
         return state
+
+    def restart_clock(self) -> None:
+        """Measure elapsed time from now (when the computation actually starts)."""
+        self.started = time.monotonic()
 
     def summary(self) -> dict[str, Any]:
         """Rows ok/cached/failed/skipped, calls, tokens, cost and partitions, summed over workers."""

@@ -21,8 +21,11 @@ How a request is paced
 4. ``pause(seconds)`` (on a 429 with ``retry-after``) stops every process from starting requests
    until then.
 
-Buckets are about one second deep (``burst_s``). A bucket Redis has not seen starts with room for
-one request, so N processes starting together ramp up at the limit instead of bursting. The state
+Buckets are half a second deep (``burst_s=0.5``; the in-process limiter uses 1 s). Many workers
+keep a shared bucket drained, but when they all stall at once (a busy machine, partitions
+changing hands) it refills, and the next burst is at most ``burst_s`` of traffic: half a second
+keeps every 10-second window within 5% of the limit. A bucket Redis has not seen starts with room
+for one request, so N processes starting together ramp up at the limit instead of bursting. The state
 expires after a minute idle. The Redis key is ``aikit:rl:<sha256>`` of provider, normalised base
 URL, model and a fingerprint of the API key: never the key itself (:func:`limiter_key`).
 
@@ -161,7 +164,7 @@ class RedisBuckets:
         Limits; None (or 0) means no limit of that kind. :meth:`set_limits` changes them later
         (for example when learned from ``x-ratelimit-*`` headers).
     burst_s : float
-        Bucket depth in seconds of the rate (default 1 s).
+        Bucket depth in seconds of the rate (default 0.5 s).
 
     Examples
     --------
@@ -176,7 +179,7 @@ class RedisBuckets:
         key: str,
         rpm: float | None = None,
         tpm: float | None = None,
-        burst_s: float = 1.0,
+        burst_s: float = 0.5,
     ) -> None:
         self.url = check_redis_url(url)
         if not isinstance(key, str) or not key:
@@ -367,7 +370,7 @@ class RedisLimiter(RateLimiter):
     rpm, tpm : float, optional
         Explicit limits; otherwise learned from response headers (when ``learn``).
     burst_s : float
-        Bucket depth in seconds.
+        Bucket depth in seconds (default 0.5 s: see the module docstring).
     max_concurrency, min_concurrency, learn, grow_after
         As for :class:`~aikit.ratelimit.RateLimiter`.
 
@@ -386,7 +389,7 @@ class RedisLimiter(RateLimiter):
         key: str,
         rpm: float | None = None,
         tpm: float | None = None,
-        burst_s: float = 1.0,
+        burst_s: float = 0.5,
         max_concurrency: int = 64,
         min_concurrency: int = 1,
         learn: bool = True,

@@ -191,5 +191,8 @@ def test_batch_on_a_dask_client(fake: Any, redis_url: str, dask_client: Any, wor
     res = batch_on(dask_client, prompts, ai=ai, partitions=3, progress=False)
     assert len(res) == 75 and all(r.ok for r in res)
     assert res.texts[0] == res.texts[25] == res.texts[50]
-    assert fake.stats()["requests"] == 25  # chunks of 25 distinct prompts each, shared via Redis
-    assert res.state.done == 75
+    assert fake.stats()["requests"] == 25  # each distinct prompt once, whichever chunk it is in
+    assert res.state.done == 75 and res.state.total == 75
+    again = batch_on(dask_client, prompts, ai=ai, progress=False)
+    assert fake.stats()["requests"] == 25 and again.state.cached == 75
+    assert again.texts == res.texts

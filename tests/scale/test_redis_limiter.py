@@ -112,7 +112,7 @@ def test_control_processes_with_local_limiters_overshoot_together(redis_url: str
 
 
 def test_tokens_are_reserved_then_settled_to_actual_usage(redis_url: str) -> None:
-    buckets = RedisBuckets(redis_url, key="aikit:rl:test-tpm", tpm=6000)  # 100 tokens/s, 1 s deep
+    buckets = RedisBuckets(redis_url, key="aikit:rl:test-tpm", tpm=6000, burst_s=1.0)  # 100 tokens/s
 
     async def scenario() -> tuple[float, float, float, float]:
         first = await buckets.reserve(100)
