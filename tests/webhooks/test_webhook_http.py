@@ -76,7 +76,7 @@ def test_oversize_beyond_drain_limit_closes_cleanly(hook: WebhookListener) -> No
 
 
 def test_rate_limit_429_with_retry_after(hook: WebhookListener, http: httpx.Client) -> None:
-    hook.add_source("gh", scheme="github", secret="s", rate_limit=(1.0, 2.0))
+    hook.add_source("gh", scheme="github", secret="s", rate_limit=(0.2, 2.0))
     codes = []
     for i in range(4):
         body = json.dumps({"i": i}).encode()
