@@ -63,7 +63,7 @@ def test_messages_end_with_the_text_and_zero_shot_has_no_examples() -> None:
 
 def test_system_prompt_lists_every_label_with_hints_and_overrides() -> None:
     text = system_prompt(["billing", "other"], descriptions={"other": "anything else"})
-    assert '"billing": payments' in text and '"other": anything else' in text
+    assert '- "billing"\n' in text and '- "other": anything else' in text
 
 
 def test_bank_texts_are_not_benchmark_texts() -> None:
