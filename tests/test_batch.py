@@ -339,3 +339,17 @@ def test_worker_count_follows_the_client(ai: AI) -> None:
     assert client_concurrency(ai.aio) == ai.aio.limiter.max_concurrency
     local = AsyncAI("local", cache=False)  # nothing starts until the first call
     assert client_concurrency(local) == LOCAL_CONCURRENCY
+
+
+def test_aikit_batch_is_callable_whichever_import_came_first(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas, aikit, aikit.batch as m; "  # importing pandas imports the submodule first
+        "r = aikit.batch([], ai='openai:gpt-4o-mini', progress=False); "
+        "print(len(r), callable(m), type(aikit.abatch).__name__)"
+    )
+    env = {**os.environ, "AIKIT_HOME": str(tmp_path), "OPENAI_API_KEY": "sk-unused"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.stdout.split() == ["0", "True", "function"], proc.stderr
