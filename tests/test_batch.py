@@ -172,7 +172,7 @@ def test_fully_cached_rerun_makes_no_call(ai: AI, fake: FakeProvider) -> None:
     signal.getsignal(signal.SIGINT) is not signal.default_int_handler, reason="SIGINT is handled elsewhere"
 )
 def test_interrupt_stops_within_a_second_and_rerun_calls_only_rows_not_done(
-    ai: AI, fake: FakeProvider
+    ai: AI, fake: FakeProvider, tmp_path: Path
 ) -> None:
     fake.configure(latency_median_s=0.15, latency_sigma=0.2, rpm=600)  # 10 requests/s: ~6 s for 60
     prompts = [f"long batch row {i}" for i in range(60)]
@@ -197,7 +197,14 @@ def test_interrupt_stops_within_a_second_and_rerun_calls_only_rows_not_done(
     time.sleep(0.3)  # let cancelled requests drain at the server
     before = calls(fake)
     fake.configure(rpm=None, latency_median_s=0.002)
-    result = batch(prompts, ai=ai, progress=False)
+    # A new client on the same cache, as after a kernel restart (it has not learned the old limit).
+    restarted = AI(
+        f"compat:{MODEL}", base_url=fake.base_url, api_key="sk-test", cache=str(tmp_path / "cache")
+    )
+    try:
+        result = batch(prompts, ai=restarted, progress=False)
+    finally:
+        restarted.close()
     assert all(r.ok for r in result)
     assert calls(fake) - before == 60 - done
     assert result.summary()["cached"] == done
