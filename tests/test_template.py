@@ -80,3 +80,8 @@ def test_render_frame_is_fast() -> None:
     out = Template("Row {b}: {a} {{json}}").render_frame(df)
     assert len(out) == 20_000 and out[3].startswith("Row 3: xx")
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_braces_inside_values_stay_literal() -> None:
+    df = pd.DataFrame({"body": ["{subject} and {{x}} and {0}"]})
+    assert Template("Text: {body}").render_frame(df) == ["Text: {subject} and {{x}} and {0}"]
