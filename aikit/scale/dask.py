@@ -272,8 +272,17 @@ class DaskAIAccessor:
         return tracker
 
     def summary(self) -> dict[str, Any]:
-        """Totals over all workers: rows ok/cached/failed/skipped, calls, tokens, cost, partitions."""
-        return self.tracker().summary()
+        """Totals over all workers: rows ok/cached/failed/skipped, calls, tokens, cost, partitions.
+
+        Reports that arrived while no Dask client was listening are read back from the scheduler.
+        """
+        tracker = self.tracker()
+        if not tracker.finished:
+            client = _subscribe()
+            if client is not None:
+                for event in client.get_events(TOPIC):
+                    dispatch(event)
+        return tracker.summary()
 
     def compute(self, progress: bool | str | None = None, **kwargs: Any) -> pd.DataFrame:
         """Compute on the current Dask client, showing aggregated progress; return the pandas result.

@@ -68,6 +68,16 @@ def snapshot_from_lineage(info: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _older(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """True when ``new`` says less than ``old`` about the same attempt (reports only move forward)."""
+    if old.get("final"):
+        return True
+    settled = ("done", "failed", "skipped", "requests_finished")
+    return not new.get("final") and sum(int(new.get(k, 0)) for k in settled) < sum(
+        int(old.get(k, 0)) for k in settled
+    )
+
+
 class AggregateState(ProgressState):
     """A :class:`ProgressState` whose request rate is measured from summed snapshots."""
 
@@ -117,6 +127,9 @@ class RunTracker:
             if self._current.get(part) != attempt and (part, attempt) not in self._spend:
                 self._current[part] = attempt  # a new attempt: the partition is being (re)computed
                 self._final.discard(part)
+            previous = self._spend.get((part, attempt))
+            if previous is not None and _older(msg, previous):
+                return  # a duplicate or out-of-order report (e.g. replayed from the scheduler's log)
             self._spend[(part, attempt)] = dict(msg)
             if self._current.get(part) == attempt:
                 self._rows[part] = dict(msg)

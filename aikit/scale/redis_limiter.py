@@ -66,6 +66,10 @@ _SLOT_ONLY = -1.0
 #: Idle time after which Redis forgets a bucket (it would be full again by then anyway).
 IDLE_TTL_MS = 60_000
 SOCKET_TIMEOUT_S = 10.0
+#: A wake-up later than this after a slot (or a quarter of the bucket depth) takes a fresh slot.
+LATE_S = 0.05
+#: How many times one acquire may swap a stale slot for a fresh one.
+MAX_RESLOTS = 4
 
 # One script for every operation, so each is a single atomic round trip.
 # KEYS[1] bucket hash. ARGV: op, rpm, tpm, burst_s, requests, tokens, seconds.
@@ -230,16 +234,30 @@ class RedisBuckets:
     async def acquire(self, tokens: int = 0) -> Reservation:
         """Reserve a slot for one request of ``tokens`` estimated tokens and wait until it is due.
 
-        If the wait is cancelled, the slot is given back.
+        If the wait is cancelled, the slot is given back. If this process wakes up late (a busy
+        machine, a blocked event loop), a fresh slot is taken, so requests held up together are not
+        sent as one burst: what leaves stays within the buckets at the moment it leaves.
         """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        tolerance = max(LATE_S, self.burst_s / 4)
         slot = await self.reserve(tokens)
-        if slot.wait_s > 0:
+        reslots = 0
+        while slot.wait_s > 0:
+            due = loop.time() + slot.wait_s
             try:
                 await asyncio.sleep(slot.wait_s)
             except asyncio.CancelledError:
                 await asyncio.shield(self._release_quietly(slot))
                 raise
-        return slot
+            if loop.time() - due <= tolerance or reslots >= MAX_RESLOTS:
+                break
+            # Woke up late: the slot's moment has passed. Take a fresh one from now rather than send
+            # with every other late request at once. The missed slot is not given back: its time is
+            # gone, as it would be from the provider's own bucket.
+            reslots += 1
+            slot = await self.reserve(tokens)
+        return Reservation(slot.tokens, loop.time() - started)
 
     async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
         """Correct the token bucket once the provider reported the real usage."""

@@ -196,3 +196,22 @@ def test_batch_on_a_dask_client(fake: Any, redis_url: str, dask_client: Any, wor
     again = batch_on(dask_client, prompts, ai=ai, progress=False)
     assert fake.stats()["requests"] == 25 and again.state.cached == 75
     assert again.texts == res.texts
+
+
+def test_classify_and_extract_give_the_pandas_columns(
+    fake: Any, redis_url: str, dask_client: Any, worker_env_key: str
+) -> None:
+    df = pd.DataFrame({"content": ["I was charged twice", "The app crashes", "Please add dark mode"]})
+    ai = _client(fake, redis_url)
+    labels = ["billing", "bug", "feature request"]
+    ddf = dd.from_pandas(df, npartitions=2)
+    single = df.ai.classify("{content}", labels=labels, ai=ai, into="category", progress=False)
+    spread = ddf.ai.classify("{content}", labels=labels, ai=ai, into="category").ai.compute(progress=False)
+    assert list(spread.columns) == list(single.columns)
+    assert spread["category"].dtype == single["category"].dtype
+    assert spread["category"].tolist() == single["category"].tolist()
+    order = {"type": "object", "properties": {"amount": {"type": "number"}}, "required": ["amount"]}
+    single_x = df.ai.extract("{content}", schema=order, ai=ai, progress=False)
+    spread_x = ddf.ai.extract("{content}", order, ai=ai).ai.compute(progress=False)
+    assert list(spread_x.columns) == list(single_x.columns)
+    assert spread_x["amount"].tolist() == single_x["amount"].tolist()

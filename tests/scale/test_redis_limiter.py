@@ -209,3 +209,26 @@ def test_bad_configuration_and_unreachable_redis() -> None:
     assert CANARY not in str(info.value) and CANARY not in repr(lim)
     assert lim.in_flight == 0  # the concurrency slot was given back
     lim.close()
+
+
+def test_requests_held_up_by_a_blocked_loop_do_not_leave_as_one_burst(redis_url: str) -> None:
+    buckets = RedisBuckets(redis_url, key="aikit:rl:test-late", rpm=600)  # 10/s, 0.5 s deep: 5
+
+    async def scenario() -> list[float]:
+        starts: list[float] = []
+
+        async def one() -> None:
+            await buckets.acquire()
+            starts.append(time.monotonic())
+
+        tasks = [asyncio.create_task(one()) for _ in range(20)]  # slots 0.1 s apart, up to ~1.9 s
+        await asyncio.sleep(0.4)  # every task has its slot by now; the first few have started
+        time.sleep(1.2)  # the loop is blocked: a dozen slots pass while nobody can send
+        await asyncio.gather(*tasks)
+        return sorted(starts)
+
+    starts = run_sync(scenario())
+    worst = max(sum(1 for t in starts if s <= t < s + 0.5) for s in starts)
+    # Without re-slotting, the ~12 overdue requests would all start at the same instant.
+    assert worst <= 5 + 5 + 1, worst
+    buckets.close()

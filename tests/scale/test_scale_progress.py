@@ -52,3 +52,13 @@ def test_reporter_without_a_dask_worker_delivers_to_the_local_tracker() -> None:
         final=True,
     )
     assert tracker.finished and tracker.summary()["cached"] == 1
+
+
+def test_replayed_or_out_of_order_reports_never_move_counts_backwards() -> None:
+    t = RunTracker("r", npartitions=1)
+    final = _msg(0, "a", final=True, done=10, requests_finished=10, cost_usd=1.0)
+    t.receive(final)
+    for stale in (_msg(0, "a", done=3, requests_finished=3, cost_usd=0.3), final):
+        t.receive(stale)
+    s = t.summary()
+    assert (s["ok"], s["calls"], s["cost_usd"], s["partitions_done"]) == (10, 10, 1.0, 1)
