@@ -180,6 +180,7 @@ def worker_aikit(args: argparse.Namespace) -> dict[str, Any]:
     if args.no_cache_writes:  # diagnostic: no response cache, so no cache write on the request path
         options["cache"] = False
     ai = AI(f"compat:{MODEL}", base_url=args.base_url, api_key="sk-bench", timeout=TIMEOUT_S, **options)
+    writes = _trace_cache_writes()
     cpu0, t0 = _cpu(), time.perf_counter()
     result = batch(prompts, ai=ai, max_tokens=MAX_TOKENS, progress=False)
     wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
@@ -194,7 +195,37 @@ def worker_aikit(args: argparse.Namespace) -> dict[str, Any]:
         "lost": len(failed) + wrong,
         "errors": failed[:3],
         "client": ai.stats(),
+        "cache_write_ms": _percentiles(writes),
     }
+
+
+def _trace_cache_writes() -> list[float]:
+    """Measure how long each cache write on the request path takes (the client awaits it)."""
+    from aikit.cache import DiskResponseCache
+
+    seen: list[float] = []
+    original = DiskResponseCache.aset
+
+    async def aset(self: Any, key: str, value: dict[str, Any]) -> None:
+        start = time.perf_counter()
+        try:
+            await original(self, key, value)
+        finally:
+            seen.append(time.perf_counter() - start)
+
+    DiskResponseCache.aset = aset  # type: ignore[method-assign]
+    return seen
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": pick(1.0)}
 
 
 def worker_openai(args: argparse.Namespace) -> dict[str, Any]:
@@ -345,7 +376,8 @@ def run_scenario(fake: Any, name: str, client: str, reps: int, **extra: Any) -> 
             f"requests {stats['requests']}  429s {stats['rate_limited']} "
             f"({100 * stats['rate_limited'] / max(1, stats['requests']):.2f}%)  "
             f"5xx {stats['server_errors']}  "
-            f"hangs {stats['hangs']}  CPU {1000 * result['cpu_s'] / result['rows']:.2f} ms/row",
+            f"hangs {stats['hangs']}  CPU {1000 * result['cpu_s'] / result['rows']:.2f} ms/row"
+            + (f"  cache writes ms {result['cache_write_ms']}" if result.get("cache_write_ms") else ""),
             flush=True,
         )
     return rows
