@@ -494,13 +494,18 @@ class RedisLimiter(RateLimiter):
             self._in_background("pause", 0, 0, float(seconds))
 
     def learn(self, limits: RateLimits) -> None:
-        """Adopt advertised limits (unless given explicitly) for everyone using the shared buckets."""
+        """Adopt advertised limits for everyone using the shared buckets.
+
+        An explicit ``rpm``/``tpm`` is a ceiling: a lower advertised limit wins, a higher one does not.
+        """
         if not self.learn_from_headers or not limits:
             return
-        if self.explicit_rpm is None and limits.rpm and limits.rpm > 0:
-            self.shared.set_limits(rpm=limits.rpm)
-        if self.explicit_tpm is None and limits.tpm and limits.tpm > 0:
-            self.shared.set_limits(tpm=limits.tpm)
+        if limits.rpm and limits.rpm > 0:
+            explicit = self.explicit_rpm
+            self.shared.set_limits(rpm=limits.rpm if explicit is None else min(explicit, limits.rpm))
+        if limits.tpm and limits.tpm > 0:
+            explicit = self.explicit_tpm
+            self.shared.set_limits(tpm=limits.tpm if explicit is None else min(explicit, limits.tpm))
 
     async def flush(self) -> None:
         """Wait for the background Redis updates started by ``release``/``pause``."""

@@ -173,9 +173,11 @@ def test_redis_limiter_is_a_rate_limiter_that_learns_shared_limits(redis_url: st
     assert lim.rpm is None and lim.tpm is None
     lim.learn(RateLimits(rpm=600, tpm=90_000))
     assert (lim.rpm, lim.tpm) == (600, 90_000)
-    explicit = RedisLimiter(redis_url, key=lim.shared.key, rpm=120)
+    explicit = RedisLimiter(redis_url, key=lim.shared.key, rpm=240)
     explicit.learn(RateLimits(rpm=600))
-    assert explicit.rpm == 120
+    assert explicit.rpm == 240  # an explicit limit is a ceiling...
+    explicit.learn(RateLimits(rpm=120))
+    assert explicit.rpm == 120  # ...that a lower advertised limit overrides
     assert CANARY not in repr(lim) and CANARY not in repr(explicit)
 
     async def two() -> list[float]:
