@@ -172,6 +172,31 @@ def _read_handshake(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, 
     return data if isinstance(data, dict) else {}
 
 
+def _dying(proc: subprocess.Popen[bytes]) -> bool:
+    """True once the process exited or is exiting.
+
+    A multi-threaded process killed by a signal is a zombie (``State: Z``) that ``waitpid`` cannot
+    reap until all its threads are gone; ``poll()`` still says "running" in that window.
+    """
+    if proc.poll() is not None:
+        return True
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+    except OSError:  # not Linux, or already gone
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] in (["Z"], ["X"])
+
+
+def _exit_code(proc: subprocess.Popen[bytes]) -> int | None:
+    """The exit code, waiting briefly for a dying process; None while it runs."""
+    if not _dying(proc):
+        return None
+    try:
+        return proc.wait(2.0)
+    except subprocess.TimeoutExpired:
+        return -1
+
+
 def _kill(proc: subprocess.Popen[bytes], grace: float = 2.0) -> None:
     if proc.poll() is not None:
         return
@@ -228,6 +253,11 @@ def _start(model: LocalModel, *, n_parallel: int, n_ctx: int) -> _Managed:
     if not isinstance(port, int):
         _kill(proc)
         detail = info.get("error") or _tail(log_path) or f"exit code {proc.poll()}"
+        if info.get("kind") == "runtime":
+            raise LocalModelError(
+                f"the offline LLM runtime (xllamacpp) failed to load: {detail}. Slim Linux images need "
+                f"libgomp (`apt-get install libgomp1`); otherwise reinstall it with `{RUNTIME_INSTALL}`."
+            )
         raise LocalModelError(
             f"the local LLM server failed to start with model {model.path}: {detail} (log: {log_path}). "
             "Is it an instruct GGUF with a chat template?"
@@ -315,7 +345,7 @@ def ensure_server(
             managed = None  # inherited through fork: not ours to use or stop
             _servers.pop(resolved.path, None)
         if managed is not None:
-            code = managed.proc.poll()
+            code = _exit_code(managed.proc)
             if code is None and not restart:
                 return managed.endpoint
             if code is None and _check_health(managed.endpoint, timeout=HEALTH_TIMEOUT_S):
@@ -361,7 +391,7 @@ async def aensure_server(
         except LocalModelError:
             resolved = None
         managed = _servers.get(resolved.path) if resolved is not None else None
-        if managed is not None and managed.owner_pid == os.getpid() and managed.proc.poll() is None:
+        if managed is not None and managed.owner_pid == os.getpid() and not _dying(managed.proc):
             return managed.endpoint
     return await asyncio.to_thread(ensure_server, model, restart=restart, n_parallel=n_parallel, n_ctx=n_ctx)
 
@@ -369,7 +399,7 @@ async def aensure_server(
 def running_servers() -> list[LocalEndpoint]:
     """Endpoints of the live servers this process started."""
     with _lock:
-        return [m.endpoint for m in _servers.values() if m.proc.poll() is None]
+        return [m.endpoint for m in _servers.values() if not _dying(m.proc)]
 
 
 def stop_servers() -> None:

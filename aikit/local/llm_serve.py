@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 __all__ = ["ServeOptions", "default_threads", "main", "start_server"]
 
@@ -132,6 +132,12 @@ def _redirect_output(log: str | None) -> None:
     os.close(target)
 
 
+def _report(handshake: IO[str] | None, exc: BaseException, kind: str) -> None:
+    if handshake is not None:
+        handshake.write(json.dumps({"error": f"{type(exc).__name__}: {exc}", "kind": kind}) + "\n")
+        handshake.flush()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aikit.local.llm_serve", description=__doc__)
     p.add_argument("--model", required=True, help="path of the .gguf file")
@@ -168,12 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         alias=args.alias,
     )
     try:
+        os.environ.setdefault(ENV_OMP_WAIT, "PASSIVE")
+        import xllamacpp  # noqa: F401 - load the native library first, to tell its errors apart
+    except Exception as exc:  # ImportError, OSError: libgomp.so.1 missing, unsupported CPU ...
+        _report(handshake, exc, "runtime")
+        raise
+    try:
         server = start_server(options)
         address = str(server.listening_address)
     except Exception as exc:  # reported through the handshake, then the log
-        if handshake is not None:
-            handshake.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
-            handshake.flush()
+        _report(handshake, exc, "model")
         raise
     port = int(address.rsplit(":", 1)[1].split("/", 1)[0])
     if handshake is not None:

@@ -84,7 +84,7 @@ def test_few_shot_classification_messages_go_through_the_client() -> None:
     "aensure_server(restart=True) after a connection error",
 )
 def test_killed_server_mid_session_restarts_on_the_next_call() -> None:
-    ai = aikit.AI("local", retry=RetryPolicy(max_attempts=3, deadline_s=20))
+    ai = aikit.AI("local", retry=RetryPolicy(max_attempts=2, deadline_s=10))
     first = ai.chat("Reply with the word OK.", max_tokens=8, cache="off")
     assert first.text.strip()
     (endpoint,) = running_servers()

