@@ -117,5 +117,8 @@ def run(args: Any) -> int:
         store = listener.store
         if os.environ.get("AIKIT_LISTEN_STATS"):
             per = store.commit_seconds * 1000 / max(1, store.commits)
-            print(f"commits {store.commits} ops {store.batched} ms/commit {per:.2f}", file=sys.stderr)
+            print(
+                f"commits {store.commits} ops {store.batched} ms per batch (gather + commit) {per:.2f}",
+                file=sys.stderr,
+            )
     return 0

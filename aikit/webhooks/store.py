@@ -227,13 +227,17 @@ class Store:
             item = self._queue.get()
             if item is _STOP:
                 break
+            t0 = time.perf_counter()
+            txn = _Txn(conn)
             batch = [item]
+            txn.run(item[0])
             # Group commit. The senders answered by the previous commit usually come straight
             # back, so wait for about as many operations as that commit carried: while they keep
-            # arriving (gaps under ``gather_gap``), for at most ``gather_max``. One fsync then
-            # serves them all. A lone sender (previous batch of 1) never waits.
+            # arriving (gaps under ``gather_gap``), for at most ``gather_max``. Each operation runs
+            # in the open transaction as it arrives; one fsync then serves them all. A lone sender
+            # (previous batch of 1) never waits.
             expected = self._last_batch
-            deadline = time.perf_counter() + self.gather_max
+            deadline = t0 + self.gather_max
             while len(batch) < self.max_batch:
                 try:
                     nxt = self._queue.get_nowait()
@@ -249,10 +253,14 @@ class Store:
                     stop = True
                     break
                 batch.append(nxt)
+                txn.run(nxt[0])
             self._last_batch = len(batch)
-            t0 = time.perf_counter()
             try:
-                outcomes = self._apply(conn, batch)
+                outcomes = txn.commit()
+                if outcomes is None:
+                    outcomes = self._isolate(conn, batch)
+                else:
+                    self.commits += 1
             except BaseException as exc:  # never let the writer die silently
                 outcomes = [(None, exc)] * len(batch)
             self.commit_seconds += time.perf_counter() - t0
@@ -278,33 +286,20 @@ class Store:
             if conn is not None:
                 conn.close()
 
-    def _apply(
+    def _isolate(
         self, conn: sqlite3.Connection, batch: Sequence[Any]
     ) -> list[tuple[Any, BaseException | None]]:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            results: list[tuple[Any, BaseException | None]] = [(op(conn), None) for op, _ in batch]
-            conn.execute("COMMIT")
-            self.commits += 1
-            return results
-        except Exception:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        """The batch failed as a whole: run each operation in its own transaction."""
         out: list[tuple[Any, BaseException | None]] = []
-        for op, _ in batch:  # isolate the failure: each op alone
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                value = op(conn)
-                conn.execute("COMMIT")
+        for op, _ in batch:
+            txn = _Txn(conn)
+            txn.run(op)
+            outcome = txn.commit()
+            if outcome is None:
+                out.append((None, txn.error))
+            else:
                 self.commits += 1
-                out.append((value, None))
-            except Exception as exc:
-                try:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                out.append((None, exc))
+                out.append(outcome[0])
         return out
 
     @staticmethod
@@ -339,6 +334,40 @@ class Store:
         now = time.time()
         sql = "UPDATE events SET status='pending', next_attempt_at=? WHERE status='processing'"
         return int(self.call(lambda conn: conn.execute(sql, (now,)).rowcount))
+
+
+class _Txn:
+    """One write transaction that operations join as they arrive (the writer thread only)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.results: list[tuple[Any, BaseException | None]] = []
+        self.error: BaseException | None = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:
+            self.error = exc
+
+    def run(self, op: Op) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.results.append((op(self.conn), None))
+        except Exception as exc:
+            self.error = exc
+
+    def commit(self) -> list[tuple[Any, BaseException | None]] | None:
+        """The results, or None if anything failed (the transaction is then rolled back)."""
+        if self.error is None:
+            try:
+                self.conn.execute("COMMIT")
+                return self.results
+            except Exception as exc:
+                self.error = exc
+        with contextlib.suppress(sqlite3.Error):
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        return None
 
 
 def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
