@@ -16,7 +16,12 @@ Computing it runs the pandas accessor on every partition on the workers:
   progress view and ``out.ai.summary()`` the totals (rows ok/cached/failed, calls, tokens, cost).
 
 ``budget_usd`` is split evenly across partitions (each stops at its share), so the whole run never
-spends more than the budget.
+spends more than the budget. Duplicate prompts cost one call within a partition; identical prompts
+in different partitions that run at the same moment may each make a call (workers share finished
+answers through the cache, not calls in flight). :func:`batch_on` sends each distinct prompt once.
+
+The accessor is registered when this module is imported, not by ``import aikit`` (which never
+imports dask): run ``import aikit.scale.dask`` once before using ``ddf.ai``.
 
 >>> import aikit.scale.dask  # doctest: +SKIP
 >>> out = ddf.ai.map("Tone of: {content}", ai=ai, schema=TONE)  # doctest: +SKIP
@@ -183,7 +188,7 @@ class DaskAIAccessor:
         budget = options.get("budget_usd")
         if budget is not None:
             options["budget_usd"] = float(budget) / max(1, ddf.npartitions)
-        options.pop("progress", None)
+        progress = options.pop("progress", None)
         # The columns (and dtypes) of the result: the pandas accessor on the empty meta frame. This
         # also checks the template against the columns before anything runs.
         empty = getattr(ddf._meta.ai, operation)(template, *args, ai=ai, progress=False, **options)
@@ -191,6 +196,7 @@ class DaskAIAccessor:
         run_id = uuid.uuid4().hex[:16]
         meta.attrs["aikit"] = {**dict(empty.attrs.get("aikit") or {}), "run_id": run_id, "scale": "dask"}
         tracker = RunTracker(run_id, ddf.npartitions, title=f"ddf.ai.{operation}")
+        tracker.progress = progress  # the default display of out.ai.compute()
         register(tracker)
         _subscribe()
         out: dd.DataFrame = ddf.map_partitions(
@@ -227,8 +233,9 @@ class DaskAIAccessor:
     ) -> dd.DataFrame:
         """One AI call per row on the Dask workers; a lazy Dask DataFrame with the pandas columns.
 
-        Same arguments as :meth:`aikit.dataframe.AIAccessor.map`. ``progress`` is shown on the driver
-        by :meth:`compute`; ``budget_usd`` is split evenly across partitions.
+        Same arguments as :meth:`aikit.dataframe.AIAccessor.map`. ``progress`` is the display of
+        :meth:`compute` on the driver (workers never display); ``budget_usd`` is split evenly across
+        partitions.
 
         Examples
         --------
@@ -246,6 +253,7 @@ class DaskAIAccessor:
             "with_meta": with_meta,
             "concurrency": concurrency,
             "cache": cache,
+            "progress": progress,
             **params,
         }
         return self._lazy("map", template, (), ai, options)
@@ -284,16 +292,17 @@ class DaskAIAccessor:
                     dispatch(event)
         return tracker.summary()
 
-    def compute(self, progress: bool | str | None = None, **kwargs: Any) -> pd.DataFrame:
+    def compute(self, progress: Any = ..., **kwargs: Any) -> pd.DataFrame:
         """Compute on the current Dask client, showing aggregated progress; return the pandas result.
 
-        ``progress`` as for ``df.ai.map`` (None: a widget in a live kernel, log lines headless).
-        A KeyboardInterrupt cancels the computation (finished rows are already cached).
+        ``progress`` as for ``df.ai.map`` (None: a widget in a live kernel, log lines headless);
+        default: what was given to ``ddf.ai.map``. A KeyboardInterrupt cancels the computation
+        (finished rows are already cached).
         """
         tracker = self.tracker()
         client = _subscribe()
         tracker.restart_clock()
-        view = make_view(progress)
+        view = make_view(tracker.progress if progress is ... else progress)
         view.start(tracker.state(), f"{tracker.title} on Dask ({tracker.npartitions} partitions)")
         try:
             if client is None:

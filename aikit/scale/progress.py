@@ -106,6 +106,8 @@ class RunTracker:
         self.run_id = run_id
         self.npartitions = npartitions
         self.title = title
+        #: The progress choice of the run (None auto, True, False, "widget", "log", "off").
+        self.progress: bool | str | None = None
         self.started = time.monotonic()
         self.finished_at: float | None = None
         self._lock = threading.Lock()
