@@ -227,24 +227,27 @@ def test_stop_servers_then_next_call_starts_quietly(caplog: pytest.LogCaptureFix
     assert again.pid != ep.pid and not caplog.records
 
 
-def test_server_dies_with_its_parent_even_on_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["sigkill", "normal-exit"])
+def test_server_dies_with_its_parent(tmp_path: Path, how: str) -> None:
     script = textwrap.dedent(
         """
         import sys, time
         from aikit.local.llm import ensure_server
         ep = ensure_server()
         print(ep.pid, flush=True)
-        time.sleep(60)
+        if sys.argv[1] == "sigkill":
+            time.sleep(60)
         """
     )
     env = {**os.environ, "AIKIT_HOME": str(tmp_path)}
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    parent = subprocess.Popen([sys.executable, "-c", script, how], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert parent.stdout is not None
         child_pid = int(parent.stdout.readline())
-        assert _alive(child_pid)
-        parent.kill()
-        parent.wait(10)
+        if how == "sigkill":
+            assert _alive(child_pid)
+            parent.kill()
+        assert parent.wait(30) in (0, -signal.SIGKILL)
         assert _wait_gone(child_pid, 10), "orphaned llama.cpp server kept running"
     finally:
         if parent.poll() is None:
