@@ -35,22 +35,33 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first access (PEP 562).
 _LAZY: dict[str, str] = {
+    "abatch": "aikit.batch",
+    "AI": "aikit.client",
+    "AsyncAI": "aikit.client",
+    "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
+    "batch": "aikit.batch",
     "DemoCRM": "aikit.local.crm.server",
     "HubSpot": "aikit.connectors.hubspot",
     "PushReport": "aikit.connectors.report",
-    "RestSource": "aikit.connectors.rest",
-    "WebhookListener": "aikit.webhooks.listener",
-    "AI": "aikit.client",
-    "AsyncAI": "aikit.client",
     "Response": "aikit.response",
+    "RestSource": "aikit.connectors.rest",
     "Usage": "aikit.response",
-    "abatch": "aikit.batch",
-    "batch": "aikit.batch",
-    "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
+    "WebhookListener": "aikit.webhooks.listener",
 }
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type checkers
+    from aikit import auth as auth
+    from aikit.batch import abatch as abatch
+    from aikit.batch import batch as batch
+    from aikit.client import AI as AI
+    from aikit.client import AsyncAI as AsyncAI
+    from aikit.connectors.hubspot import HubSpot as HubSpot
+    from aikit.connectors.report import PushReport as PushReport
+    from aikit.connectors.rest import RestSource as RestSource
+    from aikit.local.crm.server import DemoCRM as DemoCRM
+    from aikit.response import Response as Response
+    from aikit.response import Usage as Usage
+    from aikit.webhooks.listener import WebhookListener as WebhookListener
 
 __all__ = [
     "AI",
