@@ -101,6 +101,16 @@ def test_identical_results_and_a_shared_cache(
     assert again.ai.summary()["cached"] == 120
     assert second["tone"].tolist() == single["tone"].tolist()
 
+    # The key the workers used (from their environment) is nowhere: not in Redis, the result, its
+    # lineage, the summary or the description shipped to the workers.
+    canary = worker_env_key.encode()
+    raw = redis.Redis.from_url(redis_url)
+    for name in raw.scan_iter("*"):
+        value = raw.get(name) if raw.type(name) == b"string" else b"".join(raw.hgetall(name).values())
+        assert canary not in name and canary not in (value or b"")
+    assert worker_env_key not in first.to_json() + repr(first.attrs) + repr(out.ai.summary())
+    assert canary not in pickle.dumps(client_description(ai))
+
 
 def test_errors_stay_per_row_and_bad_templates_fail_before_any_call(
     fake: Any, redis_url: str, dask_client: Any, worker_env_key: str
