@@ -167,6 +167,71 @@ async def drive(
     }
 
 
+WRK_SCRIPT = """
+-- Cycle through pre-signed, distinct Stripe events (one per line: signature TAB body).
+local reqs = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do
+    local tab = string.find(line, "\t", 1, true)
+    reqs[#reqs + 1] = wrk.format("POST", "/hooks/stripe", {
+      ["Content-Type"] = "application/json",
+      ["Stripe-Signature"] = string.sub(line, 1, tab - 1),
+    }, string.sub(line, tab + 1))
+  end
+end
+request = function()
+  i = i + 1
+  return reqs[(i - 1) % #reqs + 1]
+end
+"""
+
+
+def drive_wrk(port: int, n: int, tag: str, connections: int, seconds: float, tmp: Path) -> dict[str, object]:
+    """Run wrk (C, one thread) against the receiver; distinct events, no reuse within ``n``."""
+    import re
+    import shutil
+
+    ts = int(time.time())
+    lines = []
+    for i in range(n):
+        body = json.dumps(
+            {"id": f"evt_{tag}_{i:07d}", "object": "event", "type": "invoice.paid", "created": ts}
+        )
+        sig = hmac.new(SECRET.encode(), f"{ts}.{body}".encode(), hashlib.sha256).hexdigest()
+        lines.append(f"t={ts},v1={sig}\t{body}")
+    (tmp / "events.txt").write_text("\n".join(lines) + "\n")
+    (tmp / "events.lua").write_text(WRK_SCRIPT)
+    wrk = shutil.which("wrk")
+    assert wrk is not None
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(tmp / "events.lua")]
+    out = subprocess.run(
+        [*cmd, f"http://127.0.0.1:{port}/", "--", str(tmp / "events.txt")],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    ).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {
+        "events_per_s": rate * (total - errors) / max(1, total),
+        "ok": total - errors,
+        "errors": errors,
+        "exhausted": total >= n,
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+    }
+
+
 def _run_loop(coro: object) -> dict[str, object]:
     try:
         import uvloop
@@ -245,22 +310,31 @@ def missing(store: Path, acked: list[str], table_sql: str) -> int:
     return sum(1 for eid in acked if eid not in have)
 
 
-def one_run(kind: str, seconds: float, connections: int, n: int) -> dict[str, object]:
+def one_run(kind: str, seconds: float, connections: int, n: int, client: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         proc, port, store = (start_aikit if kind == "aikit" else start_flask)(tmp)
         try:
-            reqs = make_requests(n, port, kind)
+            reqs = make_requests(n, port, kind) if client == "python" else []
             cpu0, own0, t0 = _cpu(proc.pid), time.process_time(), time.perf_counter()
-            res = _run_loop(drive(port, reqs, connections, seconds))
+            if client == "wrk":
+                res = drive_wrk(port, n, kind, connections, seconds, tmp)
+            else:
+                res = _run_loop(drive(port, reqs, connections, seconds))
             total = res["ok"] + res["errors"]  # type: ignore[operator]
             res["server_cpu_ms"] = (_cpu(proc.pid) - cpu0) * 1000 / max(1, total)  # type: ignore[operator]
-            res["client_cpu_ms"] = (time.process_time() - own0) * 1000 / max(1, total)  # type: ignore[operator]
+            own = (time.process_time() - own0) * 1000 / max(1, total)  # type: ignore[operator]
+            res["client_cpu_ms"] = own if client == "python" else float("nan")  # wrk: another process
             res["wall"] = time.perf_counter() - t0
         finally:
             stop(proc)
-        sql = "SELECT event_id FROM events"
-        res["missing"] = missing(store, res.pop("acked"), sql)  # type: ignore[arg-type]
+        if client == "wrk":  # wrk cannot say which events were acknowledged: compare counts
+            conn = sqlite3.connect(store)
+            rows = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            conn.close()
+            res["missing"] = max(0, int(res["ok"]) - rows)  # type: ignore[call-overload]
+        else:
+            res["missing"] = missing(store, res.pop("acked"), "SELECT event_id FROM events")  # type: ignore[arg-type]
         return res
 
 
@@ -269,11 +343,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--client",
+        choices=["python", "wrk"],
+        default="python",
+        help="load generator: asyncio/uvloop raw HTTP (checks each acknowledged event id) or wrk (C)",
+    )
     args = parser.parse_args()
     rows: dict[str, list[dict[str, object]]] = {"flask": [], "aikit": []}
     for _ in range(args.runs):
         for kind, cap in (("flask", 3000), ("aikit", 12000)):
-            res = one_run(kind, args.seconds, args.connections, int(cap * (args.seconds + 1.5)))
+            res = one_run(kind, args.seconds, args.connections, int(cap * (args.seconds + 1.5)), args.client)
             rows[kind].append(res)
             print(
                 f"{kind:6s} {res['events_per_s']:8.0f} events/s  p50 {res['p50_ms']:6.2f} ms  "
