@@ -44,7 +44,6 @@ import json
 import logging
 import os
 import secrets
-import selectors
 import subprocess
 import sys
 import threading
@@ -145,26 +144,25 @@ def _tail(path: Path, limit: int = 1500) -> str:
 
 
 def _read_handshake(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, object]:
-    """Read the child's one JSON line, or fail when it exits or the timeout passes."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    buf = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            if not sel.select(min(left, 0.25)):
-                continue
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                break  # EOF: the child exited before it was ready
-            buf += chunk
-    proc.stdout.close()
-    line = buf.split(b"\n", 1)[0].strip()
+    """Read the child's one JSON line, or fail when it exits or the timeout passes.
+
+    A helper thread does the blocking read (portable: Windows cannot ``select`` on pipes); on timeout
+    the caller kills the child, which ends the read.
+    """
+    stdout = proc.stdout
+    assert stdout is not None
+    lines: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: lines.append(stdout.readline()), name="aikit-llm-handshake", daemon=True
+    )
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        raise TimeoutError
+    stdout.close()
+    line = lines[0].strip() if lines else b""
     if not line:
-        return {}
+        return {}  # EOF: the child exited before it was ready
     try:
         data = json.loads(line)
     except ValueError:

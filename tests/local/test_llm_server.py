@@ -282,3 +282,22 @@ def test_a_runtime_that_cannot_load_says_so(tmp_path: Path, monkeypatch: pytest.
         ensure_server()
     assert "apt-get install libgomp1" in str(info.value)
     assert running_servers() == []
+
+
+def test_a_server_that_is_not_ready_in_time_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aikit.local.llm
+
+    stop_servers()
+    monkeypatch.setattr(aikit.local.llm, "START_TIMEOUT_S", 0.01)
+    before = set(os.listdir("/proc"))
+    with pytest.raises(LocalModelError, match="did not become ready within"):
+        ensure_server()
+    assert running_servers() == []
+    for pid in {int(p) for p in set(os.listdir("/proc")) - before if p.isdigit()}:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            ppid = int(Path(f"/proc/{pid}/status").read_text().split("PPid:")[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            continue
+        if b"aikit.local.llm_serve" in cmdline and ppid == os.getpid():  # ours, not another test's
+            assert _wait_gone(pid, 5), "the timed-out child was left running"
