@@ -209,6 +209,7 @@ async def call(
         finally:  # the pacing slot is given back whatever happened
             status = resp.status_code if resp is not None else None
             actual = (parsed.usage.total_tokens or None) if parsed is not None else None
+            permit.ok = parsed is not None
             client.limiter.release(permit, actual_tokens=actual, throttled=backs_off(client.limiter, status))
         latency = time.perf_counter() - t_send
         if parsed is None:

@@ -10,7 +10,9 @@ separates clients is how many requests they waste on 429s (and how many rows the
   bucket level may go negative; each reservation waits until its share has refilled), so N waiting
   requests start exactly ``1/rate`` apart instead of waking together.
 - **Limits** come from the constructor (``rpm=``, ``tpm=``) or are learned from ``x-ratelimit-*`` /
-  ``anthropic-ratelimit-*`` headers of real answers (explicit values win).
+  ``anthropic-ratelimit-*`` headers of real answers; an explicit limit is a ceiling that an advertised
+  lower limit overrides. Repeated 429s within a second slow the pace further (:meth:`pause`), for
+  servers that advertise nothing or a key shared with other clients.
 - **Adaptive concurrency (AIMD)**: the number of requests in flight halves when the caller reports
   ``throttled`` (the client does on 503/529, and on 429 while no rate is known: once paced, a stray 429
   is timing jitter, not too many connections), at most once a second so one burst of rejections counts
@@ -94,6 +96,8 @@ class Permit:
     tokens: float
     waited_s: float
     released: bool = False
+    #: Set by the caller before ``release`` when the attempt succeeded.
+    ok: bool = False
 
 
 class RateLimiter:
@@ -164,6 +168,13 @@ class RateLimiter:
         self._probing = learn and rpm is None and tpm is None and probe_s > 0
         self.probe_s = probe_s
         self._probe_timer: asyncio.TimerHandle | None = None
+        #: Fraction of the nominal request rate paced to (below 1 after repeated 429s, see pause()).
+        self.rate_scale = 1.0
+        self._epoch = 0  # bumped whenever the pace goes down
+        self._changed_at, self._stretch = 0.0, 1.0
+        self._recent_pauses: deque[float] = deque()
+        self._last_slowdown = -1e9  # no slowdown before this time (set after a learned correction)
+        self._hot_second = -2  # the last whole second with three or more rejections
 
     def __repr__(self) -> str:
         return (
@@ -203,7 +214,7 @@ class RateLimiter:
         with self._lock:
             wait = self._blocked_until - now
             if self._rpm is not None:
-                wait = max(wait, self._rpm.reserve(1.0, now))
+                wait = max(wait, self._rpm.reserve(1.0 / self.rate_scale, now))
             if self._tpm is not None and tokens > 0:
                 wait = max(wait, self._tpm.reserve(tokens, now))
         return max(0.0, wait)
@@ -233,19 +244,37 @@ class RateLimiter:
                         self._waiters.remove(fut)
                 raise
         try:
+            epoch = self._epoch
             wait = self.reserve(tokens)
-            if wait > 0:
+            start_at = time.monotonic() + wait
+            for _ in range(8):
+                if wait <= 0:
+                    break
                 await asyncio.sleep(wait)
+                if self._epoch == epoch:
+                    break
+                # The pace went down while we waited (a lower advertised limit, repeated 429s): the
+                # rest of the queue stretches by the same factor, keeping its order and spacing.
+                epoch, changed_at, factor = self._epoch, self._changed_at, self._stretch
+                if start_at > changed_at:
+                    start_at = changed_at + (start_at - changed_at) * factor
+                wait = start_at - time.monotonic()
         except BaseException:
             self._free_slot()
             raise
         return Permit(tokens=tokens, waited_s=time.monotonic() - t0)
 
+    def _slowed(self, factor: float, now: float) -> None:
+        """Record that the pace went down by ``factor`` now (called with the lock held)."""
+        self._epoch += 1
+        self._changed_at, self._stretch = now, factor
+
     def release(self, permit: Permit, *, actual_tokens: float | None = None, throttled: bool = False) -> None:
         """Give the slot back; settle the token reservation; adapt the concurrency.
 
-        ``throttled`` (a 429/503) halves the concurrency, at most once a second; a clean completion
-        counts towards growing it again.
+        ``throttled`` (a 429/503) halves the concurrency, at most once a second; any other outcome
+        counts towards growing it again. A permit marked ``ok`` (a success) lets a slowed-down pace
+        recover.
         """
         if permit.released:
             return
@@ -261,11 +290,14 @@ class RateLimiter:
                 if now - self._last_decrease >= 1.0:
                     self._last_decrease = now
                     self.limit = max(float(self.min_concurrency), self.limit / 2.0)
-            elif self.limit < self.max_concurrency:
-                self._clean += 1
-                if self._clean >= self.grow_after:
-                    self._clean = 0
-                    self.limit = min(float(self.max_concurrency), self.limit + 1.0)
+            else:
+                if permit.ok and self.rate_scale < 1.0:
+                    self.rate_scale = min(1.0, self.rate_scale + 0.002)
+                if self.limit < self.max_concurrency:
+                    self._clean += 1
+                    if self._clean >= self.grow_after:
+                        self._clean = 0
+                        self.limit = min(float(self.max_concurrency), self.limit + 1.0)
         self._free_slot()
 
     def _free_slot(self) -> None:
@@ -307,34 +339,76 @@ class RateLimiter:
         return self.rpm is not None or self.tpm is not None
 
     def pause(self, seconds: float) -> None:
-        """No new request starts for ``seconds`` (a 429's retry-after); the RPM bucket is drained."""
+        """No new request starts for ``seconds`` (a 429's retry-after); the RPM bucket is drained.
+
+        Rejections that go on while paced mean the pace is wrong (a limit given too high, a key shared
+        with other clients, a server that advertises nothing): see :meth:`_rejected`.
+        """
         now = time.monotonic()
         with self._lock:
             self._blocked_until = max(self._blocked_until, now + seconds)
             if self._rpm is not None:
                 self._rpm.drain(now)
+                self._rejected(now)
+
+    def _rejected(self, now: float) -> None:
+        """Count a rejection; slow the pace when two seconds in a row each saw three or more.
+
+        One burst of rejections (a start-up race) is one event and changes nothing. The pace slows to
+        70% per persistent second (down to 25% of the nominal rate) and recovers by 0.2% per success.
+        Called with the lock held.
+        """
+        recent = self._recent_pauses
+        recent.append(now)
+        while recent and now - recent[0] > 1.0:
+            recent.popleft()
+        if len(recent) < 3:
+            return
+        second = int(now)
+        persistent = self._hot_second == second - 1
+        if second != self._hot_second:
+            self._hot_second = second
+            if persistent and now >= self._last_slowdown and self.rate_scale > 0.25:
+                old, self.rate_scale = self.rate_scale, max(0.25, self.rate_scale * 0.7)
+                self._slowed(old / self.rate_scale, now)
 
     # -- learning -------------------------------------------------------------------------------------
     def learn(self, limits: RateLimits) -> None:
-        """Adopt advertised per-minute limits for any limit not given explicitly.
+        """Adopt the per-minute limits a server advertises.
 
-        A bucket created from headers starts at the advertised ``remaining`` (when lower than its
-        capacity), so the requests right after the first answer do not overrun the server's bucket.
+        A limit not given explicitly follows the advertised one; an explicit limit is a ceiling, so it
+        is lowered when the server advertises less (never raised). A bucket created from headers starts
+        at the advertised ``remaining`` (when lower than its capacity), so the requests right after the
+        first answer do not overrun the server's bucket.
         """
         if not self.learn_from_headers or not limits:
             return
         now = time.monotonic()
         with self._lock:
-            if self.explicit_rpm is None and limits.rpm and limits.rpm > 0:
-                if self._rpm is None:
-                    self._rpm = self._bucket(limits.rpm, now, limits.requests_remaining)
-                elif abs(self._rpm.rate * 60.0 - limits.rpm) > 1e-9:
-                    self._rpm.set_rate(limits.rpm / 60.0, self.depth_s, now)
-            if self.explicit_tpm is None and limits.tpm and limits.tpm > 0:
-                if self._tpm is None:
-                    self._tpm = self._bucket(limits.tpm, now, limits.tokens_remaining)
-                elif abs(self._tpm.rate * 60.0 - limits.tpm) > 1e-9:
-                    self._tpm.set_rate(limits.tpm / 60.0, self.depth_s, now)
+            self._rpm = self._adopt(self._rpm, self.explicit_rpm, limits.rpm, limits.requests_remaining, now)
+            self._tpm = self._adopt(self._tpm, self.explicit_tpm, limits.tpm, limits.tokens_remaining, now)
+
+    def _adopt(
+        self,
+        bucket: TokenBucket | None,
+        explicit: float | None,
+        advertised: float | None,
+        remaining: float | None,
+        now: float,
+    ) -> TokenBucket | None:
+        if not advertised or advertised <= 0:
+            return bucket
+        target = advertised if explicit is None else min(explicit, advertised)
+        if bucket is None:
+            return self._bucket(target, now, remaining)
+        if abs(bucket.rate * 60.0 - target) > 1e-9:
+            if target < bucket.rate * 60.0:
+                self._slowed(bucket.rate * 60.0 / target, now)  # queued requests stretch (see acquire)
+                # the 429s of requests sent at the old pace are explained: no extra slowdown for them
+                self.rate_scale = 1.0
+                self._last_slowdown = now + 1.0
+            bucket.set_rate(target / 60.0, self.depth_s, now)
+        return bucket
 
 
 def _grant(fut: asyncio.Future[None], limiter: RateLimiter) -> None:

@@ -162,6 +162,7 @@ async def _run(
     finally:
         await resp.aclose()
         actual = (parsed.usage.total_tokens or None) if parsed is not None else None
+        permit.ok = parsed is not None
         client.limiter.release(permit, actual_tokens=actual)
     assert parsed is not None
     cost = client._cost(parsed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ import pytest
 
 from aikit.client import AsyncAI
 from aikit.providers.base import RateLimits
-from aikit.ratelimit import RateLimiter, TokenBucket
+from aikit.ratelimit import Permit, RateLimiter, TokenBucket
 from aikit.retry import RetryPolicy
 from aikit.testing import FakeConfig, FakeProvider
 
@@ -26,29 +27,63 @@ def test_tpm_reservation_settles_to_actual_usage() -> None:
     lim = RateLimiter(tpm=60_000)  # 1,000 tokens/s, bucket of 1,000
     now = time.monotonic()
     assert lim.reserve(800, now=now) == 0.0
-    # an estimate far above the real use is given back when the answer arrives
-    permit_tokens = 800.0
-
-    class P:
-        tokens = permit_tokens
-        waited_s = 0.0
-        released = False
-
     lim.in_flight = 1
-    lim.release(P(), actual_tokens=100)  # type: ignore[arg-type]
+    lim.release(Permit(tokens=800.0, waited_s=0.0), actual_tokens=100)  # the estimate was far too high
     assert lim.reserve(800, now=now) == 0.0  # 1000 - 100 left: room for another 800
     assert lim.reserve(800, now=now) == pytest.approx(0.7, abs=0.01)
 
 
-def test_explicit_limits_win_over_learned_ones() -> None:
-    lim = RateLimiter(rpm=60)
+def test_explicit_limits_are_ceilings_that_advertised_lower_limits_override() -> None:
+    lim = RateLimiter(rpm=60, tpm=100_000)
     lim.learn(RateLimits(rpm=6000, tpm=90_000))
-    assert lim.rpm == 60 and lim.tpm == 90_000
+    assert (
+        lim.rpm == 60 and lim.tpm == 90_000
+    )  # never raised above the explicit value; lowered to the server's
     learner = RateLimiter()
     assert learner.rpm is None
     learner.learn(RateLimits(rpm=500))
     assert learner.rpm == 500
     RateLimiter(learn=False).learn(RateLimits(rpm=5))
+
+
+def test_persistent_429s_slow_the_pace_and_successes_restore_it() -> None:
+    lim = RateLimiter(rpm=600)  # 10/s
+    t = 1000.0
+    for dt in (0.0, 0.1, 0.2, 0.3):  # one burst of rejections in one second: a start-up race, no change
+        lim._rejected(t + dt)
+    assert lim.rate_scale == 1.0
+    for dt in (1.0, 1.1, 1.2):  # ...but the next second rejects again: the pace is wrong
+        lim._rejected(t + dt)
+    assert lim.rate_scale == pytest.approx(0.7)
+    now = time.monotonic() + 100  # a full bucket again
+    waits = [lim.reserve(0, now=now) for _ in range(12)]
+    assert waits[-1] - waits[-2] == pytest.approx(0.1 / 0.7)  # spaced at 70% of the rate
+    for _ in range(200):
+        lim.in_flight += 1
+        lim.release(Permit(tokens=0.0, waited_s=0.0, ok=True))
+    assert lim.rate_scale == pytest.approx(1.0) and lim.rpm == 600
+
+
+def test_queued_requests_stretch_when_the_pace_goes_down() -> None:
+    async def main() -> list[float]:
+        lim = RateLimiter(rpm=1200, max_concurrency=64)  # 20/s, bucket of 20
+        t0 = time.monotonic()
+        starts: list[float] = []
+
+        async def job() -> None:
+            p = await lim.acquire()
+            starts.append(time.monotonic() - t0)
+            lim.release(p)
+
+        tasks = [asyncio.ensure_future(job()) for _ in range(30)]
+        await asyncio.sleep(0.02)
+        lim.learn(RateLimits(rpm=600))  # the server says 10/s: the queue (10 left) now takes ~1 s
+        await asyncio.gather(*tasks)
+        return sorted(starts)
+
+    starts = asyncio.run(main())
+    gaps = [b - a for a, b in itertools.pairwise(starts[20:])]
+    assert starts[19] < 0.02 and min(gaps) > 0.07 and 0.8 < starts[-1] < 1.4
 
 
 def test_unknown_limits_probe_with_one_request_until_the_first_answer() -> None:
@@ -159,3 +194,24 @@ def test_limits_learned_from_headers_stop_the_429s(fake: FakeProvider) -> None:
     ai = asyncio.run(main())
     assert ai.stats()["retries"] == 0
     assert fake.stats()["rate_limited"] == 0
+
+
+def test_a_limit_set_too_high_is_lowered_to_the_advertised_one() -> None:
+    """The caller says 2,400 RPM, the server allows (and advertises) 1,200: no storm of 429s, no row lost."""
+    with FakeProvider(FakeConfig(api_key="sk-rl", rpm=1200, latency_median_s=0.01)) as server:
+
+        async def main() -> AsyncAI:
+            policy = RetryPolicy(max_attempts=30, deadline_s=60)
+            url = server.base_url
+            ai = AsyncAI(
+                "openai:gpt-4o-mini", base_url=url, api_key="sk-rl", rpm=2400, cache=False, retry=policy
+            )
+            rs = await asyncio.gather(*(ai.achat(f"row {i}", max_tokens=5) for i in range(120)))
+            assert len(rs) == 120
+            await ai.aclose()
+            return ai
+
+        ai = asyncio.run(main())
+        stats = server.stats()
+    assert stats["ok"] == 120 and ai.limiter.rpm == 1200
+    assert stats["rate_limited"] <= 45  # the first burst only (a pace that stayed too high: ~1 per row)
