@@ -116,16 +116,16 @@ def main() -> int:
     url = redis_url_from_env() or (local_redis.url if local_redis else "")
     config = FakeConfig(api_key=KEY, rpm=args.rpm, latency_median_s=args.latency, latency_sigma=0.5, seed=1)
     fake = FakeProvider.start_process(config)
-    dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
-    cluster = distributed.LocalCluster(
-        n_workers=args.workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=50,
-        env={"AIKIT_HOME": os.environ["AIKIT_HOME"], "AIKIT_API_KEY": KEY},
-    )
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = distributed.LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=50,
+            env={"AIKIT_HOME": os.environ["AIKIT_HOME"], "AIKIT_API_KEY": KEY},
+        )
     client = distributed.Client(cluster)
     try:
         client.run(_warm_up)

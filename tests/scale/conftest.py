@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,15 +36,14 @@ def redis_url(redis_server: LocalRedis) -> Iterator[str]:
     yield redis_server.url
 
 
-def _warm_up() -> None:
-    import importlib
-
-    for name in ("aikit.scale.dask", "aikit.client", "aikit.dataframe", "jsonschema"):
-        importlib.import_module(name)
-
-
 #: The API key the workers find in their environment (the driver never ships it).
 WORKER_KEY = "sk-worker-env-key-5e6f"
+
+
+@pytest.fixture(scope="session")
+def worker_key() -> str:
+    """The API key set in the workers' environment (and required by the tests' fake provider)."""
+    return WORKER_KEY
 
 
 @pytest.fixture(scope="session")
@@ -54,20 +54,21 @@ def dask_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     home = tmp_path_factory.mktemp("worker-home")
     # One task per worker thread at a time, so partitions really run in parallel on both workers.
-    dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=50,
-        env={"AIKIT_HOME": str(home), "AIKIT_API_KEY": WORKER_KEY},
-    )
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=50,
+            env={"AIKIT_HOME": str(home), "AIKIT_API_KEY": WORKER_KEY},
+        )
     client = distributed.Client(cluster)
     # Import the batch stack once per worker up front, so each test times its work, not imports
     # (jsonschema alone can take seconds to import on a busy machine).
-    client.run(_warm_up)
+    for module in ("aikit.scale.dask", "aikit.client", "aikit.dataframe", "jsonschema"):
+        client.run(importlib.import_module, module)
     try:
         yield client
     finally:

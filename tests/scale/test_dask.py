@@ -20,7 +20,6 @@ from aikit.scale.dask import batch_on, client_description
 from aikit.scale.redis_cache import RedisCache
 from aikit.scale.redis_limiter import RedisLimiter, limiter_key
 from aikit.testing import FakeConfig, FakeProvider
-from tests.scale.conftest import WORKER_KEY
 
 dd = pytest.importorskip("dask.dataframe")
 
@@ -34,9 +33,9 @@ TONE = {
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[Any]:
+def fake(worker_key: str) -> Iterator[Any]:
     """The fake provider in its own process; it requires the key the workers have in their env."""
-    server = FakeProvider.start_process(FakeConfig(api_key=WORKER_KEY, latency_median_s=0.03, seed=7))
+    server = FakeProvider.start_process(FakeConfig(api_key=worker_key, latency_median_s=0.03, seed=7))
     try:
         yield server
     finally:
@@ -44,9 +43,9 @@ def fake() -> Iterator[Any]:
 
 
 @pytest.fixture
-def worker_env_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AIKIT_API_KEY", WORKER_KEY)
-    return WORKER_KEY
+def worker_env_key(monkeypatch: pytest.MonkeyPatch, worker_key: str) -> str:
+    monkeypatch.setenv("AIKIT_API_KEY", worker_key)
+    return worker_key
 
 
 def _frame(n: int, dup_every: int = 0) -> pd.DataFrame:
@@ -132,8 +131,10 @@ def test_workers_share_the_rate_limit_through_redis(
 ) -> None:
     rpm = 2400  # 40 requests/s enforced by the server as a 1-s bucket
     df = _frame(160)
-    with FakeProvider.start_process(FakeConfig(api_key=WORKER_KEY, rpm=rpm, latency_median_s=0.05)) as server:
-        key = limiter_key("compat", server.base_url, WORKER_KEY, "fake-model")
+    with FakeProvider.start_process(
+        FakeConfig(api_key=worker_env_key, rpm=rpm, latency_median_s=0.05)
+    ) as server:
+        key = limiter_key("compat", server.base_url, worker_env_key, "fake-model")
         limiter = RedisLimiter(redis_url, key=key, rpm=rpm)
         ai = _client(server, redis_url, limiter=limiter)
         server.reset()
