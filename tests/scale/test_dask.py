@@ -207,6 +207,10 @@ def test_batch_on_a_dask_client(fake: Any, redis_url: str, dask_client: Any, wor
     again = batch_on(dask_client, prompts, ai=ai, progress=False)
     assert fake.stats()["requests"] == 25 and again.state.cached == 75
     assert again.texts == res.texts
+    from aikit.batch import batch
+
+    via_batch = batch(prompts, ai=ai, client=dask_client, progress=False)  # aikit.batch(..., client=)
+    assert via_batch.texts == res.texts and fake.stats()["requests"] == 25
 
 
 def test_classify_and_extract_give_the_pandas_columns(
