@@ -134,9 +134,12 @@ def test_workers_share_the_rate_limit_through_redis(
     with FakeProvider.start_process(
         FakeConfig(api_key=worker_env_key, rpm=rpm, latency_median_s=0.05)
     ) as server:
-        key = limiter_key("compat", server.base_url, worker_env_key, "fake-model")
-        limiter = RedisLimiter(redis_url, key=key, rpm=rpm)
-        ai = _client(server, redis_url, limiter=limiter)
+        # The user-facing form: Redis URLs for both the cache and the limiter.
+        ai = AI("compat:fake-model", base_url=server.base_url, cache=redis_url, limiter=redis_url, rpm=rpm)
+        assert isinstance(ai.aio.limiter, RedisLimiter)
+        assert ai.aio.limiter.shared.key == limiter_key(
+            "compat", server.base_url, worker_env_key, "fake-model"
+        )
         server.reset()
         out = dd.from_pandas(df, npartitions=4).ai.map("Tone of: {content}", ai=ai, schema=TONE)
         res = out.ai.compute(progress=False)
