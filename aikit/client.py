@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 import weakref
@@ -197,16 +198,21 @@ class AsyncAI:
         >>> AsyncAI.from_description(AsyncAI("ollama:llama3.2", cache=False).describe())
         AsyncAI('ollama:llama3.2')
         """
-        cache = self._cache_spec
-        if not isinstance(cache, bool | str) and cache is not None:
-            directory = getattr(cache, "directory", None) or getattr(cache, "url", None)
-            cache = str(directory) if directory is not None else True
+        spec = self._cache_spec
+        cache: bool | str
+        if spec is None or isinstance(spec, bool):
+            cache = bool(spec)
+        elif isinstance(spec, str | os.PathLike):
+            cache = os.fspath(spec)
+        else:  # a cache object: its directory or URL, else the default cache on the other side
+            where = getattr(spec, "directory", None) or getattr(spec, "url", None)
+            cache = str(where) if where is not None else True
         return {
             "model": str(self.spec),
             "base_url": self._explicit_base_url,
             "api_key": self._explicit_key,
             **self._options,
-            "cache": cache if isinstance(cache, bool) else str(cache),
+            "cache": cache,
             "timeout": self.timeout,
             "retry": asdict(self.retry),
             "limiter": self._limiter_url,

@@ -142,3 +142,14 @@ def test_request_building_and_validation() -> None:
     local = AsyncAI("local", cache=False)
     assert local.cache_key("x") == local.cache_key("x", temperature=0)  # local defaults to temperature 0
     assert repr(AsyncAI("openai:gpt-4o-mini", api_key="sk-secret-1")) == "AsyncAI('openai:gpt-4o-mini')"
+
+
+def test_describe_keeps_the_cache_location(tmp_path: Path) -> None:
+    from aikit.cache import open_cache
+
+    cases = [(None, False), (False, False), (True, True), (str(tmp_path / "a"), str(tmp_path / "a"))]
+    cases += [(tmp_path / "b", str(tmp_path / "b")), (open_cache(tmp_path / "c"), str(tmp_path / "c"))]
+    for spec, described in cases:
+        d = AsyncAI("ollama:m", cache=spec).describe()
+        assert d["cache"] == described
+        assert AsyncAI.from_description(pickle.loads(pickle.dumps(d))).describe() == d
