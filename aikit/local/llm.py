@@ -20,10 +20,13 @@ What :func:`aensure_server` / :func:`ensure_server` guarantee:
   PASSIVE``: 2-20x faster per row when other jobs share the cores).
 * **Stopped at exit** (``atexit`` and :func:`aikit._runtime.on_shutdown`); the child also exits by
   itself when this process dies, even by ``SIGKILL`` (it watches its stdin pipe and parent pid).
-* **Restarted if it died.** Every call checks the process; a dead server is restarted with a
-  ``logging.warning`` naming its exit code and log file. A client that gets a *connection error* from
-  the endpoint should call ``aensure_server(model, restart=True)`` once and retry: the server is then
-  health-checked and replaced if it does not answer (concurrent callers share one restart).
+* **Restarted if it died.** A watcher thread notices a dead server at once and starts a new one on
+  the *same port with the same key* (``logging.warning`` names the exit code and the log file), so a
+  client that cached the endpoint succeeds on its next retry of the connection error. A server that
+  keeps crashing (3 times in 60 s) is left alone; the next call then restarts it. Every call also
+  checks the process before returning the endpoint. A client that gets a *connection error* may call
+  ``aensure_server(model, restart=True)`` and retry: the server is health-checked and replaced if it
+  does not answer, e.g. when hung (concurrent callers share one restart).
 
 Sampling defaults to temperature 0 on the server, and the client (:mod:`aikit.client`) also sends
 ``temperature=0`` unless told otherwise, so answers are repeatable on one build. SmolLM2-135M is a
@@ -73,6 +76,9 @@ logger = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
 #: Seconds a restart=True health check may take before the server counts as hung.
 HEALTH_TIMEOUT_S = 5.0
+#: Background restarts allowed per window before a crashing server is left for the next call.
+MAX_AUTO_RESTARTS = 3
+RESTART_WINDOW_S = 60.0
 RUNTIME_INSTALL = 'pip install "aikit[local]"'
 
 
@@ -112,6 +118,9 @@ class _Managed:
     proc: subprocess.Popen[bytes]
     endpoint: LocalEndpoint
     log_path: Path
+    n_parallel: int
+    n_ctx: int
+    restarts: list[float] = field(default_factory=list)
     owner_pid: int = field(default_factory=os.getpid)
 
 
@@ -210,11 +219,18 @@ def _kill(proc: subprocess.Popen[bytes], grace: float = 2.0) -> None:
             proc.stdin.close()
 
 
-def _start(model: LocalModel, *, n_parallel: int, n_ctx: int) -> _Managed:
+def _start(
+    model: LocalModel, *, n_parallel: int, n_ctx: int, port: int = 0, key: str | None = None
+) -> _Managed:
+    """Start a child server; ``port``/``key`` reuse a dead server's address so its endpoint stays valid."""
     _runtime_available()
-    key = secrets.token_urlsafe(24)
+    key = key or secrets.token_urlsafe(24)
     log_path = _log_path(model)
-    log_path.write_text("")  # one start per log file; keep it small
+    if port:  # a restart: keep the dead server's log (it may hold a traceback), mark the new start
+        with log_path.open("a") as log:
+            log.write(f"--- restart at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n")
+    else:
+        log_path.write_text("")  # one start per log file; keep it small
     cmd = [
         sys.executable,
         "-m",
@@ -230,6 +246,8 @@ def _start(model: LocalModel, *, n_parallel: int, n_ctx: int) -> _Managed:
         str(n_parallel),
         "--ctx",
         str(n_ctx),
+        "--port",
+        str(port),
     ]
     env = {**os.environ, ENV_API_KEY: key}
     try:
@@ -247,8 +265,8 @@ def _start(model: LocalModel, *, n_parallel: int, n_ctx: int) -> _Managed:
             f"the local LLM server did not become ready within {START_TIMEOUT_S:.0f} s "
             f"(model {model.path}); log: {log_path}"
         ) from None
-    port = info.get("port")
-    if not isinstance(port, int):
+    bound = info.get("port")
+    if not isinstance(bound, int):
         _kill(proc)
         detail = info.get("error") or _tail(log_path) or f"exit code {proc.poll()}"
         if info.get("kind") == "runtime":
@@ -261,10 +279,64 @@ def _start(model: LocalModel, *, n_parallel: int, n_ctx: int) -> _Managed:
             "Is it an instruct GGUF with a chat template?"
         )
     endpoint = LocalEndpoint(
-        base_url=f"http://127.0.0.1:{port}/v1", api_key=key, model_path=model.path, pid=proc.pid
+        base_url=f"http://127.0.0.1:{bound}/v1", api_key=key, model_path=model.path, pid=proc.pid
     )
     _check_health(endpoint, timeout=5.0, raise_error=True)
-    return _Managed(model, proc, endpoint, log_path)
+    return _Managed(model, proc, endpoint, log_path, n_parallel, n_ctx)
+
+
+def _replace(old: _Managed, why: str) -> _Managed:
+    """Start a successor for ``old`` (caller holds ``_lock``): same port and key when possible.
+
+    Keeping the address means clients that cached the endpoint simply succeed on their next retry.
+    """
+    logger.warning(
+        "aikit local LLM server (pid %s) %s; restarting it. Log: %s", old.proc.pid, why, old.log_path
+    )
+    port = int(old.endpoint.base_url.rsplit(":", 1)[1].split("/", 1)[0])
+    try:
+        new = _start(
+            old.model, n_parallel=old.n_parallel, n_ctx=old.n_ctx, port=port, key=old.endpoint.api_key
+        )
+    except LocalModelError:  # the port was taken meanwhile: a fresh address, found via ensure_server()
+        new = _start(old.model, n_parallel=old.n_parallel, n_ctx=old.n_ctx)
+    now = time.monotonic()
+    new.restarts = [t for t in old.restarts if now - t < RESTART_WINDOW_S] + [now]
+    return new
+
+
+def _watch(managed: _Managed) -> None:
+    """Background thread: when the server dies unasked, restart it at once (bounded), else just return."""
+    code = managed.proc.wait()
+    with _lock:
+        if _servers.get(managed.model.path) is not managed or managed.owner_pid != os.getpid():
+            return  # stopped on purpose, or already replaced by ensure_server()
+        recent = [t for t in managed.restarts if time.monotonic() - t < RESTART_WINDOW_S]
+        if len(recent) >= MAX_AUTO_RESTARTS:
+            logger.warning(
+                "aikit local LLM server (pid %s) died with exit code %s, %d times within %.0f s; not "
+                "restarting it in the background (the next call will try). Log: %s",
+                managed.proc.pid,
+                code,
+                len(recent) + 1,
+                RESTART_WINDOW_S,
+                managed.log_path,
+            )
+            _servers.pop(managed.model.path, None)
+            return
+        try:
+            new = _replace(managed, f"died with exit code {code}")
+        except LocalModelError as exc:
+            logger.warning("aikit local LLM server could not be restarted: %s", exc)
+            _servers.pop(managed.model.path, None)
+            return
+        _register(new)
+
+
+def _register(managed: _Managed) -> None:
+    """Record ``managed`` (caller holds ``_lock``) and watch it from a daemon thread."""
+    _servers[managed.model.path] = managed
+    threading.Thread(target=_watch, args=(managed,), name="aikit-llm-watch", daemon=True).start()
 
 
 def _check_health(endpoint: LocalEndpoint, *, timeout: float, raise_error: bool = False) -> bool:
@@ -349,25 +421,14 @@ def ensure_server(
             if code is None and _check_health(managed.endpoint, timeout=HEALTH_TIMEOUT_S):
                 return managed.endpoint
             if code is None:
-                logger.warning(
-                    "aikit local LLM server (pid %s) stopped answering; restarting it. Log: %s",
-                    managed.proc.pid,
-                    managed.log_path,
-                )
                 managed.proc.kill()  # hung: no point in a polite SIGTERM
                 _kill(managed.proc)
-            else:
-                logger.warning(
-                    "aikit local LLM server (pid %s) died with exit code %s; restarting it. Log: %s",
-                    managed.proc.pid,
-                    code,
-                    managed.log_path,
-                )
-            _servers.pop(resolved.path, None)
+            why = "stopped answering" if code is None else f"died with exit code {code}"
+            _register(_replace(managed, why))
+            return _servers[resolved.path].endpoint
         _register_hooks()
-        managed = _start(resolved, n_parallel=n_parallel, n_ctx=n_ctx)
-        _servers[resolved.path] = managed
-        return managed.endpoint
+        _register(_start(resolved, n_parallel=n_parallel, n_ctx=n_ctx))
+        return _servers[resolved.path].endpoint
 
 
 async def aensure_server(

@@ -190,14 +190,64 @@ def test_logs_are_silenced_and_hold_no_key(aikit_home: Path) -> None:
 
 def test_killed_server_restarts_cleanly_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     first = ensure_server()
-    os.kill(first.pid, signal.SIGKILL)
-    assert _wait_gone(first.pid)
     with caplog.at_level(logging.WARNING, logger="aikit.local.llm"):
+        os.kill(first.pid, signal.SIGKILL)
+        assert _wait_gone(first.pid)
         second = asyncio.run(aensure_server())
-    assert second.pid != first.pid and second.api_key != first.api_key
+    assert second.pid != first.pid
+    # same address and key: clients holding the old endpoint keep working
+    assert (second.base_url, second.api_key) == (first.base_url, first.api_key)
     assert any("died" in r.getMessage() and str(first.pid) in r.getMessage() for r in caplog.records)
     assert _classify(second, "Where is my order?").status_code == 200
     assert [e.pid for e in running_servers()] == [second.pid]
+
+
+def _wait_answering(ep: LocalEndpoint, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{ep.base_url}/models", headers=ep.headers, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def test_a_killed_server_comes_back_on_the_same_address_by_itself() -> None:
+    first = ensure_server()
+    os.kill(first.pid, signal.SIGKILL)
+    assert _wait_gone(first.pid)
+    # Nobody calls ensure_server(): a client that cached the endpoint just retries the same URL.
+    assert _wait_answering(first), "the server did not come back on its old address"
+    (now,) = running_servers()
+    assert now.pid != first.pid and now.base_url == first.base_url
+    assert _classify(first, "Where is my order?").status_code == 200
+
+
+def test_a_crash_looping_server_is_left_for_the_next_call(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import aikit.local.llm
+
+    monkeypatch.setattr(aikit.local.llm, "MAX_AUTO_RESTARTS", 1)
+    stop_servers()
+    first = ensure_server()
+    with caplog.at_level(logging.WARNING, logger="aikit.local.llm"):
+        os.kill(first.pid, signal.SIGKILL)
+        assert _wait_answering(first)  # one background restart allowed
+        (second,) = running_servers()
+        os.kill(second.pid, signal.SIGKILL)
+        assert _wait_gone(second.pid)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any("not restarting" in r.message for r in caplog.records):
+            time.sleep(0.05)
+        assert any("not restarting" in r.getMessage() for r in caplog.records)
+        time.sleep(0.3)
+        assert running_servers() == []  # not restarted in the background again
+    assert sum("; restarting it" in r.getMessage() for r in caplog.records) == 1
+    third = ensure_server()  # the next call starts one
+    assert third.pid not in (first.pid, second.pid)
 
 
 def test_restart_flag_replaces_a_hung_server_and_keeps_a_healthy_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,6 +273,8 @@ def test_stop_servers_then_next_call_starts_quietly(caplog: pytest.LogCaptureFix
     stop_servers()
     assert _wait_gone(ep.pid) and running_servers() == []
     with caplog.at_level(logging.WARNING, logger="aikit.local.llm"):
+        time.sleep(0.5)  # room for a (wrong) background restart
+        assert running_servers() == []
         again = ensure_server()
     assert again.pid != ep.pid and not caplog.records
 
