@@ -159,11 +159,11 @@ async def _run(
             what, status=status, provider=client.spec.provider, attempts=attempts.attempt
         )
         attempts.fail(err, cause=exc)
-    finally:
-        await resp.aclose()
+    finally:  # the slot first (sync, cannot be interrupted), then the connection
         actual = (parsed.usage.total_tokens or None) if parsed is not None else None
         permit.ok = parsed is not None
         client.limiter.release(permit, actual_tokens=actual)
+        await resp.aclose()
     assert parsed is not None
     cost = client._cost(parsed)
     client._account(parsed, cost)

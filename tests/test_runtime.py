@@ -116,3 +116,23 @@ def test_stream_from_sync_code_inside_a_running_loop(fake: FakeProvider) -> None
         return "".join(ai.stream("stream in a cell", max_tokens=30))
 
     assert asyncio.run(cell()).startswith("fake-")
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
+def test_keyboard_interrupt_stops_a_sync_stream(fake: FakeProvider) -> None:
+    fake.configure(stream_delay_s=0.1, reply_words=15)  # ~15 chunks, 0.1 s apart
+    try:
+        ai = _ai(fake, cache=False)
+        chunks: list[str] = []
+        timer = _interrupt_main_thread_after(0.35)
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            for chunk in ai.stream("a long story", max_tokens=200):
+                chunks.append(chunk)
+        timer.join()
+        assert time.monotonic() - t0 < 0.35 + 1.0 and 0 < len(chunks) < 10
+        assert _wait_for(lambda: ai.aio.limiter.in_flight == 0, 1.0) < 1.0  # the slot was given back
+        assert ai.chat("still usable").text.startswith("fake-")
+    finally:
+        _wait_for(lambda: fake.stats()["in_flight"] == 0, 3.0)  # the server finishes its (unread) stream
+        fake.configure(stream_delay_s=0.0, reply_words=0)
