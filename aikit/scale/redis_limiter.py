@@ -21,13 +21,14 @@ How a request is paced
 4. ``pause(seconds)`` (on a 429 with ``retry-after``) stops every process from starting requests
    until then.
 
-Buckets are half a second deep (``burst_s=0.5``; the in-process limiter uses 1 s). Many workers
-keep a shared bucket drained, but when they all stall at once (a busy machine, partitions
-changing hands) it refills, and the next burst is at most ``burst_s`` of traffic: half a second
-keeps every 10-second window within 5% of the limit. A bucket Redis has not seen starts with room
-for one request, so N processes starting together ramp up at the limit instead of bursting. The state
-expires after a minute idle. The Redis key is ``aikit:rl:<sha256>`` of provider, normalised base
-URL, model and a fingerprint of the API key: never the key itself (:func:`limiter_key`).
+Buckets are 0.4 s deep (``burst_s=0.4``; the in-process limiter uses 1 s). Many workers keep a
+shared bucket drained, but when they all stall at once (a busy machine, partitions changing
+hands) it refills, and the next burst is at most ``burst_s`` of traffic: 0.4 s keeps every
+10-second window within 4% of the limit, leaving room for network jitter under 5%. A bucket
+Redis has not seen starts with room for one request, so N processes starting together ramp up at
+the limit instead of bursting. The state expires after a minute idle. The Redis key is
+``aikit:rl:<sha256>`` of provider, normalised base URL, model and a fingerprint of the API key:
+never the key itself (:func:`limiter_key`).
 
 >>> limiter = RedisLimiter("redis://127.0.0.1:6379/0", key=limiter_key("openai", None, "sk-..."),
 ...                        rpm=500, tpm=200_000)  # doctest: +SKIP
@@ -168,7 +169,7 @@ class RedisBuckets:
         Limits; None (or 0) means no limit of that kind. :meth:`set_limits` changes them later
         (for example when learned from ``x-ratelimit-*`` headers).
     burst_s : float
-        Bucket depth in seconds of the rate (default 0.5 s).
+        Bucket depth in seconds of the rate (default 0.4 s).
 
     Examples
     --------
@@ -183,7 +184,7 @@ class RedisBuckets:
         key: str,
         rpm: float | None = None,
         tpm: float | None = None,
-        burst_s: float = 0.5,
+        burst_s: float = 0.4,
     ) -> None:
         self.url = check_redis_url(url)
         if not isinstance(key, str) or not key:
@@ -388,7 +389,7 @@ class RedisLimiter(RateLimiter):
     rpm, tpm : float, optional
         Explicit limits; otherwise learned from response headers (when ``learn``).
     burst_s : float
-        Bucket depth in seconds (default 0.5 s: see the module docstring).
+        Bucket depth in seconds (default 0.4 s: see the module docstring).
     max_concurrency, min_concurrency, learn, grow_after
         As for :class:`~aikit.ratelimit.RateLimiter`.
 
@@ -407,7 +408,7 @@ class RedisLimiter(RateLimiter):
         key: str,
         rpm: float | None = None,
         tpm: float | None = None,
-        burst_s: float = 0.5,
+        burst_s: float = 0.4,
         max_concurrency: int = 64,
         min_concurrency: int = 1,
         learn: bool = True,

@@ -214,7 +214,7 @@ def test_bad_configuration_and_unreachable_redis() -> None:
 
 
 def test_requests_held_up_by_a_blocked_loop_do_not_leave_as_one_burst(redis_url: str) -> None:
-    buckets = RedisBuckets(redis_url, key="aikit:rl:test-late", rpm=600)  # 10/s, 0.5 s deep: 5
+    buckets = RedisBuckets(redis_url, key="aikit:rl:test-late", rpm=600, burst_s=0.5)  # 10/s, 5 deep
 
     async def scenario() -> list[float]:
         starts: list[float] = []
