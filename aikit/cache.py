@@ -34,9 +34,9 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aikit.exceptions import CacheError, ConfigError
@@ -68,7 +68,6 @@ _COMPRESS_ABOVE = 4096  # bytes of JSON; smaller values are stored as plain JSON
 _CHUNK = 500  # keys per SELECT ... IN (...)
 _INLINE_MAX = 16  # misses read on the calling thread; more go to a worker thread
 
-T = TypeVar("T")
 
 
 _ATOMS = frozenset({str, int, bool, type(None)})
@@ -254,6 +253,15 @@ class NullCache:
         return "NullCache()"
 
 
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
+
 class DiskResponseCache:
     """A persistent response cache in a diskcache directory, with bulk reads and an in-memory LRU.
 
@@ -290,6 +298,9 @@ class DiskResponseCache:
         self._read_lock = threading.Lock()  # guards _reader (bulk reads)
         self._reader: sqlite3.Connection | None = None
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending_lock = threading.Lock()  # guards _pending and _flushing
+        self._pending: list[tuple[str, bytes, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
+        self._flushing = False
         self._closed = False
 
     def __repr__(self) -> str:
@@ -436,26 +447,58 @@ class DiskResponseCache:
         return await asyncio.to_thread(self._lookup, keys)
 
     async def aset(self, key: str, value: dict[str, Any]) -> None:
-        """Store ``value`` under ``key``; the SQLite write runs on the cache's writer thread."""
+        """Store ``value`` under ``key``; returns once it is committed to disk.
+
+        Writes are group-committed: concurrent ``aset`` calls queue their entries, and the cache's
+        writer thread commits everything queued in one SQLite transaction, so a busy batch pays one
+        thread hop and one commit per group rather than per answer.
+        """
         blob = encode_value(value)
         self._remember(key, blob)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        with self._pending_lock:
+            self._pending.append((key, blob, done, loop))
+            start = not self._flushing
+            self._flushing = True
+        if start:
+            if self._writer is None:
+                self._writer = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix="aikit-cache-writer"
+                )
+            self._writer.submit(self._flush)
         try:
             with self._translated("writing"):
-                await self._in_writer(self._disk.set, key, blob)
+                await done
         except BaseException:
             self._forget(key)
             raise
+
+    def _flush(self) -> None:
+        """Writer thread: commit queued entries in groups until the queue is empty."""
+        while True:
+            with self._pending_lock:
+                group, self._pending = self._pending, []
+                if not group:
+                    self._flushing = False
+                    return
+            error: BaseException | None = None
+            try:
+                with self._disk.transact():
+                    for key, blob, _, _ in group:
+                        self._disk.set(key, blob)
+            except BaseException as exc:  # handed to every waiter of the group
+                error = exc
+            for _, _, done, loop in group:
+                # a closed loop (RuntimeError) means nobody is left waiting to be told
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, done, error)
 
     def _forget(self, key: str) -> None:
         with self._lock:
             old = self._memory.pop(key, None)
             if old is not None:
                 self._memory_bytes -= len(old)
-
-    async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._writer is None:
-            self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="aikit-cache-writer")
-        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
 
     def __len__(self) -> int:
         return len(self._disk)
