@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -76,15 +77,11 @@ class _Runtime:
 
         async def _close() -> None:
             for hook in reversed(hooks):
-                try:
+                with contextlib.suppress(BaseException):  # best effort at exit, never raise from atexit
                     await asyncio.wait_for(hook(), 2.0)
-                except BaseException:  # noqa: S110 - best effort at exit, never raise from atexit
-                    pass
 
-        try:
+        with contextlib.suppress(BaseException):
             asyncio.run_coroutine_threadsafe(_close(), loop).result(timeout=5.0)
-        except BaseException:  # noqa: S110
-            pass
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=2.0)
         with self._lock:
@@ -137,19 +134,52 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     if _runtime.in_thread():
         coro.close()
         raise RuntimeError("aikit sync API called from aikit's own loop thread; await the async API instead")
-    fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, _runtime.loop())
+    loop = _runtime.loop()
+    fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+    finished = threading.Event()  # set when the task itself is over, cancellation cleanup included
+    tasks: list[asyncio.Task[T]] = []
+
+    def _start() -> None:
+        task = loop.create_task(coro)
+        tasks.append(task)
+
+        def _done(t: asyncio.Task[T]) -> None:
+            if t.cancelled():
+                fut.cancel()
+            elif (exc := t.exception()) is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(t.result())
+            finished.set()
+
+        task.add_done_callback(_done)
+
+    loop.call_soon_threadsafe(_start)
     try:
         return fut.result(timeout)
     except KeyboardInterrupt:
-        fut.cancel()
-        try:
-            fut.result(CANCEL_GRACE_S)
-        except BaseException:  # noqa: S110 - the cancellation outcome is not the caller's error
-            pass
+        _cancel(loop, tasks, finished)
         raise
     except concurrent.futures.TimeoutError:
-        fut.cancel()
+        _cancel(loop, tasks, finished)
         raise TimeoutError(f"aikit call did not finish within {timeout} s") from None
+    except concurrent.futures.CancelledError:
+        raise asyncio.CancelledError() from None
+
+
+def _cancel(
+    loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]], finished: threading.Event
+) -> None:
+    """Cancel the task on the loop and wait (briefly) until its cleanup has run."""
+
+    def _cancel_task() -> None:
+        for task in tasks:
+            task.cancel()
+        if not tasks:  # not started yet: nothing will run
+            finished.set()
+
+    loop.call_soon_threadsafe(_cancel_task)
+    finished.wait(CANCEL_GRACE_S)
 
 
 def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
@@ -170,7 +200,5 @@ def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
     finally:
         aclose = getattr(agen, "aclose", None)
         if aclose is not None and not _runtime.in_thread():
-            try:
+            with contextlib.suppress(BaseException):  # closing an abandoned stream is best effort
                 run_sync(aclose())
-            except BaseException:  # noqa: S110 - closing an abandoned stream is best effort
-                pass

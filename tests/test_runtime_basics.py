@@ -63,3 +63,29 @@ def test_shutdown_restarts_lazily() -> None:
     _runtime.run_sync(_thread_name())
     _runtime.shutdown()
     assert _runtime.run_sync(_thread_name()) == "aikit-loop"
+
+
+def test_interrupt_waits_for_the_cancelled_work_to_clean_up() -> None:
+    import os
+    import signal
+    import time
+
+    cleaned: list[float] = []
+
+    async def work() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            await asyncio.sleep(0.2)  # e.g. closing connections
+            cleaned.append(time.monotonic())
+
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        _runtime.run_sync(work())
+    returned = time.monotonic()
+    timer.join()
+    assert cleaned, "the interrupt returned before the cancelled coroutine finished its cleanup"
+    assert cleaned[0] <= returned
+    assert returned - started < 0.2 + 1.0 + 0.5  # interrupt + the 1 s grace, with slack for a loaded box
