@@ -61,6 +61,8 @@ _log = logging.getLogger("aikit.client")
 CACHE_MODES = ("use", "refresh", "read_only", "off")
 #: Output tokens assumed for pacing and estimates when ``max_tokens`` is not given.
 DEFAULT_OUTPUT_ESTIMATE = 256
+#: Requests in flight to the embedded local model (one answering, one queued).
+LOCAL_CONCURRENCY = 2
 
 
 class _LoopState:
@@ -97,8 +99,9 @@ class AsyncAI:
         Seconds per HTTP request (default 60).
     retry : RetryPolicy, optional
         Attempts and total deadline (default ``RetryPolicy()``: 8 attempts within 300 s).
-    max_concurrency : int
-        Ceiling of requests in flight (adaptive below it).
+    max_concurrency : int, optional
+        Ceiling of requests in flight (adaptive below it). Default 64, or 2 for ``local``: its
+        llama.cpp server answers one request at a time, so a deeper queue only adds latency.
     limiter : RateLimiter or str, optional
         A limiter shared between clients, or a ``redis://`` URL for one shared across processes.
     transport : httpx.AsyncBaseTransport, optional
@@ -123,7 +126,7 @@ class AsyncAI:
         cache: Any = True,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
-        max_concurrency: int = 64,
+        max_concurrency: int | None = None,
         limiter: RateLimiter | str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         calllog: Any = True,
@@ -131,6 +134,8 @@ class AsyncAI:
         from aikit.cache import normalize_base_url
 
         self.spec: ProviderSpec = parse_model(model, base_url)
+        if max_concurrency is None:
+            max_concurrency = LOCAL_CONCURRENCY if self.spec.provider == "local" else 64
         self._explicit_base_url = base_url
         self._explicit_key = (
             (api_key if isinstance(api_key, Secret) else Secret(api_key)) if api_key else None
@@ -155,6 +160,7 @@ class AsyncAI:
         self._defaults: dict[str, Any] = {"temperature": 0} if self.spec.provider == "local" else {}
         self._provider: Provider | None = None if self.spec.provider == "local" else make_provider(self.spec)
         self._request_model = self.spec.model
+        self._local_base_url: str | None = None
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]
         self._states = weakref.WeakKeyDictionary()
         self._last: tuple[asyncio.AbstractEventLoop | None, _LoopState | None] = (None, None)
@@ -344,18 +350,21 @@ class AsyncAI:
         return self._calllog
 
     async def _ensure_provider(self) -> tuple[Provider, Secret | None]:
-        if self._provider is not None:
+        if self.spec.provider != "local":
+            assert self._provider is not None
             return self._provider, self._api_key()
-        async with self._state().start_lock:
-            if self._provider is None:
-                from aikit.local.llm import aensure_server
-                from aikit.providers.openai import OpenAIProvider
+        from aikit.local.llm import aensure_server
+        from aikit.providers.openai import OpenAIProvider
 
-                endpoint = await aensure_server(self.spec.model or None)
-                self._key = Secret(endpoint.api_key) if endpoint.api_key else None
-                self._key_resolved = True
-                self._request_model = getattr(endpoint, "model", None) or "local"
-                self._provider = OpenAIProvider("local", endpoint.base_url)
+        # Asked on every call (cheap when the server is up): a server that died or was replaced on
+        # another port is restarted/rediscovered here instead of failing every later call.
+        endpoint = await aensure_server(self.spec.model or None)
+        if self._provider is None or self._local_base_url != endpoint.base_url:
+            self._local_base_url = endpoint.base_url
+            self._key = Secret(endpoint.api_key) if endpoint.api_key else None
+            self._key_resolved = True
+            self._request_model = getattr(endpoint, "model", None) or "local"
+            self._provider = OpenAIProvider("local", endpoint.base_url)
         return self._provider, self._key
 
     # -- the call -------------------------------------------------------------------------------------

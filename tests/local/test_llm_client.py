@@ -88,3 +88,17 @@ def test_killed_server_mid_session_restarts_on_the_next_call() -> None:
     assert again.text.strip()
     (restarted,) = running_servers()
     assert restarted.pid != endpoint.pid
+
+
+def test_a_client_follows_its_server_to_a_new_address() -> None:
+    # A server stopped for good (no automatic restart) is started again by the next call, on a new
+    # port with a new key: the client must ask for the endpoint again rather than keep the old one.
+    ai = aikit.AI("local", retry=RetryPolicy(max_attempts=3, deadline_s=30))
+    assert ai.chat("Reply with the word OK.", max_tokens=8, cache="off").text.strip()
+    (before,) = running_servers()
+    stop_servers()
+    assert running_servers() == []
+    assert ai.chat("Reply with the word OK.", max_tokens=8, cache="off").text.strip()
+    (after,) = running_servers()
+    assert after.pid != before.pid
+    assert ai.calls()["outcome"].tolist()[-1] == "ok"
