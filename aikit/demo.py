@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"), help="report folder (default reports/)")
     parser.add_argument("--model", default="local", help='provider:model, default "local" (offline)')
     parser.add_argument("--crm-url", default=None, help="CRM base URL (default: start the demo CRM)")
-    parser.add_argument("--max-tickets", type=int, default=120, help="tickets to analyse (default 120)")
+    parser.add_argument("--max-tickets", type=int, default=60, help="tickets to analyse (default 60)")
     parser.add_argument("--seed", type=int, default=0, help="demo CRM dataset seed")
 
 
