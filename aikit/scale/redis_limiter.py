@@ -21,10 +21,10 @@ How a request is paced
 4. ``pause(seconds)`` (on a 429 with ``retry-after``) stops every process from starting requests
    until then.
 
-Buckets are 0.4 s deep (``burst_s=0.4``; the in-process limiter uses 1 s). Many workers keep a
-shared bucket drained, but when they all stall at once (a busy machine, partitions changing
-hands) it refills, and the next burst is at most ``burst_s`` of traffic: 0.4 s keeps every
-10-second window within 4% of the limit, leaving room for network jitter under 5%. A bucket
+Buckets are a quarter second deep (``burst_s=0.25``; the in-process limiter uses 1 s). Many
+workers keep a shared bucket drained, but when they all stall at once (a busy machine, partitions
+changing hands) it refills, and the next burst is at most ``burst_s`` of traffic: 0.25 s keeps
+every 10-second window within 2.5% of the limit, leaving room for network jitter under 5%. A bucket
 Redis has not seen starts with room for one request, so N processes starting together ramp up at
 the limit instead of bursting. The state expires after a minute idle. The Redis key is
 ``aikit:rl:<sha256>`` of provider, normalised base URL, model and a fingerprint of the API key:
@@ -67,8 +67,8 @@ _SLOT_ONLY = -1.0
 #: Idle time after which Redis forgets a bucket (it would be full again by then anyway).
 IDLE_TTL_MS = 60_000
 SOCKET_TIMEOUT_S = 10.0
-#: A wake-up later than this after a slot (or a quarter of the bucket depth) takes a fresh slot.
-LATE_S = 0.05
+#: A wake-up later than this after its slot takes a fresh slot (smaller delays are event-loop noise).
+LATE_S = 0.1
 #: How many times one acquire may swap a stale slot for a fresh one.
 MAX_RESLOTS = 4
 
@@ -169,7 +169,7 @@ class RedisBuckets:
         Limits; None (or 0) means no limit of that kind. :meth:`set_limits` changes them later
         (for example when learned from ``x-ratelimit-*`` headers).
     burst_s : float
-        Bucket depth in seconds of the rate (default 0.4 s).
+        Bucket depth in seconds of the rate (default 0.25 s).
 
     Examples
     --------
@@ -184,7 +184,7 @@ class RedisBuckets:
         key: str,
         rpm: float | None = None,
         tpm: float | None = None,
-        burst_s: float = 0.4,
+        burst_s: float = 0.25,
     ) -> None:
         self.url = check_redis_url(url)
         if not isinstance(key, str) or not key:
@@ -241,7 +241,7 @@ class RedisBuckets:
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
-        tolerance = max(LATE_S, self.burst_s / 4)
+        tolerance = LATE_S
         slot = await self.reserve(tokens)
         reslots = 0
         while slot.wait_s > 0:
@@ -389,7 +389,7 @@ class RedisLimiter(RateLimiter):
     rpm, tpm : float, optional
         Explicit limits; otherwise learned from response headers (when ``learn``).
     burst_s : float
-        Bucket depth in seconds (default 0.4 s: see the module docstring).
+        Bucket depth in seconds (default 0.25 s: see the module docstring).
     max_concurrency, min_concurrency, learn, grow_after
         As for :class:`~aikit.ratelimit.RateLimiter`.
 
@@ -408,7 +408,7 @@ class RedisLimiter(RateLimiter):
         key: str,
         rpm: float | None = None,
         tpm: float | None = None,
-        burst_s: float = 0.4,
+        burst_s: float = 0.25,
         max_concurrency: int = 64,
         min_concurrency: int = 1,
         learn: bool = True,
