@@ -6,7 +6,8 @@
 
 Secrets are read from the named environment variables, never from the command line (which other
 users can see in ``ps``). ``NAME:SCHEME:VAR1,VAR2`` gives several secrets for a rotation. The process
-prints one ``listening`` line per source, then runs until SIGINT or SIGTERM and stops cleanly.
+prints one ``listening`` line per source, then runs until SIGINT or SIGTERM and stops cleanly. With
+``AIKIT_LISTEN_STATS=1`` it prints the writer's group-commit statistics to stderr when it stops.
 """
 
 from __future__ import annotations
