@@ -18,13 +18,20 @@ import datetime as dt
 import json
 import os
 import secrets
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "render_html", "run", "run_report"]
+from aikit.exceptions import AIKitError
+
+__all__ = ["ReportError", "add_arguments", "render_html", "run", "run_report"]
 
 DEFAULT_NOTEBOOK = Path("notebooks") / "02_crm_batch_analysis.ipynb"
+
+
+class ReportError(AIKitError):
+    """A report notebook failed; the message names the cell and where the rendered report is."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,8 +70,8 @@ def run_report(
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    executed = out_dir / f"{stem}.ipynb"
-    summary_path = out_dir / f"{stem}.summary.json"
+    executed = (out_dir / f"{stem}.ipynb").resolve()
+    summary_path = (out_dir / f"{stem}.summary.json").resolve()  # the kernel runs in the notebook's folder
     summary_path.unlink(missing_ok=True)
     old_env = dict(os.environ)
     os.environ.update(env or {})
@@ -77,6 +84,10 @@ def run_report(
             progress_bar=False,
             cwd=str(notebook.parent),
         )
+    except papermill.PapermillExecutionError as exc:
+        # Papermill saved the notebook up to the failing cell: render it so the failure can be read.
+        html = render_html(executed, out_dir / f"{stem}.html")
+        raise ReportError(f"cell {exc.exec_count} failed ({exc.ename}: {exc.evalue}); see {html}") from None
     finally:
         os.environ.clear()
         os.environ.update(old_env)
@@ -117,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
             stem=stem,
             env=env,
         )
+    except ReportError as exc:
+        print(f"aikit demo failed: {exc}", file=sys.stderr)
+        return 1
     finally:
         if crm is not None:
             crm.stop()
