@@ -353,7 +353,7 @@ class Verifier:
         if not sig:
             raise _fail("missing")
         settings = req.headers.get("x-twilio-webhooks-signature-settings", "")
-        algo = "sha256" if "algorithm=HMAC_SHA256" in settings.replace(" ", "").upper() else "sha1"
+        algo = "sha256" if "ALGORITHM=HMAC_SHA256" in settings.replace(" ", "").upper() else "sha1"
         url = self._signed_url(req)
         query = parse_qs(urlsplit(url).query, keep_blank_values=True)
         if "bodySHA256" in query:

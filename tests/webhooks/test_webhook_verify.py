@@ -267,3 +267,21 @@ def test_unsigned_id_headers_are_combined_with_the_body_hash() -> None:
     ka = Verifier(cfg).verify(_req(a.headers, b'{"a":1}')).events[0].dedupe_key
     kb = Verifier(cfg).verify(_req(b.headers, b'{"a":2}')).events[0].dedupe_key
     assert ka != kb and ka.startswith("id:same:")
+
+
+def test_twilio_shared_key_hmac_sha256_variant() -> None:
+    """Twilio's SharedKey signatures (settings header algorithm=HMAC_SHA256), signed by the official lib."""
+    from twilio.request_validator import RequestValidator
+
+    url = "https://hooks.example.com/hooks/s"
+    params = {"MessageSid": "SM9", "MessageStatus": "sent"}
+    sig = RequestValidator("shared-key").compute_signature(url, params, algorithm="HMAC_SHA256")
+    headers = {
+        "x-twilio-signature": sig,
+        "x-twilio-webhooks-signature-settings": "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256",
+    }
+    v = _verifier("twilio", "shared-key", public_url=url)
+    body = urlencode(params).encode()
+    assert v.verify(_req(headers, body)).events[0].event_type == "message.sent"
+    with pytest.raises(SignatureError):  # the same signature read as the legacy SHA-1 scheme fails
+        v.verify(_req({"x-twilio-signature": sig}, body))
