@@ -285,3 +285,34 @@ def test_twilio_shared_key_hmac_sha256_variant() -> None:
     assert v.verify(_req(headers, body)).events[0].event_type == "message.sent"
     with pytest.raises(SignatureError):  # the same signature read as the legacy SHA-1 scheme fails
         v.verify(_req({"x-twilio-signature": sig}, body))
+
+
+def test_github_sha1_only_when_opted_in() -> None:
+    import hashlib
+    import hmac
+
+    body = b'{"zen": "x"}'
+    legacy = {"x-hub-signature": "sha1=" + hmac.new(b"gh", body, hashlib.sha1).hexdigest()}
+    with pytest.raises(SignatureError):
+        _verifier("github", "gh").verify(_req(legacy, body))
+    assert _verifier("github", "gh", github_sha1=True).verify(_req(legacy, body)).events
+
+
+def test_hubspot_v3_accepts_the_documented_decoded_uri() -> None:
+    """HubSpot's docs decode a few percent-escapes (e.g. %3A) in the URI before signing."""
+    from hubspot.utils.signature import Signature
+
+    body = "[]"
+    ts = str(int(time.time() * 1000))
+    raw_url = "https://hooks.example.com/hooks/crm?when=10%3A30&path=%2Fa"
+    decoded = "https://hooks.example.com/hooks/crm?when=10:30&path=/a"
+    sig = Signature.get_signature("cs", body, "v3", http_uri=decoded, http_method="POST", timestamp=ts)
+    v = _verifier("hubspot", "cs", public_url="https://hooks.example.com/hooks/crm")
+    req = Incoming(
+        "POST",
+        "http://127.0.0.1/hooks/crm?when=10%3A30&path=%2Fa",
+        raw_url.split("?", 1)[1],
+        {"x-hubspot-signature-v3": sig, "x-hubspot-request-timestamp": ts},
+        body.encode(),
+    )
+    assert v.verify(req).events == ()
