@@ -190,6 +190,8 @@ class _Batch:
         state = ProgressState(len(plan.prompts), len(plan.misses), estimated_cost_usd=plan.estimated_cost_usd)
         state.started = self.started
         state.add_cached(sum(len(plan.groups[k]) for k in plan.hits))
+        if plan.hits and hasattr(self.aio, "record_hits"):
+            self.aio.record_hits(plan.hits.values(), (len(plan.groups[k]) for k in plan.hits))
         self.state = state
         self.run = Run(
             plan,

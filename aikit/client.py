@@ -29,7 +29,7 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -548,9 +548,29 @@ class AsyncAI:
         return pricing.price(self.spec.provider, self.spec.model, input_tokens, output_tokens)
 
     async def cached(self, keys: list[str]) -> dict[str, Response]:
-        """Bulk cache lookup: the cached :class:`Response` of each key that has one (``data`` as JSON)."""
+        """Bulk cache lookup: the cached :class:`Response` of each key that has one (``data`` as JSON).
+
+        A lookup is not a use: it counts nowhere. Callers that answer requests from it (a batch
+        resuming) report those answers with :meth:`record_hits`.
+        """
         found = await self._cache_store().aget_many(list(keys))
         return {k: Response.from_cache(v, cache_key=k) for k, v in found.items()}
+
+    def record_hits(self, responses: Iterable[Response], uses: Iterable[int] | None = None) -> None:
+        """Count answers served from a bulk :meth:`cached` lookup in ``stats()`` and the call log.
+
+        ``uses`` gives how many requests each response answered (default one each); the call log
+        gets one ``cache_hit`` row per response.
+        """
+        log = self._log()
+        counts = iter(uses) if uses is not None else None
+        for r in responses:
+            n = next(counts, 1) if counts is not None else 1
+            self._stats["requests"] += n
+            self._stats["cache_hits"] += n
+            self._stats["saved_usd"] += (r.saved_usd or 0.0) * n
+            if log is not None:
+                log.record(self._record("cache_hit", attempt=0, r=r, cache_key=r.cache_key, cache_hit=True))
 
     def stats(self) -> dict[str, Any]:
         """Counters of this client: requests, cache hits, HTTP calls, retries, errors, tokens, cost.

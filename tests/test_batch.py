@@ -168,6 +168,21 @@ def test_fully_cached_rerun_makes_no_call(ai: AI, fake: FakeProvider) -> None:
     assert time.perf_counter() - t0 < 2.0
 
 
+def test_rows_answered_by_the_resume_lookup_count_as_cache_hits(ai: AI, fake: FakeProvider) -> None:
+    prompts = [f"resume {i % 30}" for i in range(40)]  # 30 distinct prompts, 10 repeated
+    batch(prompts, ai=ai, progress=False)
+    before = ai.stats()
+    batch(prompts, ai=ai, progress=False)
+    after = ai.stats()
+    assert after["cache_hits"] - before["cache_hits"] == 40
+    assert after["requests"] - before["requests"] == 40
+    assert after["http_calls"] == before["http_calls"]
+    ai.aio._log().flush()  # type: ignore[union-attr]
+    log = ai.calls()
+    hits = log[(log["session"] == ai.aio.session) & (log["outcome"] == "cache_hit")]
+    assert len(hits) == 30  # one call-log row per distinct cached answer
+
+
 @pytest.mark.skipif(
     signal.getsignal(signal.SIGINT) is not signal.default_int_handler, reason="SIGINT is handled elsewhere"
 )
