@@ -102,8 +102,8 @@ def _summary_paragraph(summary: dict[str, Any], seconds: float) -> str:
     return (
         f"Analysed {summary.get('rows', '?')} tickets with {summary.get('model', '?')} in {seconds:.0f} s: "
         f"{summary.get('cached', '?')} answered from the cache, {summary.get('failed', '?')} failed "
-        f"(kept with their error), cost {cost_text}. {summary.get('pushed', '?')} insight values were "
-        f"written back to the CRM and read back to check they landed."
+        f"(kept with their error), cost {cost_text}. The insights of {summary.get('pushed', '?')} tickets "
+        f"were written back to the CRM as custom properties and read back to check they landed."
     )
 
 
