@@ -101,8 +101,9 @@ def _summary_paragraph(summary: dict[str, Any], seconds: float) -> str:
     cost_text = "free (local model)" if not cost else f"${cost:.4f}"
     return (
         f"Analysed {summary.get('rows', '?')} tickets with {summary.get('model', '?')} in {seconds:.0f} s: "
-        f"{summary.get('cached', '?')} answered from the cache, {summary.get('failed', '?')} failed "
-        f"(kept with their error), cost {cost_text}. The insights of {summary.get('pushed', '?')} tickets "
+        f"{summary.get('requests', '?')} AI answers, {summary.get('cached', '?')} of them from the cache; "
+        f"{summary.get('failed', '?')} tickets failed (kept with their error); cost {cost_text}. "
+        f"The insights of {summary.get('pushed', '?')} tickets "
         f"were written back to the CRM as custom properties and read back to check they landed."
     )
 
