@@ -16,13 +16,13 @@ __all__ = ["main"]
 
 # command path -> (module, one-line help). "serve x" nests under "serve".
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("aikit.demo", "run the demo pipeline on the embedded defaults and write a report"),
     "listen": ("aikit.webhooks.cli", "run the webhook listener: verify, store durably, acknowledge"),
+    "models": ("aikit.local.models_cli", "list or pull the offline LLM's model files"),
+    "serve ai": ("aikit.local.llm_cli", "serve the offline LLM as an OpenAI-compatible endpoint"),
     "serve crm": ("aikit.local.crm.cli", "run the demo CRM (HubSpot CRM v3 subset) on 127.0.0.1"),
     "serve fake": ("aikit.testing.fake_cli", "run a fake OpenAI/Anthropic provider (latency, 429s, faults)"),
     "serve oauth": ("aikit.local.oauth_cli", "run the local OAuth 2.0 authorization server (demo logins)"),
-    "serve ai": ("aikit.local.llm_cli", "serve the offline LLM as an OpenAI-compatible endpoint"),
-    "models": ("aikit.local.models_cli", "list or pull the offline LLM's model files"),
-    "demo": ("aikit.demo", "run the demo pipeline on the embedded defaults and write a report"),
 }
 
 
