@@ -13,25 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from llm_testkit import needs_local_model
 
-from aikit.exceptions import LocalModelError
-from aikit.local.models import find_model
-
-
-def _model_missing() -> str | None:
-    import importlib.util
-
-    if importlib.util.find_spec("xllamacpp") is None:
-        return 'runtime missing: pip install "aikit[local]"'
-    try:
-        find_model(None)
-    except LocalModelError as exc:
-        return str(exc)
-    return None
-
-
-_REASON = _model_missing()
-pytestmark = [pytest.mark.local_llm, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
+pytestmark = needs_local_model
 
 openai = pytest.importorskip("openai")
 

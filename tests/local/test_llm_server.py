@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from llm_testkit import needs_local_model
 
 from aikit.exceptions import LocalModelError
 from aikit.local.labels import classification_messages, classification_schema
@@ -31,23 +32,8 @@ from aikit.local.llm import (
     running_servers,
     stop_servers,
 )
-from aikit.local.models import find_model
 
-
-def _model_missing() -> str | None:
-    import importlib.util
-
-    if importlib.util.find_spec("xllamacpp") is None:
-        return 'runtime missing: pip install "aikit[local]"'
-    try:
-        find_model(None)
-    except LocalModelError as exc:
-        return str(exc)
-    return None
-
-
-_REASON = _model_missing()
-pytestmark = [pytest.mark.local_llm, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
+pytestmark = needs_local_model
 
 SENTIMENT = ["positive", "negative", "neutral"]
 
