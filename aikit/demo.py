@@ -44,12 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def render_html(executed: Path, html_path: Path) -> Path:
-    """Render an executed notebook to a static HTML report with no code cells and no widget JS."""
+    """Render an executed notebook to a static HTML report: no code cells, no widget state, no log lines."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
     nb.metadata.pop("widgets", None)  # a report carries no live widget state
+    for cell in nb.cells:  # progress and log lines stay in the executed .ipynb, not in the report
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
     exporter = HTMLExporter(  # type: ignore[no-untyped-call]
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
     )
