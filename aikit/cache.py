@@ -69,7 +69,6 @@ _CHUNK = 500  # keys per SELECT ... IN (...)
 _INLINE_MAX = 16  # misses read on the calling thread; more go to a worker thread
 
 
-
 _ATOMS = frozenset({str, int, bool, type(None)})
 _ENCODE = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
