@@ -183,7 +183,8 @@ def test_pinned_requirements_resolve(tmp_path: Path) -> None:
     }
     for name, pin in _pins().items():
         assert resolved.get(name) == _pinned_version(pin), f"{pin} resolved to {resolved.get(name)}"
-    assert len(resolved) > len(_pins())  # the transitive dependencies came along
+    unpinned = sorted(set(resolved) - set(_pins()))
+    assert unpinned == [], f"not pinned in binder/requirements.txt (not reproducible): {unpinned}"
 
 
 # -- 3. repo2docker renders the Dockerfile -------------------------------------------------------

@@ -52,11 +52,11 @@ def test_committed_without_outputs_or_widget_state(path: Path) -> None:
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_runs_headless_without_errors_or_leaks(path: Path, tmp_path: Path) -> None:
-    import nbformat
     from nbclient import NotebookClient
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    nb = nbformat.read(path, as_version=4)
+    nb = load_notebook_node(str(path))  # as papermill reads it (every cell gets a tags list)
     params = _parameters(nb)
     if params:
         nb = parameterize_notebook(nb, params, kernel_name="python3", language="python")
