@@ -66,6 +66,8 @@ _SECRET_PARAM = re.compile(r"key|token|secret|pass|sig|auth|cred", re.IGNORECASE
 _FORBIDDEN_FIELDS = frozenset({"headers", "api_key", "authorization", "request_headers"})
 _COMPRESS_ABOVE = 4096  # bytes of JSON; smaller values are stored as plain JSON
 _CHUNK = 500  # keys per SELECT ... IN (...)
+#: Longest an ``aset`` waits on the caller's thread for SQLite's write lock before queueing instead.
+_INLINE_LOCK_WAIT_S = 0.02
 _INLINE_MAX = 16  # misses read on the calling thread; more go to a worker thread
 
 
@@ -300,6 +302,12 @@ class DiskResponseCache:
         self._pending_lock = threading.Lock()  # guards _pending and _flushing
         self._pending: list[tuple[str, bytes, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
         self._flushing = False
+        # A second handle whose lock wait is short, for writes on the caller's thread. Opened here:
+        # opening writes settings, so opening it while another writer holds the lock would wait.
+        with self._translated("opening"):
+            self._inline: diskcache.Cache | None = diskcache.Cache(
+                str(self.directory), timeout=_INLINE_LOCK_WAIT_S
+            )
         self._closed = False
 
     def __repr__(self) -> str:
@@ -448,12 +456,14 @@ class DiskResponseCache:
     async def aset(self, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` under ``key``; returns once it is committed to disk.
 
-        Writes are group-committed: concurrent ``aset`` calls queue their entries, and the cache's
-        writer thread commits everything queued in one SQLite transaction, so a busy batch pays one
-        thread hop and one commit per group rather than per answer.
+        The common case writes at once on the caller's thread (cheaper than any hand-off). When
+        SQLite's write lock is busy (another thread or process is writing), entries queue and the
+        cache's writer thread group-commits everything queued in one transaction.
         """
         blob = encode_value(value)
         self._remember(key, blob)
+        if self._write_now(key, blob):
+            return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         with self._pending_lock:
@@ -472,6 +482,30 @@ class DiskResponseCache:
         except BaseException:
             self._forget(key)
             raise
+
+    def _write_now(self, key: str, blob: bytes) -> bool:
+        """Write on the caller's thread when nothing is queued and SQLite's lock is free at once.
+
+        That is the common case, and it costs a fraction of a hop to the writer thread. When another
+        writer (a thread or process) holds the lock, the entry is left to the group-commit queue, so
+        the event loop never waits on a lock for more than ``_INLINE_LOCK_WAIT_S``.
+        """
+        import diskcache
+
+        with self._pending_lock:
+            if self._flushing:  # queued entries go first: keep one order of writes per key
+                return False
+            if self._inline is None:
+                return False
+            try:
+                with self._translated("writing"):
+                    self._inline.set(key, blob)
+            except CacheError as exc:
+                if isinstance(exc.__cause__, diskcache.Timeout):
+                    return False
+                self._forget(key)
+                raise
+            return True
 
     def _flush(self) -> None:
         """Writer thread: commit queued entries in groups until the queue is empty."""
@@ -507,6 +541,9 @@ class DiskResponseCache:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.shutdown(wait=True)
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
         with self._read_lock:
             self._closed = True
             if self._reader is not None:

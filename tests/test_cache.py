@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +332,55 @@ def test_damaged_values_are_misses_not_crashes(tmp_path: Path) -> None:
     with DiskResponseCache(tmp_path) as cache:
         assert cache.get_many(["bad1", "bad2", "good"]) == {"good": {"text": "ok"}}
         assert cache.get("bad1") is None
+
+
+def test_a_busy_write_lock_never_stalls_the_event_loop(tmp_path: Path) -> None:
+    # Another writer (a thread here; another process in real life) holds SQLite's write lock: the
+    # entry must queue for the writer thread rather than block the caller's event loop on the lock.
+    import threading
+
+    import diskcache
+
+    cache = DiskResponseCache(tmp_path)
+    other = diskcache.Cache(str(tmp_path))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with other.transact():
+            other.set("held", b"x")  # the write takes SQLite's write lock until the transaction ends
+            locked.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    locked.wait(5)
+
+    async def scenario() -> float:
+        gaps: list[float] = []
+
+        async def ticker() -> None:
+            last = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.005)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        tick = asyncio.ensure_future(ticker())
+        write = asyncio.ensure_future(cache.aset("k", {"text": "queued"}))
+        await asyncio.sleep(0.3)
+        assert not write.done()  # still waiting for the lock, off the loop
+        release.set()
+        await asyncio.wait_for(write, 10)
+        tick.cancel()
+        return max(gaps)
+
+    try:
+        worst_gap = asyncio.run(scenario())
+    finally:
+        release.set()
+        holder.join()
+        other.close()
+    assert worst_gap < 0.15, f"the event loop stalled for {worst_gap:.3f} s"
+    assert cache.get_many(["k"]) == {"k": {"text": "queued"}}
+    cache.close()
