@@ -285,7 +285,8 @@ def test_bad_arguments_raise_before_any_call(ai: AI, fake: FakeProvider) -> None
 
 
 def test_scheduling_is_bounded_and_progress_counts_match(ai: AI, fake: FakeProvider) -> None:
-    fake.configure(latency_median_s=0.01, latency_sigma=0.2)
+    # ~150 calls at 6 in flight and 40 ms each: about a second, so the 5 Hz view refreshes several times
+    fake.configure(latency_median_s=0.04, latency_sigma=0.2)
     prompts = [f"bounded {i}" + (" FAIL400" if i % 25 == 7 else "") for i in range(200)]
     batch(prompts[:50], ai=ai, progress=False)  # a quarter is cached already
     fake.reset()
