@@ -386,26 +386,10 @@ class AIAccessor:
         ...                      into="category")
         >>> out["category"].value_counts()  # doctest: +SKIP
         """
-        schema, wrap = self._classifier(labels, examples, task, system)
-        job, lineage = self._job(
-            template,
-            operation="classify",
-            ai=ai,
-            schema=schema,
-            into=None,
-            system=None,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            on_error=on_error,
-            budget_usd=budget_usd,
-            with_meta=with_meta,
-            progress=progress,
-            concurrency=concurrency,
-            cache=cache,
-            params=params,
-            wrap=wrap,
-        )
-        lineage["labels"] = list(labels)
+        job, lineage = self._classify_job(
+            template, labels, ai, examples, task, system, temperature, max_tokens, on_error,
+            budget_usd, with_meta, progress, concurrency, cache, params,
+        )  # fmt: skip
         result = job.run_sync()
         return self._label_frame(result, labels, into, with_meta, lineage)
 
@@ -430,6 +414,32 @@ class AIAccessor:
         **params: Any,
     ) -> pd.DataFrame:
         """Async :meth:`classify`."""
+        job, lineage = self._classify_job(
+            template, labels, ai, examples, task, system, temperature, max_tokens, on_error,
+            budget_usd, with_meta, progress, concurrency, cache, params,
+        )  # fmt: skip
+        result = await job.run_async()
+        return self._label_frame(result, labels, into, with_meta, lineage)
+
+    def _classify_job(
+        self,
+        template: str | Template,
+        labels: Sequence[str],
+        ai: Any,
+        examples: Mapping[str, str | Sequence[str]] | None,
+        task: str | None,
+        system: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        on_error: OnError,
+        budget_usd: float | None,
+        with_meta: bool,
+        progress: bool | str | ProgressView | None,
+        concurrency: int | None,
+        cache: str,
+        params: dict[str, Any],
+    ) -> tuple[_Batch, dict[str, Any]]:
+        """The batch job and lineage of :meth:`classify` / :meth:`aclassify` (one place for both)."""
         schema, wrap = self._classifier(labels, examples, task, system)
         job, lineage = self._job(
             template,
@@ -450,8 +460,7 @@ class AIAccessor:
             wrap=wrap,
         )
         lineage["labels"] = list(labels)
-        result = await job.run_async()
-        return self._label_frame(result, labels, into, with_meta, lineage)
+        return job, lineage
 
     def _label_frame(
         self,
