@@ -35,32 +35,32 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first access (PEP 562).
 _LAZY: dict[str, str] = {
-    "abatch": "aikit.batch",
+    "abatch": "aikit._batch.api",
     "AI": "aikit.client",
     "AsyncAI": "aikit.client",
     "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
-    "batch": "aikit.batch",
+    "batch": "aikit._batch.api",
     "DemoCRM": "aikit.local.crm.server",
     "HubSpot": "aikit.connectors.hubspot",
     "PushReport": "aikit.connectors.report",
-    "Response": "aikit.response",
+    "Response": "aikit.client.response",
     "RestSource": "aikit.connectors.rest",
-    "Usage": "aikit.response",
+    "Usage": "aikit.client.response",
     "WebhookListener": "aikit.webhooks.listener",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type checkers
     from aikit import auth as auth
-    from aikit.batch import abatch as abatch
-    from aikit.batch import batch as batch
+    from aikit._batch.api import abatch as abatch
+    from aikit._batch.api import batch as batch
     from aikit.client import AI as AI
     from aikit.client import AsyncAI as AsyncAI
+    from aikit.client.response import Response as Response
+    from aikit.client.response import Usage as Usage
     from aikit.connectors.hubspot import HubSpot as HubSpot
     from aikit.connectors.report import PushReport as PushReport
     from aikit.connectors.rest import RestSource as RestSource
     from aikit.local.crm.server import DemoCRM as DemoCRM
-    from aikit.response import Response as Response
-    from aikit.response import Usage as Usage
     from aikit.webhooks.listener import WebhookListener as WebhookListener
 
 __all__ = [

@@ -16,7 +16,7 @@ from types import ModuleType
 
 __all__ = ["install"]
 
-_ACCESSOR_MODULE = "aikit.dataframe"
+_ACCESSOR_MODULE = "aikit._batch.accessor"
 
 
 def _register() -> None:

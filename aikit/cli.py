@@ -18,11 +18,11 @@ __all__ = ["main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("aikit.demo", "run the demo pipeline on the embedded defaults and write a report"),
     "listen": ("aikit.webhooks.cli", "run the webhook listener: verify, store durably, acknowledge"),
-    "models": ("aikit.local.models_cli", "list or pull the offline LLM's model files"),
-    "serve ai": ("aikit.local.llm_cli", "serve the offline LLM as an OpenAI-compatible endpoint"),
+    "models": ("aikit.local.llm.models_cli", "list or pull the offline LLM's model files"),
+    "serve ai": ("aikit.local.llm.cli", "serve the offline LLM as an OpenAI-compatible endpoint"),
     "serve crm": ("aikit.local.crm.cli", "run the demo CRM (HubSpot CRM v3 subset) on 127.0.0.1"),
     "serve fake": ("aikit.testing.fake_cli", "run a fake OpenAI/Anthropic provider (latency, 429s, faults)"),
-    "serve oauth": ("aikit.local.oauth_cli", "run the local OAuth 2.0 authorization server (demo logins)"),
+    "serve oauth": ("aikit.local.oauth.cli", "run the local OAuth 2.0 authorization server (demo logins)"),
 }
 
 

@@ -23,7 +23,7 @@ import time
 import httpx
 
 from aikit.auth import BearerAuth, OAuth2Auth, OAuth2Client, Token
-from aikit.local.oauth_server import OAuthServer
+from aikit.local.oauth.server import OAuthServer
 
 
 def _login(server: OAuthServer) -> OAuth2Auth:

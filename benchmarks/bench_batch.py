@@ -167,14 +167,14 @@ def _expected(prompts: list[str]) -> list[str]:
 
 def worker_aikit(args: argparse.Namespace) -> dict[str, Any]:
     os.environ["AIKIT_HOME"] = tempfile.mkdtemp(prefix="bench-batch-")
-    from aikit.batch import batch
+    from aikit._batch.api import batch
     from aikit.client import AI
 
     scenario = SCENARIOS[args.scenario]
     prompts = make_prompts(args.n)
     options: dict[str, Any] = dict(scenario["client"])
     if args.limiter_floor:  # diagnostic: keep the adaptive concurrency from dropping below this
-        from aikit.ratelimit import RateLimiter
+        from aikit.client.ratelimit import RateLimiter
 
         options = {"limiter": RateLimiter(**options, min_concurrency=args.limiter_floor)}
     if args.no_cache_writes:  # diagnostic: no response cache, so no cache write on the request path
@@ -201,7 +201,7 @@ def worker_aikit(args: argparse.Namespace) -> dict[str, Any]:
 
 def _trace_cache_writes() -> list[float]:
     """Measure how long each cache write on the request path takes (the client awaits it)."""
-    from aikit.cache import DiskResponseCache
+    from aikit.client.cache import DiskResponseCache
 
     seen: list[float] = []
     original = DiskResponseCache.aset
@@ -299,9 +299,9 @@ def worker_cached(args: argparse.Namespace) -> dict[str, Any]:
 
 def populate_cache(cache_dir: str, n: int, base_url: str) -> None:
     """Write the answers of the cached scenario straight into a cache directory."""
-    from aikit.cache import open_cache
     from aikit.client import AI
-    from aikit.response import Response, Usage
+    from aikit.client.cache import open_cache
+    from aikit.client.response import Response, Usage
 
     ai = AI(f"compat:{MODEL}", base_url=base_url, api_key="sk-bench", cache=cache_dir)
     prompts = [

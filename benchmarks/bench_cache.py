@@ -7,7 +7,7 @@ interleaved, REPS fresh subprocesses of each kind and prints medians. Time start
 
 * ``bare``: for each row, build the request dict, key = sha256(json.dumps(sort_keys, compact)),
   ``diskcache.Cache.get`` and ``json.loads`` (the loop from performance.md section 4);
-* ``aikit``: for each row, build the request dict and ``aikit.cache.cache_key``; then one
+* ``aikit``: for each row, build the request dict and ``aikit.client.cache.cache_key``; then one
   ``open_cache(path).get_many(keys)`` (chunked ``SELECT ... IN``) and a dict lookup per row.
 
 Target (issue 2): aikit total <= 0.6 s where bare measures about 0.7 s, i.e. a ratio <= 0.86.
@@ -56,7 +56,7 @@ def answer(i: int) -> dict[str, object]:
 def fill(directory: str, rows: int) -> None:
     import diskcache
 
-    from aikit.cache import cache_key, encode_value
+    from aikit.client.cache import cache_key, encode_value
 
     disk = diskcache.Cache(directory)
     with disk.transact():
@@ -88,7 +88,7 @@ def child_bare(directory: str, rows: int) -> dict[str, float]:
 
 
 def child_aikit(directory: str, rows: int) -> dict[str, float]:
-    from aikit.cache import cache_key, open_cache
+    from aikit.client.cache import cache_key, open_cache
 
     t0 = time.perf_counter()
     keys = [cache_key(request(i)) for i in range(rows)]

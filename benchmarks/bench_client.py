@@ -149,9 +149,9 @@ print(json.dumps({"imports": t1 - t0, "run": time.perf_counter() - t1}))
 
 
 def cached_rerun(rows: int, reps: int) -> None:
-    from aikit.cache import open_cache
     from aikit.client import AsyncAI
-    from aikit.response import Response, Usage
+    from aikit.client.cache import open_cache
+    from aikit.client.response import Response, Usage
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["AIKIT_HOME"] = home

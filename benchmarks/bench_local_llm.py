@@ -32,8 +32,8 @@ from typing import Any
 
 import httpx
 
-from aikit.local.labels import classification_messages, classification_schema
-from aikit.local.llm import LocalEndpoint, ensure_server, stop_servers
+from aikit._batch.labels import classification_messages, classification_schema
+from aikit.local.llm.servers import LocalEndpoint, ensure_server, stop_servers
 
 DATA = Path(__file__).parent / "data"
 SENTIMENT = ["positive", "negative", "neutral"]

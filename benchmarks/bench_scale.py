@@ -40,7 +40,7 @@ KEY = "sk-bench-scale"
 def _warm_up() -> None:
     import importlib
 
-    for name in ("aikit.scale.dask", "aikit.client", "aikit.dataframe", "jsonschema"):
+    for name in ("aikit.scale.dask", "aikit.client", "aikit._batch.accessor", "jsonschema"):
         importlib.import_module(name)
 
 
@@ -56,7 +56,7 @@ def _worst_window(arrivals: list[float], window_s: float) -> int:
 
 
 def _flush_call_log() -> None:
-    from aikit.calllog import calllog
+    from aikit.client.calllog import calllog
 
     calllog().flush()
 

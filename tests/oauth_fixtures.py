@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from aikit.auth import secrets as secrets_mod
-from aikit.local.oauth_server import OAuthServer
+from aikit.local.oauth.server import OAuthServer
 
 #: Built at runtime so the literal never appears in a source file that a leak scan would read.
 CANARY = "sk-CANARY-" + "7f3a9c1e5b"

@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from aikit import pricing
-from aikit.batch import BatchResult, abatch, batch, estimate
-from aikit.client import AI
+from aikit._batch.api import BatchResult, abatch, batch, estimate
+from aikit._batch.progress import ProgressState
+from aikit.client import AI, pricing
 from aikit.exceptions import BudgetExceededError, ConfigError, ProviderHTTPError
-from aikit.progress import ProgressState
 from aikit.testing import FakeConfig, FakeProvider, fake_reply
 
 MODEL = "fake-model"
@@ -356,7 +355,7 @@ def test_rejected_key_fails_fast_and_never_leaks(
 
 
 def test_worker_count_follows_the_client(ai: AI) -> None:
-    from aikit.batch_run import LOCAL_CONCURRENCY, client_concurrency
+    from aikit._batch.run import LOCAL_CONCURRENCY, client_concurrency
     from aikit.client import AsyncAI
 
     assert client_concurrency(ai.aio) == ai.aio.limiter.max_concurrency
@@ -369,10 +368,10 @@ def test_aikit_batch_is_callable_whichever_import_came_first(tmp_path: Path) -> 
     import sys
 
     code = (
-        "import pandas, aikit, aikit.batch as m; "  # importing pandas imports the submodule first
+        "import pandas, aikit; "  # importing pandas imports the batch engine first (df.ai)
         "r = aikit.batch([], ai='openai:gpt-4o-mini', progress=False); "
-        "print(len(r), callable(m), type(aikit.abatch).__name__)"
+        "print(len(r), type(aikit.batch).__name__, type(aikit.abatch).__name__)"
     )
     env = {**os.environ, "AIKIT_HOME": str(tmp_path), "OPENAI_API_KEY": "sk-unused"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
-    assert proc.stdout.split() == ["0", "True", "function"], proc.stderr
+    assert proc.stdout.split() == ["0", "function", "function"], proc.stderr

@@ -85,7 +85,7 @@ def test_headless_notebook_has_log_lines_and_no_widget(fake: FakeProvider, tmp_p
     assert not any(WIDGET_VIEW in o.get("data", {}) for o in auto)
     assert "widgets" not in out.metadata  # no widget was ever created: no widget state saved
     log_lines = [
-        line for line in streams.get("stderr", "").splitlines() if line.startswith("INFO aikit.batch")
+        line for line in streams.get("stderr", "").splitlines() if line.startswith("INFO aikit._batch.api")
     ]
     assert 1 <= len(log_lines) <= 7, streams
     assert "30 rows, 0 cached, 30 to call" in log_lines[0]

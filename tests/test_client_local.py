@@ -12,11 +12,11 @@ from aikit.exceptions import AIKitError
 
 
 def _local_model_available() -> str | None:
-    if importlib.util.find_spec("aikit.local.llm") is None:
-        return "aikit.local.llm is not there yet"
+    if importlib.util.find_spec("aikit.local.llm.servers") is None:
+        return "aikit.local.llm.servers is not there yet"
     if importlib.util.find_spec("xllamacpp") is None:
         return 'the local runtime is not installed (pip install "aikit[local]")'
-    from aikit.local.models import find_model
+    from aikit.local.llm.models import find_model
 
     try:
         find_model(None)
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.local_llm, pytest.mark.skipif(_REASON is not None, rea
 
 
 def test_local_is_lazy_then_answers_deterministically_and_caches() -> None:
-    from aikit.local.llm import running_servers
+    from aikit.local.llm.servers import running_servers
 
     before = len(running_servers())
     t0 = time.perf_counter()

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from aikit.client import AsyncAI
+from aikit.client.pricing import PRICES, lookup, price, set_price
+from aikit.client.response import Response, Usage
+from aikit.client.schema import OutputSchema, SchemaMismatch
 from aikit.credentials import Secret, read_dotenv, resolve_key
 from aikit.exceptions import ConfigError, MissingCredentialError
-from aikit.pricing import PRICES, lookup, price, set_price
-from aikit.response import Response, Usage
-from aikit.schema import OutputSchema, SchemaMismatch
 
 
 def test_secret_masks_itself_everywhere_but_reveal() -> None:
@@ -145,7 +145,7 @@ def test_request_building_and_validation() -> None:
 
 
 def test_describe_keeps_the_cache_location(tmp_path: Path) -> None:
-    from aikit.cache import open_cache
+    from aikit.client.cache import open_cache
 
     cases = [(None, False), (False, False), (True, True), (str(tmp_path / "a"), str(tmp_path / "a"))]
     cases += [(tmp_path / "b", str(tmp_path / "b")), (open_cache(tmp_path / "c"), str(tmp_path / "c"))]

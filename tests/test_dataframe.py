@@ -13,10 +13,10 @@ from typing import Literal
 import pandas as pd
 import pytest
 
-from aikit import pricing
-from aikit.batch import set_default_ai
-from aikit.cache import CACHE_KEY_VERSION
-from aikit.client import AI
+import aikit
+from aikit._batch.api import set_default_ai
+from aikit.client import AI, pricing
+from aikit.client.cache import CACHE_KEY_VERSION
 from aikit.exceptions import ConfigError, ProviderHTTPError
 from aikit.testing import FakeConfig, FakeProvider, fake_reply
 
@@ -222,8 +222,6 @@ def test_default_client_is_used_when_ai_is_none(ai: AI, tickets: pd.DataFrame) -
 
 
 def test_public_exports(ai: AI) -> None:
-    import aikit.batch  # binds the package attribute to the submodule: it must stay callable
-
     assert {"batch", "abatch"} <= set(aikit.__all__)
     result = aikit.batch(["exported"], ai=ai, progress=False)
     assert result[0].text == fake_reply(MODEL, [{"role": "user", "content": "exported"}])

@@ -84,7 +84,7 @@ def test_pandas_accessor_registers_after_late_pandas_import(tmp_path: Path) -> N
         import aikit
         import pandas as pd
         has = hasattr(pd.DataFrame, "ai")
-        expected = importlib.util.find_spec("aikit.dataframe") is not None
+        expected = importlib.util.find_spec("aikit._batch.accessor") is not None
         print(json.dumps({"ok": has == expected}))
         """,
         tmp_path,

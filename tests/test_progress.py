@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from aikit._batch.progress import LogView, NullView, ProgressState, WidgetView, is_live_kernel, make_view
 from aikit.exceptions import ConfigError
-from aikit.progress import LogView, NullView, ProgressState, WidgetView, is_live_kernel, make_view
 
 
 def _run_state() -> ProgressState:
@@ -70,7 +70,7 @@ def test_unknown_price_makes_cost_unknown() -> None:
 
 
 def test_log_view_says_a_few_lines_and_a_summary(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="aikit.batch")
+    caplog.set_level(logging.INFO, logger="aikit._batch.api")
     out = io.StringIO()
     view = LogView(stream=out)
     s = ProgressState(total=100, to_call=100)
@@ -87,16 +87,17 @@ def test_log_view_says_a_few_lines_and_a_summary(caplog: pytest.LogCaptureFixtur
     assert view.lines[0].startswith("aikit batch: 100 rows")
     assert out.getvalue().strip() == view.lines[-1]
     assert "100 ok" in view.lines[-1]
-    assert [r.getMessage() for r in caplog.records if r.name == "aikit.batch"] == view.lines[:-1]
+    assert [r.getMessage() for r in caplog.records if r.name == "aikit._batch.api"] == view.lines[:-1]
 
 
 def test_log_view_writes_to_stderr_when_logging_is_not_configured() -> None:
     code = (
-        "import io; from aikit.progress import LogView, ProgressState; v = LogView(stream=io.StringIO()); "
+        "import io; from aikit._batch.progress import LogView, ProgressState; "
+        "v = LogView(stream=io.StringIO()); "
         "s = ProgressState(total=2, to_call=2); v.start(s, 'aikit batch')"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.stderr == "INFO aikit.batch: aikit batch: 2 rows, 0 cached, 2 to call\n"
+    assert proc.stderr == "INFO aikit._batch.api: aikit batch: 2 rows, 0 cached, 2 to call\n"
 
 
 def test_widget_view_is_replaced_by_static_html(capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,7 +139,7 @@ def test_make_view_choices(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_headless_choice_never_imports_ipywidgets() -> None:
     code = (
-        "import sys; from aikit.progress import make_view, LogView; "
+        "import sys; from aikit._batch.progress import make_view, LogView; "
         "v = make_view(None); assert isinstance(v, LogView); "
         "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'; print('ok')"
     )
@@ -149,7 +150,7 @@ def test_headless_choice_never_imports_ipywidgets() -> None:
 def test_auto_view_from_a_worker_thread_is_never_a_widget(monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import aikit.progress as progress
+    import aikit._batch.progress as progress
 
     monkeypatch.delenv("AIKIT_PROGRESS", raising=False)
     monkeypatch.setattr(progress, "is_live_kernel", lambda: True)  # pretend: a live kernel

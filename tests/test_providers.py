@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from aikit.client.providers import make_provider, parse_model
+from aikit.client.providers.anthropic import AnthropicProvider
+from aikit.client.providers.base import ChatRequest, SSEDecoder, parse_duration
+from aikit.client.providers.openai import OpenAIProvider
+from aikit.client.schema import OutputSchema
 from aikit.credentials import Secret
 from aikit.exceptions import ConfigError
-from aikit.providers import make_provider, parse_model
-from aikit.providers.anthropic import AnthropicProvider
-from aikit.providers.base import ChatRequest, SSEDecoder, parse_duration
-from aikit.providers.openai import OpenAIProvider
-from aikit.schema import OutputSchema
 from aikit.testing import FakeConfig, FakeProvider
 
 SCHEMA = {"type": "object", "properties": {"tone": {"enum": ["pos", "neg"]}}, "required": ["tone"]}

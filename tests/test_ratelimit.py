@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from aikit.client import AsyncAI
-from aikit.providers.base import RateLimits
-from aikit.ratelimit import Permit, RateLimiter, TokenBucket
-from aikit.retry import RetryPolicy
+from aikit.client.providers.base import RateLimits
+from aikit.client.ratelimit import Permit, RateLimiter, TokenBucket
+from aikit.client.retry import RetryPolicy
 from aikit.testing import FakeConfig, FakeProvider
 
 

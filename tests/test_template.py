@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
+from aikit._batch.template import Template
 from aikit.exceptions import ConfigError
-from aikit.template import Template
 
 
 def test_placeholders_and_escapes() -> None:

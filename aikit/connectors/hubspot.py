@@ -33,6 +33,7 @@ import httpx
 import pandas as pd
 
 from aikit import _runtime
+from aikit.client.retry import RetryPolicy
 from aikit.connectors.frames import coerce, records_frame
 from aikit.connectors.pacing import WindowPacer
 from aikit.connectors.push import BATCH_LIMIT, property_spec, run_push
@@ -40,7 +41,6 @@ from aikit.connectors.report import PushReport
 from aikit.connectors.session import ApiSession, TokenAuth, on_runtime
 from aikit.connectors.where import filter_groups, sorts
 from aikit.exceptions import ConfigError, CRMError, MissingCredentialError
-from aikit.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "HubSpot"]
 

@@ -28,10 +28,10 @@ import httpx
 import pandas as pd
 
 from aikit import _runtime
+from aikit.client.retry import RetryPolicy
 from aikit.connectors.pacing import WindowPacer
 from aikit.connectors.session import ApiSession, TokenAuth, on_runtime
 from aikit.exceptions import ConfigError, CRMError
-from aikit.retry import RetryPolicy
 
 __all__ = ["PAGINATION_STYLES", "RestSource"]
 

@@ -2,7 +2,7 @@
 
 A :class:`ApiSession` owns the client (created lazily on the runtime loop thread, closed at exit),
 sends each request through an optional :class:`~aikit.connectors.pacing.WindowPacer`, retries
-429/5xx and connection failures with :class:`aikit.retry.RetryPolicy` (honouring ``Retry-After``),
+429/5xx and connection failures with :class:`aikit.client.retry.RetryPolicy` (honouring ``Retry-After``),
 and turns failures into :class:`aikit.exceptions.CRMError` carrying status, category and
 correlation id. The credential lives only inside the ``httpx.Auth``; it never reaches a repr, a log
 line or an exception message.
@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 import httpx
 
 from aikit import _runtime
+from aikit.client.retry import RetryPolicy, is_retryable_status
 from aikit.connectors.pacing import WindowPacer
 from aikit.exceptions import ConfigError, CRMError
-from aikit.retry import RetryPolicy, is_retryable_status
 
 __all__ = ["ApiSession", "TokenAuth", "on_runtime"]
 

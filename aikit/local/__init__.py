@@ -1,4 +1,4 @@
-"""Embedded local services: the offline LLM server (:mod:`aikit.local.llm`) and demo servers.
+"""Embedded local services: the offline LLM server (:mod:`aikit.local.llm.servers`) and demo servers.
 
 Nothing is imported or started here; each service is imported from its own module.
 """

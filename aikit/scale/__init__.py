@@ -9,7 +9,7 @@ Needs the extra: ``pip install "aikit[scale]"`` (dask[dataframe,distributed] and
 - ``import aikit.scale.dask`` registers ``ddf.ai`` on Dask DataFrames: ``ddf.ai.map(...)`` has the
   pandas signature and runs each partition on a worker; ``out.ai.compute()`` shows progress summed
   over the workers, ``out.ai.summary()`` the totals. :func:`aikit.scale.dask.batch_on` runs
-  ``aikit.batch`` on a ``distributed.Client``.
+  ``aikit._batch.api`` on a ``distributed.Client``.
 - :class:`~aikit.scale.redis_server.LocalRedis` starts a throwaway ``redis-server`` on 127.0.0.1 for
   notebooks and tests.
 

@@ -45,8 +45,8 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.dataframe.extensions import register_dataframe_accessor
 
+from aikit._batch.progress import REFRESH_S, make_view
 from aikit.exceptions import ConfigError
-from aikit.progress import REFRESH_S, make_view
 from aikit.scale.progress import (
     TOPIC,
     PartitionReporter,
@@ -233,7 +233,7 @@ class DaskAIAccessor:
     ) -> dd.DataFrame:
         """One AI call per row on the Dask workers; a lazy Dask DataFrame with the pandas columns.
 
-        Same arguments as :meth:`aikit.dataframe.AIAccessor.map`. ``progress`` is the display of
+        Same arguments as :meth:`aikit._batch.accessor.AIAccessor.map`. ``progress`` is the display of
         :meth:`compute` on the driver (workers never display); ``budget_usd`` is split evenly across
         partitions.
 
@@ -336,7 +336,7 @@ def summary(ddf: dd.DataFrame) -> dict[str, Any]:
     return DaskAIAccessor(ddf).summary()
 
 
-# -- batch on a Dask client (what ``aikit.batch(prompts, ai=..., client=dask_client)`` calls) --------
+# -- batch on a Dask client (what ``aikit._batch.api(prompts, ai=..., client=dask_client)`` calls) --------
 
 
 def batch_on(
@@ -348,11 +348,11 @@ def batch_on(
     progress: bool | str | None = None,
     **options: Any,
 ) -> Any:
-    """Run :func:`aikit.batch` over ``prompts`` on the workers of a ``distributed.Client``.
+    """Run :func:`aikit._batch.api` over ``prompts`` on the workers of a ``distributed.Client``.
 
     Identical prompts are sent once; the unique prompts are cut into ``partitions`` chunks (default:
     two per worker thread), each run by the batch engine on a worker with its own client. Returns
-    one :class:`~aikit.batch.BatchResult` in input order (row exceptions are kept as text in
+    one :class:`~aikit._batch.api.BatchResult` in input order (row exceptions are kept as text in
     ``error``).
 
     Examples
@@ -363,7 +363,7 @@ def batch_on(
     """
     import dataclasses
 
-    from aikit.batch import BatchResult, _normalise_prompts
+    from aikit._batch.api import BatchResult, _normalise_prompts
 
     rows = _normalise_prompts(prompts)
     # Identical prompts run once, whichever chunk they would have landed in (workers cannot share
@@ -384,14 +384,14 @@ def batch_on(
     size = -(-len(items) // n) if items else 0
     chunks = [items[i : i + size] for i in range(0, len(items), size)] if items else []
     run_id = uuid.uuid4().hex[:16]
-    tracker = register(RunTracker(run_id, len(chunks), title="aikit.batch"))
+    tracker = register(RunTracker(run_id, len(chunks), title="aikit._batch.api"))
     if TOPIC not in getattr(client, "_event_handlers", {}):
         client.subscribe_topic(TOPIC, dispatch)
     description = client_description(ai)
     if options.get("budget_usd") is not None and chunks:
         options["budget_usd"] = float(options["budget_usd"]) / len(chunks)
     view = make_view(progress)
-    view.start(tracker.state(), f"aikit.batch on Dask ({len(chunks)} chunks)")
+    view.start(tracker.state(), f"aikit._batch.api on Dask ({len(chunks)} chunks)")
     started = time.monotonic()
     try:
         futures = [
@@ -431,7 +431,7 @@ def batch_on(
 def _run_chunk(prompts: list[Any], index: int, description: Any, options: dict[str, Any], run_id: str) -> Any:
     import dataclasses
 
-    from aikit.batch import batch
+    from aikit._batch.api import batch
 
     reporter = PartitionReporter(run_id, index)
     reporter.send({"total": len(prompts), "to_call": 0, "done": 0, "cached": 0})

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aikit.progress import RATE_WINDOW_S, ProgressState
+from aikit._batch.progress import RATE_WINDOW_S, ProgressState
 
 __all__ = ["TOPIC", "AggregateState", "PartitionReporter", "RunTracker", "register", "tracker_for"]
 

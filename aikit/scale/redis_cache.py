@@ -1,12 +1,12 @@
 """The response cache on Redis, shared by every process and machine of a batch.
 
 :class:`RedisCache` speaks the same protocol as aikit's disk cache (``aget``, ``aget_many``, ``aset``,
-``get_many``, ``close``) with the same keys (:func:`aikit.cache.cache_key`, a versioned sha256) and
+``get_many``, ``close``) with the same keys (:func:`aikit.client.cache.cache_key`, a versioned sha256) and
 the same values (the stored response as a JSON object). ``aikit.AI(..., cache="redis://host:6379/0")``
 uses it; so do the Dask workers of ``ddf.ai.map``, which is how a second run of a batch, or a
 partition recomputed after a worker died, makes no provider call.
 
-Values are stored exactly as the disk cache stores them (:func:`aikit.cache.encode_value`:
+Values are stored exactly as the disk cache stores them (:func:`aikit.client.cache.encode_value`:
 compact UTF-8 JSON, zlib-compressed above 4 KB, secret-bearing fields refused) under
 ``<namespace><key>`` (default namespace ``aikit:cache:``), without expiry unless ``ttl_s`` is given.
 Async methods use ``redis.asyncio`` on the running loop (aikit's loop thread for the sync API);
@@ -35,7 +35,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from aikit.cache import decode_value, encode_value
+from aikit.client.cache import decode_value, encode_value
 from aikit.exceptions import ConfigError, SharedStateError
 
 __all__ = ["RedisCache", "mask_redis_url", "open_redis_cache"]

@@ -4,7 +4,7 @@ A provider's limits belong to the key (and model), not to a process. When a batc
 workers, each with its own aikit client, the four must draw from one budget or together they send
 four times the allowed rate and drown in 429s. :class:`RedisBuckets` keeps both buckets in one Redis
 hash and updates them with a Lua script, so every reservation is atomic however many processes ask.
-:class:`RedisLimiter` is aikit's :class:`~aikit.ratelimit.RateLimiter` (same interface, same
+:class:`RedisLimiter` is aikit's :class:`~aikit.client.ratelimit.RateLimiter` (same interface, same
 per-process adaptive concurrency) drawing from those shared buckets: ``limiter="redis://..."``.
 
 How a request is paced
@@ -52,12 +52,12 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
+from aikit.client.ratelimit import Permit, RateLimiter
 from aikit.exceptions import ConfigError, SharedStateError
-from aikit.ratelimit import Permit, RateLimiter
 from aikit.scale.redis_cache import check_redis_url, mask_redis_url
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.providers.base import RateLimits
+    from aikit.client.providers.base import RateLimits
 
 __all__ = ["RedisBuckets", "RedisLimiter", "Reservation", "limiter_key", "open_redis_limiter"]
 
@@ -133,7 +133,7 @@ def limiter_key(provider: str, base_url: str | None, api_key: str | None, model:
     >>> k == limiter_key("openai", "https://api.openai.com/v1", "sk-secret", "gpt-4o-mini")
     True
     """
-    from aikit.cache import normalize_base_url
+    from aikit.client.cache import normalize_base_url
 
     fingerprint = hashlib.sha256((api_key or "").encode()).hexdigest()[:32]
     text = "\x1f".join([provider, normalize_base_url(base_url), model or "", fingerprint])
@@ -371,11 +371,11 @@ def _rebuild(url: str, key: str, rpm: float, tpm: float, burst_s: float) -> Redi
 
 
 class RedisLimiter(RateLimiter):
-    """aikit's :class:`~aikit.ratelimit.RateLimiter` with its RPM/TPM buckets shared through Redis.
+    """aikit's :class:`~aikit.client.ratelimit.RateLimiter` with its RPM/TPM buckets shared through Redis.
 
     The concurrency control (AIMD on 429/503) stays per process; the buckets, the ``retry-after``
     pause and learned limits are shared by every process using the same ``key``. Same interface as
-    the local limiter: ``await acquire(tokens)`` -> :class:`~aikit.ratelimit.Permit`,
+    the local limiter: ``await acquire(tokens)`` -> :class:`~aikit.client.ratelimit.Permit`,
     ``release(permit, actual_tokens=..., throttled=...)``, ``pause(seconds)``, ``learn(limits)``.
     ``release`` and ``pause`` are sync (as in the parent); their Redis updates run as background
     tasks on the running loop.
@@ -391,7 +391,7 @@ class RedisLimiter(RateLimiter):
     burst_s : float
         Bucket depth in seconds (default 0.25 s: see the module docstring).
     max_concurrency, min_concurrency, learn, grow_after
-        As for :class:`~aikit.ratelimit.RateLimiter`.
+        As for :class:`~aikit.client.ratelimit.RateLimiter`.
 
     Examples
     --------

@@ -3,7 +3,7 @@
 An event whose source and type match a registered handler is stored as ``pending``. Worker threads
 claim it (``processing``), run every matching handler in registration order and mark it ``done``. A
 handler that raises leaves the event ``failed`` with a retry time (exponential backoff with full
-jitter, :func:`aikit.retry.backoff_delay`); after ``max_attempts`` it becomes ``dead`` with the last
+jitter, :func:`aikit.client.retry.backoff_delay`); after ``max_attempts`` it becomes ``dead`` with the last
 error kept. Rows left in ``processing`` by a crash go back to ``pending`` when the listener starts.
 
 Each handler's return value is recorded per event, so a retried event skips the handlers that already
@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from aikit.client.retry import backoff_delay
 from aikit.exceptions import WebhookError
-from aikit.retry import backoff_delay
 from aikit.webhooks.store import Store
 
 __all__ = ["Dispatcher", "Event", "Handler", "matches"]

@@ -7,7 +7,7 @@ import pytest
 
 from aikit.auth import ApiKeyAuth, BasicAuth, BearerAuth, Secret, secret
 from aikit.exceptions import ConfigError
-from aikit.local.oauth_server import OAuthServer
+from aikit.local.oauth.server import OAuthServer
 
 CANARY = "sk-CANARY-" + "7f3a9c1e5b"  # built at runtime: the literal never sits in one string
 

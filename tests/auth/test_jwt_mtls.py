@@ -27,7 +27,7 @@ from aikit.auth import (
     mtls_sync_client,
 )
 from aikit.exceptions import AuthError, ConfigError, OAuthError
-from aikit.local.oauth_server import OAuthServer
+from aikit.local.oauth.server import OAuthServer
 
 
 def _rsa_pair() -> tuple[str, str]:

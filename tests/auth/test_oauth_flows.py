@@ -13,7 +13,7 @@ import pytest
 
 from aikit.auth import FileTokenStore, OAuth2Auth, OAuth2Client, Token
 from aikit.exceptions import AuthError, ConfigError, OAuthError
-from aikit.local.oauth_server import OAuthServer
+from aikit.local.oauth.server import OAuthServer
 
 
 def _client(server: OAuthServer, client_id: str = "aikit-cli") -> OAuth2Client:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from aikit.auth import OAuth2Auth, OAuth2Client
-from aikit.local.oauth_server import OAuthServer
+from aikit.local.oauth.server import OAuthServer
 
 
 def test_start_ready_stop_frees_the_port() -> None:
@@ -59,13 +59,13 @@ def test_server_repr_masks_client_secrets(oauth_server: OAuthServer) -> None:
 
 def test_cli_arguments_and_command_registration() -> None:
     from aikit import cli
-    from aikit.local import oauth_cli
+    from aikit.local.oauth import cli as oauth_cli
 
     parser = argparse.ArgumentParser()
     oauth_cli.add_arguments(parser)
     args = parser.parse_args(["--port", "0", "--auto-approve", "--access-token-ttl", "5"])
     assert (args.port, args.auto_approve, args.access_token_ttl) == (0, True, 5)
-    assert cli.COMMANDS["serve oauth"][0] == "aikit.local.oauth_cli"
+    assert cli.COMMANDS["serve oauth"][0] == "aikit.local.oauth.cli"
 
 
 def test_demo_crm_accepts_oauth_tokens_and_rejects_revoked_or_expired(oauth_server: OAuthServer) -> None:

@@ -144,8 +144,8 @@ def test_errors_are_translated(crm_ro: DemoCRM) -> None:
     assert isinstance(down.value.__cause__, httpx.ConnectError)
 
 
-def aikit_retry(attempts: int) -> "aikit.retry.RetryPolicy":  # noqa: UP037
-    from aikit.retry import RetryPolicy
+def aikit_retry(attempts: int) -> "aikit.client.retry.RetryPolicy":  # noqa: UP037
+    from aikit.client.retry import RetryPolicy
 
     return RetryPolicy(max_attempts=attempts, base_s=0.01, cap_s=0.05)
 

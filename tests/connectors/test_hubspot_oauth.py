@@ -12,7 +12,7 @@ import aikit
 from aikit.exceptions import CRMError
 from aikit.local.crm import DemoCRM
 
-oauth = pytest.importorskip("aikit.local.oauth_server")
+oauth = pytest.importorskip("aikit.local.oauth.server")
 auth_mod = pytest.importorskip("aikit.auth")
 
 

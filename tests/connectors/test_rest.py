@@ -134,7 +134,7 @@ def test_offset_page_link_next_url(api: str) -> None:
 
 
 def test_retries_loops_and_secrets(api: str) -> None:
-    from aikit.retry import RetryPolicy
+    from aikit.client.retry import RetryPolicy
 
     flaky_calls["n"] = 0
     src = aikit.RestSource(api, pagination=None, retry=RetryPolicy(max_attempts=3, base_s=0.01))

@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from aikit.exceptions import LocalModelError
-from aikit.local.models import find_model
+from aikit.local.llm.models import find_model
 
 
 def model_missing() -> str | None:

@@ -11,9 +11,9 @@ import pytest
 from llm_testkit import needs_local_model
 
 import aikit
-from aikit.local.labels import classification_messages, classification_schema
-from aikit.local.llm import running_servers, stop_servers
-from aikit.retry import RetryPolicy
+from aikit._batch.labels import classification_messages, classification_schema
+from aikit.client.retry import RetryPolicy
+from aikit.local.llm.servers import running_servers, stop_servers
 
 pytestmark = needs_local_model
 

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from aikit.exceptions import ConfigError
-from aikit.local.labels import (
+from aikit._batch.labels import (
     EXAMPLE_BANK,
     classification_messages,
     classification_schema,
     few_shot_turns,
     system_prompt,
 )
+from aikit.exceptions import ConfigError
 
 SENTIMENT = ["positive", "negative", "neutral"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aikit.exceptions import ConfigError, LocalModelError
-from aikit.local.models import KNOWN_MODELS, find_model, list_models, pull
+from aikit.local.llm.models import KNOWN_MODELS, find_model, list_models, pull
 
 
 def _smollm2_installed() -> bool:

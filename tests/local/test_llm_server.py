@@ -23,9 +23,9 @@ import httpx
 import pytest
 from llm_testkit import needs_local_model
 
+from aikit._batch.labels import classification_messages, classification_schema
 from aikit.exceptions import LocalModelError
-from aikit.local.labels import classification_messages, classification_schema
-from aikit.local.llm import (
+from aikit.local.llm.servers import (
     LocalEndpoint,
     aensure_server,
     ensure_server,
@@ -90,7 +90,7 @@ def test_endpoint_is_loopback_with_a_key_that_never_shows(endpoint: LocalEndpoin
     assert endpoint.api_key not in repr(endpoint) and endpoint.api_key not in str(endpoint)
     # not in the child's argv either (anyone can read /proc/PID/cmdline)
     cmdline = Path(f"/proc/{endpoint.pid}/cmdline").read_bytes().decode()
-    assert endpoint.api_key not in cmdline and "aikit.local.llm_serve" in cmdline
+    assert endpoint.api_key not in cmdline and "aikit.local.llm.serve" in cmdline
     assert endpoint.pid != os.getpid()
 
 
@@ -176,7 +176,7 @@ def test_logs_are_silenced_and_hold_no_key(aikit_home: Path) -> None:
 
 def test_killed_server_restarts_cleanly_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     first = ensure_server()
-    with caplog.at_level(logging.WARNING, logger="aikit.local.llm"):
+    with caplog.at_level(logging.WARNING, logger="aikit.local.llm.servers"):
         os.kill(first.pid, signal.SIGKILL)
         assert _wait_gone(first.pid)
         second = asyncio.run(aensure_server())
@@ -214,12 +214,12 @@ def test_a_killed_server_comes_back_on_the_same_address_by_itself() -> None:
 def test_a_crash_looping_server_is_left_for_the_next_call(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import aikit.local.llm
+    import aikit.local.llm.servers
 
-    monkeypatch.setattr(aikit.local.llm, "MAX_AUTO_RESTARTS", 1)
+    monkeypatch.setattr(aikit.local.llm.servers, "MAX_AUTO_RESTARTS", 1)
     stop_servers()
     first = ensure_server()
-    with caplog.at_level(logging.WARNING, logger="aikit.local.llm"):
+    with caplog.at_level(logging.WARNING, logger="aikit.local.llm.servers"):
         os.kill(first.pid, signal.SIGKILL)
         assert _wait_answering(first)  # one background restart allowed
         (second,) = running_servers()
@@ -237,9 +237,9 @@ def test_a_crash_looping_server_is_left_for_the_next_call(
 
 
 def test_restart_flag_replaces_a_hung_server_and_keeps_a_healthy_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    import aikit.local.llm
+    import aikit.local.llm.servers
 
-    monkeypatch.setattr(aikit.local.llm, "HEALTH_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(aikit.local.llm.servers, "HEALTH_TIMEOUT_S", 2.0)
     healthy = ensure_server()
     assert ensure_server(restart=True) == healthy  # answers /health: kept
     os.kill(healthy.pid, signal.SIGSTOP)  # hung: the port is open but nothing answers
@@ -258,7 +258,7 @@ def test_stop_servers_then_next_call_starts_quietly(caplog: pytest.LogCaptureFix
     ep = ensure_server()
     stop_servers()
     assert _wait_gone(ep.pid) and running_servers() == []
-    with caplog.at_level(logging.WARNING, logger="aikit.local.llm"):
+    with caplog.at_level(logging.WARNING, logger="aikit.local.llm.servers"):
         time.sleep(0.5)  # room for a (wrong) background restart
         assert running_servers() == []
         again = ensure_server()
@@ -270,7 +270,7 @@ def test_server_dies_with_its_parent(tmp_path: Path, how: str) -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from aikit.local.llm import ensure_server
+        from aikit.local.llm.servers import ensure_server
         ep = ensure_server()
         print(ep.pid, flush=True)
         if sys.argv[1] == "sigkill":
@@ -323,10 +323,10 @@ def test_a_runtime_that_cannot_load_says_so(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_a_server_that_is_not_ready_in_time_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
-    import aikit.local.llm
+    import aikit.local.llm.servers
 
     stop_servers()
-    monkeypatch.setattr(aikit.local.llm, "START_TIMEOUT_S", 0.01)
+    monkeypatch.setattr(aikit.local.llm.servers, "START_TIMEOUT_S", 0.01)
     before = set(os.listdir("/proc"))
     with pytest.raises(LocalModelError, match="did not become ready within"):
         ensure_server()
@@ -337,5 +337,5 @@ def test_a_server_that_is_not_ready_in_time_is_killed(monkeypatch: pytest.Monkey
             ppid = int(Path(f"/proc/{pid}/status").read_text().split("PPid:")[1].split()[0])
         except (OSError, IndexError, ValueError):
             continue
-        if b"aikit.local.llm_serve" in cmdline and ppid == os.getpid():  # ours, not another test's
+        if b"aikit.local.llm.serve" in cmdline and ppid == os.getpid():  # ours, not another test's
             assert _wait_gone(pid, 5), "the timed-out child was left running"

@@ -67,7 +67,7 @@ def dask_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     client = distributed.Client(cluster)
     # Import the batch stack once per worker up front, so each test times its work, not imports
     # (jsonschema alone can take seconds to import on a busy machine).
-    for module in ("aikit.scale.dask", "aikit.client", "aikit.dataframe", "jsonschema"):
+    for module in ("aikit.scale.dask", "aikit.client", "aikit._batch.accessor", "jsonschema"):
         client.run(importlib.import_module, module)
     try:
         yield client

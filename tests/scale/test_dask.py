@@ -210,9 +210,9 @@ def test_batch_on_a_dask_client(fake: Any, redis_url: str, dask_client: Any, wor
     again = batch_on(dask_client, prompts, ai=ai, progress=False)
     assert fake.stats()["requests"] == 25 and again.state.cached == 75
     assert again.texts == res.texts
-    from aikit.batch import batch
+    from aikit._batch.api import batch
 
-    via_batch = batch(prompts, ai=ai, client=dask_client, progress=False)  # aikit.batch(..., client=)
+    via_batch = batch(prompts, ai=ai, client=dask_client, progress=False)  # aikit._batch.api(..., client=)
     assert via_batch.texts == res.texts and fake.stats()["requests"] == 25
 
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from aikit._runtime import run_sync
-from aikit.cache import ResponseCache, cache_key, encode_value
+from aikit.client.cache import ResponseCache, cache_key, encode_value
 from aikit.exceptions import ConfigError, SharedStateError
 from aikit.scale.redis_cache import RedisCache, mask_redis_url, open_redis_cache
 

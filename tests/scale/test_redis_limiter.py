@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from aikit._runtime import run_sync
+from aikit.client.providers.base import RateLimits
+from aikit.client.ratelimit import RateLimiter
 from aikit.exceptions import ConfigError, SharedStateError
-from aikit.providers.base import RateLimits
-from aikit.ratelimit import RateLimiter
 from aikit.scale.redis_limiter import RedisBuckets, RedisLimiter, limiter_key, open_redis_limiter
 
 pytestmark = pytest.mark.redis
@@ -25,7 +25,7 @@ CANARY = "sk-canary-limiter-1b2c3d4e"
 # Each child process takes `n` permits from the shared limiter and prints their start times.
 _CHILD = """
 import asyncio, json, sys, time
-from aikit.ratelimit import RateLimiter
+from aikit.client.ratelimit import RateLimiter
 from aikit.scale.redis_limiter import RedisLimiter
 url, key, rpm, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 start_at, shared = float(sys.argv[5]), sys.argv[6] == "shared"

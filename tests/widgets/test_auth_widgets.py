@@ -12,7 +12,7 @@ import pytest
 from aikit.auth import ApiKeyService, OAuth2Auth, OAuth2Client, OAuthService, lookup_secret
 from aikit.auth.secrets import _SESSION
 from aikit.exceptions import OAuthError
-from aikit.local.oauth_server import OAuthServer
+from aikit.local.oauth.server import OAuthServer
 from aikit.widgets.auth import DeviceCodeView, LoginPanel, SecretPrompt, render_status
 
 CANARY = "sk-CANARY-" + "7f3a9c1e5b"  # built at runtime: the literal never sits in one string

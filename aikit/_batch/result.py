@@ -13,12 +13,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
-from aikit.progress import ProgressState
+from aikit._batch.progress import ProgressState
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from aikit.response import Response
+    from aikit.client.response import Response
 
 __all__ = ["BatchEstimate", "BatchResult", "RowResult", "error_text", "meta_columns"]
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.providers.base import RateLimits
+    from aikit.client.providers.base import RateLimits
 
 __all__ = ["Permit", "RateLimiter", "TokenBucket"]
 

@@ -6,7 +6,7 @@ it, which every Claude model supports; the tool input becomes the answer's JSON 
 headers are ``anthropic-ratelimit-requests-*`` and ``anthropic-ratelimit-tokens-*`` (or the
 ``input-tokens`` ones).
 
->>> from aikit.providers.base import ChatRequest
+>>> from aikit.client.providers.base import ChatRequest
 >>> p = AnthropicProvider("https://api.anthropic.com/v1")
 >>> b = p.body(ChatRequest("claude-haiku-4-5", [{"role": "system", "content": "Be brief."},
 ...                                              {"role": "user", "content": "hi"}]))
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from aikit.providers.base import (
+from aikit.client.providers.base import (
     ChatRequest,
     ErrorInfo,
     Parsed,
@@ -31,7 +31,7 @@ from aikit.providers.base import (
     error_message,
     number,
 )
-from aikit.response import Usage
+from aikit.client.response import Usage
 
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.credentials import Secret

@@ -17,14 +17,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aikit.response import Usage
-from aikit.retry import is_retryable_status, parse_retry_after
+from aikit.client.response import Usage
+from aikit.client.retry import is_retryable_status, parse_retry_after
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
+    from aikit.client.schema import OutputSchema
     from aikit.credentials import Secret
-    from aikit.schema import OutputSchema
 
 __all__ = [
     "ChatRequest",

@@ -7,7 +7,7 @@ as any hosted provider, including ``response_format: {"type": "json_schema", ...
 What :func:`aensure_server` / :func:`ensure_server` guarantee:
 
 * **Child process.** llama.cpp (via the ``xllamacpp`` wheel) runs in ``python -m
-  aikit.local.llm_serve``, never in the caller's process: a native crash cannot kill a Jupyter kernel.
+  aikit.local.llm.serve``, never in the caller's process: a native crash cannot kill a Jupyter kernel.
 * **Private.** It binds 127.0.0.1 on a free port and requires a random API key that lives only in this
   process and the child's environment (never in argv, logs, reprs or exceptions).
 * **Quiet.** llama.cpp logging is off (``verbosity=-1``); the child's stdout/stderr go to
@@ -31,7 +31,7 @@ What :func:`aensure_server` / :func:`ensure_server` guarantee:
 Sampling defaults to temperature 0 on the server, and the client (:mod:`aikit.client`) also sends
 ``temperature=0`` unless told otherwise, so answers are repeatable on one build. SmolLM2-135M is a
 tiny demo-quality model: fine for classification demos with few-shot examples
-(:mod:`aikit.local.labels`), weak for summaries.
+(:mod:`aikit._batch.labels`), weak for summaries.
 
 >>> endpoint = ensure_server()  # doctest: +SKIP
 >>> endpoint.base_url  # doctest: +SKIP
@@ -57,8 +57,8 @@ from pathlib import Path
 import httpx
 
 from aikit.exceptions import LocalModelError
-from aikit.local.llm_serve import ENV_API_KEY
-from aikit.local.models import LocalModel, find_model
+from aikit.local.llm.models import LocalModel, find_model
+from aikit.local.llm.serve import ENV_API_KEY
 from aikit.settings import ensure_dir, settings
 
 __all__ = [
@@ -234,7 +234,7 @@ def _start(
     cmd = [
         sys.executable,
         "-m",
-        "aikit.local.llm_serve",
+        "aikit.local.llm.serve",
         "--model",
         str(model.path),
         "--handshake",

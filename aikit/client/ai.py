@@ -2,12 +2,12 @@
 
 One logical call goes through, in order:
 
-1. **cache**: the request's canonical key (``aikit.cache.cache_key``) is looked up; a hit returns at
+1. **cache**: the request's canonical key (``aikit.client.cache.cache_key``) is looked up; a hit returns at
    once (``r.cached``). Identical requests already in flight share one HTTP call (single flight).
-2. **pacing**: a :class:`~aikit.ratelimit.RateLimiter` slot and RPM/TPM reservation, per attempt.
-3. **send** through a provider (sans-I/O, ``aikit.providers``) on a shared ``httpx.AsyncClient``, with
+2. **pacing**: a :class:`~aikit.client.ratelimit.RateLimiter` slot and RPM/TPM reservation, per attempt.
+3. **send** through a provider (sans-I/O, ``aikit.client.providers``) on a shared ``httpx.AsyncClient``, with
    a per-request timeout (default 60 s).
-4. **retry** (``aikit.attempts``) 408/409/429/5xx, timeouts and connection errors with full jitter,
+4. **retry** (``aikit.client.attempts``) 408/409/429/5xx, timeouts and connection errors with full jitter,
    honouring ``retry-after(-ms)`` plus jitter, until ``RetryPolicy.max_attempts`` or ``deadline_s``;
    400/401/403/404/422 fail at once with the provider's message. Output that fails the schema is
    retried once.
@@ -36,23 +36,23 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aikit import _runtime
-from aikit.attempts import Observer, call, notify
+from aikit.client.attempts import Observer, call, notify
+from aikit.client.providers import ProviderSpec, make_provider, parse_model
+from aikit.client.providers.base import ChatRequest, Parsed
+from aikit.client.ratelimit import RateLimiter
+from aikit.client.response import Response
+from aikit.client.retry import RetryPolicy
+from aikit.client.schema import OutputSchema
 from aikit.credentials import Secret, resolve_key
 from aikit.exceptions import AIKitError, ConfigError
-from aikit.providers import ProviderSpec, make_provider, parse_model
-from aikit.providers.base import ChatRequest, Parsed
-from aikit.ratelimit import RateLimiter
-from aikit.response import Response
-from aikit.retry import RetryPolicy
-from aikit.schema import OutputSchema
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from aikit.cache import ResponseCache
-    from aikit.calllog import CallLog, CallRecord
-    from aikit.providers.base import Provider
-    from aikit.stream import AsyncStream, Stream
+    from aikit.client.cache import ResponseCache
+    from aikit.client.calllog import CallLog, CallRecord
+    from aikit.client.providers.base import Provider
+    from aikit.client.stream import AsyncStream, Stream
 
 __all__ = ["AI", "CACHE_MODES", "AsyncAI", "Observer"]
 
@@ -131,7 +131,7 @@ class AsyncAI:
         transport: httpx.AsyncBaseTransport | None = None,
         calllog: Any = True,
     ) -> None:
-        from aikit.cache import normalize_base_url
+        from aikit.client.cache import normalize_base_url
 
         self.spec: ProviderSpec = parse_model(model, base_url)
         if max_concurrency is None:
@@ -264,7 +264,7 @@ class AsyncAI:
         return ChatRequest(self._request_model, messages, merged, schema, stream)
 
     def _cache_key_of(self, req: ChatRequest) -> str:
-        from aikit.cache import cache_key
+        from aikit.client.cache import cache_key
 
         return cache_key(
             {
@@ -334,7 +334,7 @@ class AsyncAI:
 
                 self._cache = open_redis_cache(spec)
             else:
-                from aikit.cache import open_cache
+                from aikit.client.cache import open_cache
 
                 self._cache = open_cache(spec)
         return self._cache
@@ -344,7 +344,7 @@ class AsyncAI:
         if spec is False or spec is None:
             return None
         if self._calllog is None:
-            from aikit.calllog import CallLog, calllog
+            from aikit.client.calllog import CallLog, calllog
 
             self._calllog = spec if isinstance(spec, CallLog) else calllog()
         return self._calllog
@@ -353,8 +353,8 @@ class AsyncAI:
         if self.spec.provider != "local":
             assert self._provider is not None
             return self._provider, self._api_key()
-        from aikit.local.llm import aensure_server
-        from aikit.providers.openai import OpenAIProvider
+        from aikit.client.providers.openai import OpenAIProvider
+        from aikit.local.llm.servers import aensure_server
 
         # Asked on every call (cheap when the server is up): a server that died or was replaced on
         # another port is restarted/rediscovered here instead of failing every later call.
@@ -380,7 +380,7 @@ class AsyncAI:
         observer: Observer | None = None,
         **params: Any,
     ) -> Response:
-        """Ask the model; return a :class:`~aikit.response.Response`.
+        """Ask the model; return a :class:`~aikit.client.response.Response`.
 
         Parameters
         ----------
@@ -469,7 +469,7 @@ class AsyncAI:
         return r
 
     def _record(self, outcome: str, **kw: Any) -> CallRecord:
-        from aikit.calllog import CallRecord
+        from aikit.client.calllog import CallRecord
 
         r: Response | None = kw.pop("r", None)
         if r is not None:
@@ -485,7 +485,7 @@ class AsyncAI:
         )  # fmt: skip
 
     def _cost(self, parsed: Parsed) -> float | None:
-        from aikit import pricing
+        from aikit.client import pricing
 
         family, usage = self.spec.provider, parsed.usage  # compat/ollama: not in the table, cost None
         cost = pricing.price(family, self.spec.model, usage.input_tokens, usage.output_tokens)
@@ -511,11 +511,11 @@ class AsyncAI:
     def astream(self, prompt: Any, **kwargs: Any) -> AsyncStream:
         """Stream the answer's text as it arrives (SSE); same arguments as :meth:`achat`.
 
-        Returns an :class:`~aikit.stream.AsyncStream`: ``async for chunk in ai.astream(...)``; then
+        Returns an :class:`~aikit.client.stream.AsyncStream`: ``async for chunk in ai.astream(...)``; then
         ``stream.response`` is the assembled :class:`Response`, which is cached. A cache hit replays
         the cached text through the same iterator. Retries happen only before the first chunk.
         """
-        from aikit.stream import AsyncStream
+        from aikit.client.stream import AsyncStream
 
         return AsyncStream(self, prompt, **kwargs)
 
@@ -543,7 +543,7 @@ class AsyncAI:
         >>> AsyncAI("openai:gpt-4o-mini", cache=False).price(1_000_000, 0)
         0.15
         """
-        from aikit import pricing
+        from aikit.client import pricing
 
         return pricing.price(self.spec.provider, self.spec.model, input_tokens, output_tokens)
 
@@ -589,7 +589,7 @@ class AsyncAI:
         By default the rows of this provider, model and base URL (across sessions and processes);
         ``all=True`` gives every row. ``df[df.session == ai.session]`` keeps this object's calls.
         """
-        from aikit.calllog import calllog
+        from aikit.client.calllog import calllog
 
         log = self._log() or calllog()
         where = {"provider": self.spec.provider, "model": self.spec.model, "base_url": self._key_base_url}
@@ -668,7 +668,7 @@ class AI:
 
     def stream(self, prompt: Any, **kwargs: Any) -> Stream:
         """:meth:`AsyncAI.astream` as a sync iterator: ``for chunk in ai.stream(...)``."""
-        from aikit.stream import Stream
+        from aikit.client.stream import Stream
 
         return Stream(self.aio.astream(prompt, **kwargs))
 

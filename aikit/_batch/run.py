@@ -5,7 +5,7 @@ and looks all keys up in the cache at once, so only the misses are scheduled. Th
 runs a fixed number of worker tasks (the client's concurrency ceiling, not one task per row) that
 take the next miss, check the budget, call ``achat`` and record the outcome; the client paces,
 retries and caches each success as it arrives. Both run on aikit's loop thread; the public entry
-points are in :mod:`aikit.batch`.
+points are in :mod:`aikit._batch.api`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from aikit.batch_result import BatchResult, RowResult, error_text
+from aikit._batch.progress import REFRESH_S, ProgressState, ProgressView
+from aikit._batch.result import BatchResult, RowResult, error_text
 from aikit.exceptions import BudgetExceededError, ConfigError, ProviderHTTPError
-from aikit.progress import REFRESH_S, ProgressState, ProgressView
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.response import Response
+    from aikit.client.response import Response
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

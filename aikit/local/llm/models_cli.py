@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from aikit.exceptions import AIKitError
-from aikit.local.models import KNOWN_MODELS, list_models, pull
+from aikit.local.llm.models import KNOWN_MODELS, list_models, pull
 
 __all__ = ["add_arguments", "run"]
 

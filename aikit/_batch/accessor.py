@@ -2,8 +2,8 @@
 
 Importing this module registers the ``ai`` accessor on :class:`pandas.DataFrame`; ``import aikit``
 does that as soon as pandas is imported. Every method renders a ``{column}`` template per row
-(:class:`~aikit.template.Template`), runs the prompts through the batch engine
-(:func:`aikit.batch.batch`: bulk cache lookup, one call per unique prompt, paced, retried, cached as
+(:class:`~aikit._batch.template.Template`), runs the prompts through the batch engine
+(:func:`aikit._batch.api.batch`: bulk cache lookup, one call per unique prompt, paced, retried, cached as
 each answer arrives) and returns a **new** DataFrame aligned on the input's index (the input is never
 changed) holding the input's columns plus:
 
@@ -16,7 +16,7 @@ changed) holding the input's columns plus:
 
 ``out.attrs["aikit"]`` records the lineage: operation, template, system prompt, model, cache-key
 version, counts, cost, and the earlier runs of a chain under ``"history"``. ``ai=None`` uses
-``aikit.AI("local")`` (see :func:`aikit.batch.default_ai`).
+``aikit.AI("local")`` (see :func:`aikit._batch.api.default_ai`).
 
 >>> import aikit, pandas as pd  # doctest: +SKIP
 >>> df = pd.DataFrame({"subject": ["Refund please"], "content": ["I was charged twice"]})  # doctest: +SKIP
@@ -34,12 +34,12 @@ from typing import Any
 
 import pandas as pd
 
-from aikit.batch import _Batch, aestimate
-from aikit.batch_result import BatchEstimate, BatchResult, RowResult, meta_columns
-from aikit.batch_run import OnError
+from aikit._batch.api import _Batch, aestimate
+from aikit._batch.progress import ProgressView
+from aikit._batch.result import BatchEstimate, BatchResult, RowResult, meta_columns
+from aikit._batch.run import OnError
+from aikit._batch.template import Template
 from aikit.exceptions import ConfigError
-from aikit.progress import ProgressView
-from aikit.template import Template
 
 __all__ = ["DEFAULT_INTO", "AIAccessor", "result_frame"]
 
@@ -52,7 +52,7 @@ def _json_schema(schema: Any) -> dict[str, Any] | None:
         return None
     if isinstance(schema, Mapping):
         return dict(schema)
-    inner = getattr(schema, "json_schema", None)  # an aikit.schema.OutputSchema
+    inner = getattr(schema, "json_schema", None)  # an aikit.client.schema.OutputSchema
     if isinstance(inner, Mapping):
         return dict(inner)
     to_schema = getattr(schema, "model_json_schema", None)
@@ -173,7 +173,7 @@ def result_frame(
 
 def _key_version() -> int | None:
     try:
-        from aikit.cache import CACHE_KEY_VERSION
+        from aikit.client.cache import CACHE_KEY_VERSION
     except ImportError:  # pragma: no cover
         return None
     return CACHE_KEY_VERSION
@@ -340,8 +340,8 @@ class AIAccessor:
     def _classifier(
         labels: Sequence[str], examples: Any, task: str | None, system: str | None
     ) -> tuple[dict[str, Any], Any]:
-        """The enum schema and a prompt -> messages function (few-shot turns from aikit.local.labels)."""
-        from aikit.local.labels import classification_messages, classification_schema
+        """The enum schema and a prompt -> messages function (few-shot turns from aikit._batch.labels)."""
+        from aikit._batch.labels import classification_messages, classification_schema
 
         schema = classification_schema(labels)
         names = list(labels)
@@ -376,7 +376,7 @@ class AIAccessor:
     ) -> pd.DataFrame:
         """Put each row in exactly one of ``labels``; the label goes to the categorical column ``into``.
 
-        Each row is sent as a chat (:func:`aikit.local.labels.classification_messages`): a system prompt
+        Each row is sent as a chat (:func:`aikit._batch.labels.classification_messages`): a system prompt
         listing the labels (``system=`` replaces it; ``task=`` says what is classified, e.g. "the
         customer's sentiment"), one few-shot turn per label (built-in examples for common labels, or
         ``examples={label: text or [texts]}``), then the row's text; the answer is constrained by an

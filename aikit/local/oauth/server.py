@@ -27,13 +27,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aikit.local.oauth_grants import (
+from aikit.local.oauth.grants import (
     DEMO_USER,
     DeviceEndpoint,
     LocalAuthorizationServer,
     RawRequest,
 )
-from aikit.local.oauth_store import DemoClient, OAuthStore
+from aikit.local.oauth.store import DemoClient, OAuthStore
 
 __all__ = ["DEMO_USER", "DemoClient", "OAuthServer"]
 
@@ -118,7 +118,7 @@ class OAuthServer:
         """Serve in a daemon thread and return once the socket accepts connections."""
         import uvicorn
 
-        from aikit.local.oauth_app import build_app
+        from aikit.local.oauth.app import build_app
 
         if self._thread is not None:
             return self
@@ -234,7 +234,7 @@ class OAuthServer:
             self.stats[event] += 1
 
     # ------------------------------------------------------------ HTTP handlers
-    # The ASGI layer (aikit.local.oauth_app) reads the request and calls these synchronously.
+    # The ASGI layer (aikit.local.oauth.app) reads the request and calls these synchronously.
     def handle_token(self, req: RawRequest) -> _Reply:
         self.count(str(req.form.get("grant_type", "")))
         return self._reply(self.authz.create_token_response(req))

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["CallLog", "CallRecord", "calllog"]
 
-_log = logging.getLogger("aikit.calllog")
+_log = logging.getLogger("aikit.client.calllog")
 
 
 @dataclass(slots=True)

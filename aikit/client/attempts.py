@@ -2,7 +2,7 @@
 
 :func:`call` is the loop behind :meth:`aikit.client.AsyncAI.achat` once the cache has missed:
 
-1. :meth:`Attempts.start` waits for the client's :class:`~aikit.ratelimit.RateLimiter` (every attempt,
+1. :meth:`Attempts.start` waits for the client's :class:`~aikit.client.ratelimit.RateLimiter` (every attempt,
    retries included, is paced);
 2. :meth:`Attempts.send` makes one HTTP request under the per-request timeout, learns the advertised
    rate limits and, on a 429 with ``retry-after``, pauses the limiter for everyone;
@@ -28,6 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from aikit.client.providers.base import ErrorInfo
+from aikit.client.response import Response
+from aikit.client.retry import backoff_delay, hinted_delay
+from aikit.client.schema import SchemaMismatch
 from aikit.exceptions import (
     InvalidOutputError,
     ProviderConnectionError,
@@ -36,15 +40,11 @@ from aikit.exceptions import (
     ProviderTimeoutError,
     RetryExhaustedError,
 )
-from aikit.providers.base import ErrorInfo
-from aikit.response import Response
-from aikit.retry import backoff_delay, hinted_delay
-from aikit.schema import SchemaMismatch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.client import AsyncAI
-    from aikit.providers.base import ChatRequest, Parsed, Provider
-    from aikit.ratelimit import Permit, RateLimiter
+    from aikit.client.ai import AsyncAI
+    from aikit.client.providers.base import ChatRequest, Parsed, Provider
+    from aikit.client.ratelimit import Permit, RateLimiter
 
 __all__ = ["THROTTLE_STATUSES", "Attempts", "Observer", "backs_off", "call", "notify"]
 

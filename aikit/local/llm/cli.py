@@ -19,8 +19,8 @@ import sys
 import time
 
 from aikit.exceptions import AIKitError
-from aikit.local.llm_serve import ENV_API_KEY, ServeOptions, default_threads, start_server
-from aikit.local.models import find_model
+from aikit.local.llm.models import find_model
+from aikit.local.llm.serve import ENV_API_KEY, ServeOptions, default_threads, start_server
 
 __all__ = ["add_arguments", "run"]
 

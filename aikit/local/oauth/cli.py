@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server, print its endpoints and demo clients, serve until Ctrl+C."""
-    from aikit.local.oauth_server import OAuthServer
+    from aikit.local.oauth.server import OAuthServer
 
     server = OAuthServer(
         args.port,

@@ -7,7 +7,7 @@ projected, the current request rate). A *view* shows it:
 - in a live Jupyter kernel (JupyterLab, Notebook, VS Code, Colab): an ipywidgets bar with the counters,
   refreshed a few times a second; when the batch ends the widget is closed and replaced by a static
   HTML summary, so a saved notebook never shows a frozen bar;
-- headless (scripts, CI, nbconvert, papermill, nbclient): a few plain log lines on the ``aikit.batch``
+- headless (scripts, CI, nbconvert, papermill, nbclient): a few plain log lines on the ``aikit._batch.api``
   logger (written to stderr when logging is not configured) and one final summary line on stdout;
 - ``progress=False``: nothing.
 
@@ -44,7 +44,7 @@ __all__ = [
     "make_view",
 ]
 
-logger = logging.getLogger("aikit.batch")
+logger = logging.getLogger("aikit._batch.api")
 
 #: Seconds of request starts used for the "current rate".
 RATE_WINDOW_S = 10.0
@@ -267,7 +267,7 @@ class NullView:
 class LogView:
     """Headless: a start line, a line at 10/25/50/75/90 % (and at least once a minute), a summary.
 
-    Progress lines go to the ``aikit.batch`` logger at INFO, or straight to stderr when logging is
+    Progress lines go to the ``aikit._batch.api`` logger at INFO, or straight to stderr when logging is
     not configured; the summary line is written to ``stream`` (stdout) so it lands in a report.
     """
 
@@ -288,7 +288,7 @@ class LogView:
         else:
             err = sys.stderr
             if err is not None:
-                err.write(f"INFO aikit.batch: {line}\n")
+                err.write(f"INFO aikit._batch.api: {line}\n")
                 err.flush()
 
     def start(self, state: ProgressState, title: str) -> None:

@@ -22,11 +22,11 @@ How a batch runs:
    it; the prompts not run say so in their error.
 
 ``ai=None`` uses :func:`default_ai`, which is ``aikit.AI("local")`` (the embedded offline model).
-The planning and the worker pool live in :mod:`aikit.batch_run`, the result types in
-:mod:`aikit.batch_result`.
+The planning and the worker pool live in :mod:`aikit._batch.run`, the result types in
+:mod:`aikit._batch.result`.
 
 >>> import aikit  # doctest: +SKIP
->>> res = aikit.batch(["Say hi", "Say bye", "Say hi"], ai=aikit.AI("local"))  # doctest: +SKIP
+>>> res = aikit._batch.api(["Say hi", "Say bye", "Say hi"], ai=aikit.AI("local"))  # doctest: +SKIP
 >>> [r.text for r in res], res.summary()["calls"]  # doctest: +SKIP
 (['Hi!', 'Bye!', 'Hi!'], 2)
 """
@@ -35,20 +35,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import threading
 import time
-import types
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from aikit.batch_result import BatchEstimate, BatchResult, RowResult, error_text, meta_columns
-from aikit.batch_run import OnError, Prompt, Run, assemble, normalise_prompts, plan_batch
+from aikit._batch.progress import NullView, ProgressState, ProgressView, make_view
+from aikit._batch.result import BatchEstimate, BatchResult, RowResult, error_text, meta_columns
+from aikit._batch.run import OnError, Prompt, Run, assemble, normalise_prompts, plan_batch
 from aikit.exceptions import ConfigError
-from aikit.progress import NullView, ProgressState, ProgressView, make_view
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.batch_run import Plan
+    from aikit._batch.run import Plan
     from aikit.client import AI, AsyncAI
 
 __all__ = [
@@ -155,7 +153,7 @@ class _Batch:
         self.aio = _async_client(ai)
         self.prompts = normalise_prompts(prompts)
         if schema is not None:  # validate once here, not once per row in cache_key/achat
-            from aikit.schema import OutputSchema
+            from aikit.client.schema import OutputSchema
 
             schema = OutputSchema.of(schema)
         self.call_kwargs = {
@@ -184,7 +182,7 @@ class _Batch:
         if self.budget is not None and plan.misses and plan.estimated_cost_usd is None:
             raise ConfigError(
                 f"budget_usd needs a price for {plan.model}, and it has none; add one with "
-                "aikit.pricing.set_price(provider, model, input_per_m, output_per_m)"
+                "aikit.client.pricing.set_price(provider, model, input_per_m, output_per_m)"
             )
         self.plan = plan
         state = ProgressState(len(plan.prompts), len(plan.misses), estimated_cost_usd=plan.estimated_cost_usd)
@@ -280,7 +278,7 @@ def batch(
     budget_usd : float, optional
         Stop scheduling once spent plus reserved (estimated) cost would exceed this. Needs a known price.
     progress : None, bool or "widget"/"log"/"off"
-        None: a widget in a live kernel, a few log lines headless. See :mod:`aikit.progress`.
+        None: a widget in a live kernel, a few log lines headless. See :mod:`aikit._batch.progress`.
     concurrency : int, optional
         Worker count; default the client's ``max_concurrency`` (the client still paces to its limits).
     cache : {"use", "refresh", "read_only", "off"}
@@ -381,7 +379,7 @@ async def aestimate(
     aio = _async_client(ai)
     items = normalise_prompts(prompts)
     if schema is not None:
-        from aikit.schema import OutputSchema
+        from aikit.client.schema import OutputSchema
 
         schema = OutputSchema.of(schema)
     call_kwargs = {"system": system, "schema": schema, "temperature": temperature, "max_tokens": max_tokens}
@@ -439,18 +437,3 @@ def estimate(
             **params,
         )
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``aikit.batch(...)`` work once this module is imported.
-
-    ``aikit.batch`` is exported as the function, but importing the submodule ``aikit.batch`` (which
-    ``df.ai`` does) makes the import system bind the package attribute ``aikit.batch`` to this
-    module. Calling the module therefore calls :func:`batch`, so both spellings keep working.
-    """
-
-    def __call__(self, prompts: Sequence[Prompt], ai: Any = None, **kwargs: Any) -> BatchResult:
-        return batch(prompts, ai, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

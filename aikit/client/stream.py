@@ -2,7 +2,7 @@
 
 ``ai.astream(...)`` returns an :class:`AsyncStream` and ``ai.stream(...)`` a :class:`Stream` (the same,
 driven from sync code through aikit's loop thread). Both yield ``str`` chunks; when the stream ends,
-``.response`` holds the assembled :class:`~aikit.response.Response`, which is cached like a ``chat``
+``.response`` holds the assembled :class:`~aikit.client.response.Response`, which is cached like a ``chat``
 answer. A cache hit replays the cached text through the same iterator (as one chunk, no delay), so
 code written for a live stream works unchanged on a re-run. Retryable failures are retried only
 before the first chunk; a stream that breaks off later raises ``ProviderConnectionError``.
@@ -24,17 +24,17 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aikit import _runtime
-from aikit.attempts import Attempts, backs_off, notify
-from aikit.client import CACHE_MODES
+from aikit.client.ai import CACHE_MODES
+from aikit.client.attempts import Attempts, backs_off, notify
+from aikit.client.providers.base import SSEDecoder
+from aikit.client.response import Response
+from aikit.client.schema import OutputSchema, SchemaMismatch
 from aikit.exceptions import ConfigError, InvalidOutputError, ProviderConnectionError
-from aikit.providers.base import SSEDecoder
-from aikit.response import Response
-from aikit.schema import OutputSchema, SchemaMismatch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.attempts import Observer
-    from aikit.client import AsyncAI
-    from aikit.providers.base import ChatRequest
+    from aikit.client.ai import AsyncAI
+    from aikit.client.attempts import Observer
+    from aikit.client.providers.base import ChatRequest
 
 __all__ = ["AsyncStream", "Stream"]
 

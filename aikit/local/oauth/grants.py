@@ -1,4 +1,4 @@
-"""authlib's OAuth 2.0 server classes wired to the in-memory :class:`~aikit.local.oauth_store.OAuthStore`.
+"""authlib's OAuth 2.0 server classes wired to the in-memory :class:`~aikit.local.oauth.store.OAuthStore`.
 
 authlib ships the protocol (grant validation, PKCE, error responses); a framework integration supplies
 request objects, persistence and token generation. This module is that integration for the local demo
@@ -27,7 +27,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint
 from authlib.oauth2.rfc8628 import DeviceCodeGrant as _DeviceCodeGrant
 
-from aikit.local.oauth_store import AuthCode, DemoClient, DeviceRecord, IssuedToken, OAuthStore
+from aikit.local.oauth.store import AuthCode, DemoClient, DeviceRecord, IssuedToken, OAuthStore
 
 __all__ = [
     "AUTH_CODE_TTL_S",

@@ -1,6 +1,6 @@
 """In-memory records behind the local OAuth 2.0 authorization server.
 
-The demo server (:mod:`aikit.local.oauth_server`) keeps clients, authorization codes, device codes and
+The demo server (:mod:`aikit.local.oauth.server`) keeps clients, authorization codes, device codes and
 tokens in a :class:`OAuthStore`: plain dataclasses that implement authlib's model mixins, guarded by one
 lock because the HTTP thread and Python callers (``validate``, ``approve_device``) share them.
 

@@ -1,7 +1,7 @@
 """Run llama.cpp's OpenAI-compatible server (``xllamacpp.Server``) in this process until told to stop.
 
-This is the body of the child process that :mod:`aikit.local.llm` starts (``python -m
-aikit.local.llm_serve ...``) and of the foreground ``aikit serve ai`` command. Keeping the native code
+This is the body of the child process that :mod:`aikit.local.llm.servers` starts (``python -m
+aikit.local.llm.serve ...``) and of the foreground ``aikit serve ai`` command. Keeping the native code
 in its own process means a crash in llama.cpp can never take a Jupyter kernel down with it.
 
 The API key is read from ``$AIKIT_LOCAL_API_KEY`` (never from argv, which other users can read in
@@ -139,7 +139,7 @@ def _report(handshake: IO[str] | None, exc: BaseException, kind: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m aikit.local.llm_serve", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m aikit.local.llm.serve", description=__doc__)
     p.add_argument("--model", required=True, help="path of the .gguf file")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)

@@ -1,7 +1,7 @@
 """The ASGI face of the local OAuth server: read the request, call the server, write the reply.
 
-Kept apart from :mod:`aikit.local.oauth_server` so the protocol code stays framework-free: each
-route reads the body once (form or JSON), builds a :class:`~aikit.local.oauth_grants.RawRequest`
+Kept apart from :mod:`aikit.local.oauth.server` so the protocol code stays framework-free: each
+route reads the body once (form or JSON), builds a :class:`~aikit.local.oauth.grants.RawRequest`
 and calls the matching ``OAuthServer.handle_*`` method, which is synchronous and fast (in memory).
 """
 
@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aikit.local.oauth_grants import RawRequest
+from aikit.local.oauth.grants import RawRequest
 
 if TYPE_CHECKING:
-    from aikit.local.oauth_server import OAuthServer, _Reply
+    from aikit.local.oauth.server import OAuthServer, _Reply
 
 __all__ = ["build_app"]
 

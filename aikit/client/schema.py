@@ -12,7 +12,7 @@ validation into one retry, then :class:`~aikit.exceptions.InvalidOutputError`.
 >>> s.parse('{"tone": "meh"}')
 Traceback (most recent call last):
 ...
-aikit.schema.SchemaMismatch: 'meh' is not one of ['pos', 'neg'] (at tone)
+aikit.client.schema.SchemaMismatch: 'meh' is not one of ['pos', 'neg'] (at tone)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Sans I/O: builds ``POST {base_url}/chat/completions``, parses answers and SSE ch
 and reads ``x-ratelimit-*`` headers. A schema is sent as ``response_format`` of type ``json_schema``
 (``strict`` only when the schema meets OpenAI's strict-mode rules, so any schema is accepted).
 
->>> from aikit.providers.base import ChatRequest
+>>> from aikit.client.providers.base import ChatRequest
 >>> p = OpenAIProvider("compat", "http://127.0.0.1:8000/v1")
 >>> req = p.build_request(ChatRequest("m", [{"role": "user", "content": "hi"}], {"temperature": 0}), None)
 >>> str(req.url), "authorization" in req.headers
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from aikit.providers.base import (
+from aikit.client.providers.base import (
     ChatRequest,
     ErrorInfo,
     Parsed,
@@ -29,11 +29,11 @@ from aikit.providers.base import (
     number,
     parse_duration,
 )
-from aikit.response import Usage
+from aikit.client.response import Usage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from aikit.client.schema import OutputSchema
     from aikit.credentials import Secret
-    from aikit.schema import OutputSchema
 
 __all__ = ["OpenAIProvider"]
 

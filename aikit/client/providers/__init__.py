@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from aikit.exceptions import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.providers.base import Provider
+    from aikit.client.providers.base import Provider
 
 __all__ = ["DEFAULT_BASE_URLS", "ProviderSpec", "make_provider", "parse_model"]
 
@@ -134,9 +134,9 @@ def make_provider(spec: ProviderSpec, base_url: str | None = None) -> Provider:
     if not url:
         raise ConfigError(f"{spec} has no base_url yet")
     if spec.wire == "anthropic":
-        from aikit.providers.anthropic import AnthropicProvider
+        from aikit.client.providers.anthropic import AnthropicProvider
 
         return AnthropicProvider(url)
-    from aikit.providers.openai import OpenAIProvider
+    from aikit.client.providers.openai import OpenAIProvider
 
     return OpenAIProvider(spec.provider, url)
