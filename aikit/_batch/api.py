@@ -299,7 +299,7 @@ def batch(
     (['4', '6'], [None, None])
     """
     if client is not None:
-        from aikit.scale.dask import batch_on
+        from aikit.client.backends import run_on_dask
 
         options = {
             "system": system,
@@ -311,9 +311,8 @@ def batch(
             "concurrency": concurrency,
             "cache": cache,
         }
-        return cast(
-            BatchResult, batch_on(client, prompts, ai, progress=cast(Any, progress), **options, **params)
-        )
+        result: BatchResult = run_on_dask(client, prompts, ai, progress=progress, **options, **params)
+        return result
     return _Batch(
         prompts,
         ai,

@@ -172,11 +172,11 @@ class AsyncAI:
         self.session = uuid.uuid4().hex[:12]
 
     def _redis_limiter(self, url: str) -> RateLimiter:
-        from aikit.scale.redis_limiter import open_redis_limiter
+        from aikit.client.backends import open_limiter
 
         key = resolve_key(self.spec.key_variables, self._explicit_key, required=False)
         opts = self._options
-        return open_redis_limiter(
+        return open_limiter(
             url, provider=self.spec.provider, base_url=self.spec.base_url, model=self.spec.model,
             api_key=key.reveal() if key else None, rpm=opts["rpm"], tpm=opts["tpm"],
             max_concurrency=opts["max_concurrency"],
@@ -328,15 +328,9 @@ class AsyncAI:
 
     def _cache_store(self) -> ResponseCache:
         if self._cache is None:
-            spec = self._cache_spec
-            if isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")):
-                from aikit.scale.redis_cache import open_redis_cache
+            from aikit.client.backends import open_cache
 
-                self._cache = open_redis_cache(spec)
-            else:
-                from aikit.client.cache import open_cache
-
-                self._cache = open_cache(spec)
+            self._cache = open_cache(self._cache_spec)
         return self._cache
 
     def _log(self) -> CallLog | None:
@@ -353,12 +347,12 @@ class AsyncAI:
         if self.spec.provider != "local":
             assert self._provider is not None
             return self._provider, self._api_key()
+        from aikit.client.backends import local_endpoint
         from aikit.client.providers.openai import OpenAIProvider
-        from aikit.local.llm.servers import aensure_server
 
         # Asked on every call (cheap when the server is up): a server that died or was replaced on
         # another port is restarted/rediscovered here instead of failing every later call.
-        endpoint = await aensure_server(self.spec.model or None)
+        endpoint = await local_endpoint(self.spec.model or None)
         if self._provider is None or self._local_base_url != endpoint.base_url:
             self._local_base_url = endpoint.base_url
             self._key = Secret(endpoint.api_key) if endpoint.api_key else None
