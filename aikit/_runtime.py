@@ -23,14 +23,24 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import inspect
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["get_loop", "in_runtime_thread", "iterate_sync", "on_shutdown", "run_sync", "shutdown"]
+__all__ = [
+    "get_loop",
+    "in_runtime_thread",
+    "iterate_sync",
+    "on_shutdown",
+    "run_sync",
+    "shutdown",
+    "twin_of",
+]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: How long an interrupted sync call waits for the cancelled work to unwind before re-raising.
 CANCEL_GRACE_S = 1.0
@@ -202,3 +212,32 @@ def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
         if aclose is not None and not _runtime.in_thread():
             with contextlib.suppress(BaseException):  # closing an abandoned stream is best effort
                 run_sync(aclose())
+
+
+def twin_of(afunc: Callable[..., Any], *, note: str | None = None) -> Callable[[F], F]:
+    """Give a sync function the signature and docstring of its async twin, generated, never copied.
+
+    ``help()`` and Jupyter's Shift-Tab then show the sync form with every argument, and the two can
+    never drift apart. ``note`` replaces the line appended to the docstring.
+
+    >>> async def aadd(a: int, b: int = 1) -> int:
+    ...     '''Add two numbers.'''
+    ...     return a + b
+    >>> @twin_of(aadd)
+    ... def add(*args: Any, **kwargs: Any) -> int:
+    ...     return run_sync(aadd(*args, **kwargs))
+    >>> str(inspect.signature(add)) == str(inspect.signature(aadd)), add(2)
+    (True, 3)
+    >>> add.__doc__.splitlines()[0]
+    'Add two numbers.'
+    """
+    signature = inspect.signature(afunc)
+    doc = inspect.cleandoc(afunc.__doc__ or "")
+    extra = note or f"The sync form of ``{afunc.__name__}``: same arguments, run on aikit's loop thread."
+
+    def decorate(func: F) -> F:
+        func.__signature__ = signature  # type: ignore[attr-defined]
+        func.__doc__ = f"{doc}\n\n{extra}" if doc else extra
+        return func
+
+    return decorate
