@@ -1,4 +1,4 @@
-"""The AI client's two facades: :class:`AsyncAI` (async) and :class:`AI` (its sync twin).
+"""The async AI client, :class:`AsyncAI`; its sync twin :class:`~aikit.client.sync.AI` is in ``sync``.
 
 One call goes down a straight path, each step in its own module:
 
@@ -10,12 +10,8 @@ One call goes down a straight path, each step in its own module:
    ``stream`` alike;
 4. :mod:`~aikit.client.ledger`: counters, cost, the call log and the scrubbing of secrets.
 
-:class:`AI` runs the same coroutines on aikit's loop thread (``aikit._runtime``), so ``ai.chat()`` works
-in Jupyter, scripts and across ``asyncio.run`` calls; a KeyboardInterrupt cancels the request. Its sync
-methods carry the signature and docstring of their async twins (``help(ai.chat)`` shows everything).
-
->>> AI("compat:my-model", base_url="http://127.0.0.1:8000/v1", api_key="sk-secret", cache=False)
-AI('compat:my-model', base_url='http://127.0.0.1:8000/v1')
+>>> AsyncAI("compat:my-model", base_url="http://127.0.0.1:8000/v1", api_key="sk-secret", cache=False)
+AsyncAI('compat:my-model', base_url='http://127.0.0.1:8000/v1')
 """
 
 from __future__ import annotations
@@ -32,8 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from aikit import _runtime
-from aikit._runtime import LoopLocal, twin_of
+from aikit._runtime import LoopLocal
 from aikit.client import pricing
 from aikit.client.cache import normalize_base_url
 from aikit.client.drive import StreamDriver, drive
@@ -46,7 +41,7 @@ from aikit.client.request import RequestBuilder, cache_mode, estimate_tokens
 from aikit.client.response import Response
 from aikit.client.retry import RetryPolicy
 from aikit.client.schema import OutputSchema
-from aikit.client.stream import AsyncStream, Stream
+from aikit.client.stream import AsyncStream
 from aikit.credentials import Secret, resolve_key
 from aikit.exceptions import AIKitError, ConfigError
 
@@ -57,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from aikit.client.calllog import CallLog
     from aikit.client.providers.base import ChatRequest, Provider
 
-__all__ = ["AI", "LOCAL_CONCURRENCY", "AsyncAI"]
+__all__ = ["LOCAL_CONCURRENCY", "AsyncAI"]
 
 _log = logging.getLogger("aikit.client")
 
@@ -564,99 +559,3 @@ class AsyncAI:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-class AI:
-    """The sync AI client: :class:`AsyncAI` run on aikit's loop thread. Same constructor arguments.
-
-    ``ai.aio`` is the :class:`AsyncAI`; ``await ai.achat(...)`` works as well.
-
-    Examples
-    --------
-    >>> ai = AI("openai:gpt-4o-mini")                                    # doctest: +SKIP
-    >>> r = ai.chat("Classify: the invoice is wrong", schema={"type": "object",
-    ...             "properties": {"tone": {"enum": ["pos", "neg"]}}})  # doctest: +SKIP
-    >>> r.data, r.cached, r.cost_usd                                    # doctest: +SKIP
-    ({'tone': 'neg'}, False, 1.2e-05)
-    >>> for chunk in ai.stream("Tell a short story"):                  # doctest: +SKIP
-    ...     print(chunk, end="")
-    """
-
-    def __init__(self, model: str = "local", **kwargs: Any) -> None:
-        self.aio: AsyncAI = kwargs.pop("_aio", None) or AsyncAI(model, **kwargs)
-
-    def __repr__(self) -> str:
-        return "AI" + repr(self.aio)[len("AsyncAI") :]
-
-    @property
-    def spec(self) -> ProviderSpec:
-        return self.aio.spec
-
-    @property
-    def model_spec(self) -> str:
-        return self.aio.model_spec
-
-    @property
-    def session(self) -> str:
-        return self.aio.session
-
-    @twin_of(AsyncAI.achat)
-    def chat(self, *args: Any, **kwargs: Any) -> Response:
-        return _runtime.run_sync(self.aio.achat(*args, **kwargs))
-
-    @twin_of(AsyncAI.achat, note="Awaited on the caller's loop.")
-    async def achat(self, *args: Any, **kwargs: Any) -> Response:
-        return await self.aio.achat(*args, **kwargs)
-
-    @twin_of(
-        AsyncAI.astream, note="A sync iterator: ``for chunk in ai.stream(...)``; ``.response`` at the end."
-    )
-    def stream(self, *args: Any, **kwargs: Any) -> Stream:
-        return Stream(self.aio.astream(*args, **kwargs))
-
-    @twin_of(AsyncAI.astream, note="The async stream: ``async for chunk in ai.astream(...)``.")
-    def astream(self, *args: Any, **kwargs: Any) -> AsyncStream:
-        return self.aio.astream(*args, **kwargs)
-
-    @twin_of(AsyncAI.cache_key, note="")
-    def cache_key(self, *args: Any, **kwargs: Any) -> str:
-        return self.aio.cache_key(*args, **kwargs)
-
-    @twin_of(AsyncAI.cached)
-    def cached(self, *args: Any, **kwargs: Any) -> dict[str, Response]:
-        return _runtime.run_sync(self.aio.cached(*args, **kwargs))
-
-    @twin_of(AsyncAI.estimate_tokens, note="")
-    def estimate_tokens(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
-        return self.aio.estimate_tokens(*args, **kwargs)
-
-    @twin_of(AsyncAI.price, note="")
-    def price(self, *args: Any, **kwargs: Any) -> float | None:
-        return self.aio.price(*args, **kwargs)
-
-    @twin_of(AsyncAI.stats, note="")
-    def stats(self) -> dict[str, Any]:
-        return self.aio.stats()
-
-    @twin_of(AsyncAI.calls, note="")
-    def calls(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
-        return self.aio.calls(*args, **kwargs)
-
-    @twin_of(AsyncAI.describe, note="")
-    def describe(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return self.aio.describe(*args, **kwargs)
-
-    @classmethod
-    def from_description(cls, description: dict[str, Any]) -> AI:
-        """Rebuild from :meth:`describe` output."""
-        return cls(_aio=AsyncAI.from_description(description))
-
-    @twin_of(AsyncAI.aclose)
-    def close(self) -> None:
-        _runtime.run_sync(self.aio.aclose())
-
-    def __enter__(self) -> AI:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
