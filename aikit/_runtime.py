@@ -26,10 +26,12 @@ import contextlib
 import inspect
 import os
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = [
+    "LoopLocal",
     "get_loop",
     "in_runtime_thread",
     "iterate_sync",
@@ -218,7 +220,7 @@ def twin_of(afunc: Callable[..., Any], *, note: str | None = None) -> Callable[[
     """Give a sync function the signature and docstring of its async twin, generated, never copied.
 
     ``help()`` and Jupyter's Shift-Tab then show the sync form with every argument, and the two can
-    never drift apart. ``note`` replaces the line appended to the docstring.
+    never drift apart. ``note`` replaces the line appended to the docstring ("" appends nothing).
 
     >>> async def aadd(a: int, b: int = 1) -> int:
     ...     '''Add two numbers.'''
@@ -233,11 +235,78 @@ def twin_of(afunc: Callable[..., Any], *, note: str | None = None) -> Callable[[
     """
     signature = inspect.signature(afunc)
     doc = inspect.cleandoc(afunc.__doc__ or "")
-    extra = note or f"The sync form of ``{afunc.__name__}``: same arguments, run on aikit's loop thread."
+    if note is None:
+        note = f"The sync form of ``{afunc.__name__}``: same arguments, run on aikit's loop thread."
 
     def decorate(func: F) -> F:
         func.__signature__ = signature  # type: ignore[attr-defined]
-        func.__doc__ = f"{doc}\n\n{extra}" if doc else extra
+        func.__doc__ = "\n\n".join(part for part in (doc, note) if part)
         return func
 
     return decorate
+
+
+class LoopLocal(Generic[T]):
+    """One value per running event loop, made by ``factory`` the first time it is asked for there.
+
+    Loop-bound objects (an ``httpx.AsyncClient``, locks, futures) must stay on the loop that made them.
+    Keeping one per loop lets the same client object work on aikit's loop thread, across repeated
+    ``asyncio.run`` calls, after the loop thread restarts and in a forked child (whose loops are new).
+    Values made on aikit's loop thread are closed with ``close`` when the runtime shuts down.
+
+    >>> import asyncio
+    >>> made = LoopLocal(object)
+    >>> async def same():
+    ...     return made.get() is made.get()
+    >>> asyncio.run(same()), asyncio.run(same()), len(made) >= 1
+    (True, True, True)
+    """
+
+    __slots__ = ("__weakref__", "_close", "_factory", "_last", "_values")
+
+    def __init__(
+        self, factory: Callable[[], T], *, close: Callable[[T], Awaitable[Any]] | None = None
+    ) -> None:
+        self._factory, self._close = factory, close
+        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+        self._last: tuple[asyncio.AbstractEventLoop, T] | None = None
+
+    def get(self) -> T:
+        """The value of the running loop (made now if this loop has none)."""
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0] is loop:
+            return last[1]
+        value = self._values.get(loop)
+        if value is None:
+            value = self._values[loop] = self._factory()
+            if self._close is not None and _runtime.in_thread():
+                _runtime.on_shutdown(_closer(weakref.ref(self), loop))
+        self._last = (loop, value)
+        return value
+
+    def pop(self) -> T | None:
+        """Forget the running loop's value and return it (None if it had none)."""
+        loop = asyncio.get_running_loop()
+        if self._last is not None and self._last[0] is loop:
+            self._last = None
+        return self._values.pop(loop, None)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def _closer(
+    ref: weakref.ref[LoopLocal[Any]], loop: asyncio.AbstractEventLoop
+) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        local = ref()
+        if local is None or local._close is None:
+            return
+        value = local._values.pop(loop, None)
+        if local._last is not None and local._last[0] is loop:
+            local._last = None
+        if value is not None:
+            await local._close(value)
+
+    return close

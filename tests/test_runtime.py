@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,15 +18,8 @@ KEY = "sk-runtime-test"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeProvider]:
-    with FakeProvider(FakeConfig(api_key=KEY)) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeProvider) -> FakeProvider:
-    server.reset()
-    return server
+def fake_config() -> FakeConfig:
+    return FakeConfig(api_key=KEY)
 
 
 def _ai(fake: FakeProvider, **kw: object) -> aikit.AI:

@@ -1,23 +1,17 @@
-"""The AI client: :class:`AsyncAI` (cache -> rate limit -> retry -> send) and :class:`AI`, its sync facade.
+"""The async AI client, :class:`AsyncAI`; its sync twin :class:`~aikit.client.sync.AI` is in ``sync``.
 
-One logical call goes through, in order:
+One call goes down a straight path, each step in its own module:
 
-1. **cache**: the request's canonical key (``aikit.client.cache.cache_key``) is looked up; a hit returns at
-   once (``r.cached``). Identical requests already in flight share one HTTP call (single flight).
-2. **pacing**: a :class:`~aikit.client.ratelimit.RateLimiter` slot and RPM/TPM reservation, per attempt.
-3. **send** through a provider (sans-I/O, ``aikit.client.providers``) on a shared ``httpx.AsyncClient``, with
-   a per-request timeout (default 60 s).
-4. **retry** (``aikit.client.attempts``) 408/409/429/5xx, timeouts and connection errors with full jitter,
-   honouring ``retry-after(-ms)`` plus jitter, until ``RetryPolicy.max_attempts`` or ``deadline_s``;
-   400/401/403/404/422 fail at once with the provider's message. Output that fails the schema is
-   retried once.
-5. **record**: validated successes are cached; every attempt goes to the call log (``ai.calls()``).
+1. :mod:`~aikit.client.request` (pure): the provider-neutral request and its cache key;
+2. the cache read (:mod:`~aikit.client.cache`, or Redis through :mod:`~aikit.client.backends`) and
+   single flight (:mod:`~aikit.client.flight`): identical requests in flight share one HTTP call;
+3. :mod:`~aikit.client.flow` (sans-I/O): pacing, sending, retry decisions, validation, the cache write
+   and the call-log rows of every attempt, driven by :mod:`~aikit.client.drive` for ``chat`` and for
+   ``stream`` alike;
+4. :mod:`~aikit.client.ledger`: counters, cost, the call log and the scrubbing of secrets.
 
-:class:`AI` runs the same coroutines on aikit's loop thread (``aikit._runtime``), so ``ai.chat()`` works
-in Jupyter, scripts and across ``asyncio.run`` calls; a KeyboardInterrupt cancels the request.
-
->>> AI("compat:my-model", base_url="http://127.0.0.1:8000/v1", api_key="sk-secret", cache=False)
-AI('compat:my-model', base_url='http://127.0.0.1:8000/v1')
+>>> AsyncAI("compat:my-model", base_url="http://127.0.0.1:8000/v1", api_key="sk-secret", cache=False)
+AsyncAI('compat:my-model', base_url='http://127.0.0.1:8000/v1')
 """
 
 from __future__ import annotations
@@ -28,21 +22,26 @@ import logging
 import os
 import time
 import uuid
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from aikit import _runtime
-from aikit.client.attempts import Observer, call, notify
+from aikit._runtime import LoopLocal
+from aikit.client import pricing
+from aikit.client.cache import normalize_base_url
+from aikit.client.drive import StreamDriver, drive
+from aikit.client.flight import single_flight
+from aikit.client.flow import AttemptFlow
+from aikit.client.ledger import Ledger, Observer, Scrubber, notify
 from aikit.client.providers import ProviderSpec, make_provider, parse_model
-from aikit.client.providers.base import ChatRequest, Parsed
 from aikit.client.ratelimit import RateLimiter
+from aikit.client.request import RequestBuilder, cache_mode, estimate_tokens
 from aikit.client.response import Response
 from aikit.client.retry import RetryPolicy
 from aikit.client.schema import OutputSchema
+from aikit.client.stream import AsyncStream
 from aikit.credentials import Secret, resolve_key
 from aikit.exceptions import AIKitError, ConfigError
 
@@ -50,30 +49,29 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from aikit.client.cache import ResponseCache
-    from aikit.client.calllog import CallLog, CallRecord
-    from aikit.client.providers.base import Provider
-    from aikit.client.stream import AsyncStream, Stream
+    from aikit.client.calllog import CallLog
+    from aikit.client.providers.base import ChatRequest, Provider
 
-__all__ = ["AI", "CACHE_MODES", "AsyncAI", "Observer"]
+__all__ = ["LOCAL_CONCURRENCY", "AsyncAI"]
 
 _log = logging.getLogger("aikit.client")
 
-CACHE_MODES = ("use", "refresh", "read_only", "off")
-#: Output tokens assumed for pacing and estimates when ``max_tokens`` is not given.
-DEFAULT_OUTPUT_ESTIMATE = 256
 #: Requests in flight to the embedded local model (one answering, one queued).
 LOCAL_CONCURRENCY = 2
 
 
 class _LoopState:
-    """Loop-bound objects of one client: its httpx client, in-flight futures, the local-start lock."""
+    """The loop-bound objects of one client on one event loop: its HTTP client, its calls in flight."""
 
-    __slots__ = ("http", "inflight", "start_lock")
+    __slots__ = ("http", "inflight")
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
         self.inflight: dict[str, asyncio.Future[Response]] = {}
-        self.start_lock = asyncio.Lock()
+
+
+async def _close_state(state: _LoopState) -> None:
+    await state.http.aclose()
 
 
 class AsyncAI:
@@ -88,8 +86,9 @@ class AsyncAI:
     base_url : str, optional
         Endpoint up to ``/v1``; overrides the provider default. Part of the cache key.
     api_key : str or Secret, optional
-        Wins over the environment (``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` / ``AIKIT_API_KEY``) and
-        ``.env``. Never shown, logged or cached; in :meth:`describe` only when passed here.
+        Wins over this kernel's session (the login panel, ``aikit.auth.set_secret``), the environment
+        (``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` / ``AIKIT_API_KEY``) and ``.env``. Never shown,
+        logged or cached; in :meth:`describe` only when asked for.
     rpm, tpm : float, optional
         Requests / tokens per minute to pace to; learned from response headers when not given.
     cache : bool, str, Path or cache object
@@ -131,47 +130,48 @@ class AsyncAI:
         transport: httpx.AsyncBaseTransport | None = None,
         calllog: Any = True,
     ) -> None:
-        from aikit.client.cache import normalize_base_url
-
         self.spec: ProviderSpec = parse_model(model, base_url)
+        local = self.spec.provider == "local"
         if max_concurrency is None:
-            max_concurrency = LOCAL_CONCURRENCY if self.spec.provider == "local" else 64
+            max_concurrency = LOCAL_CONCURRENCY if local else 64
+        if not isinstance(timeout, int | float) or timeout <= 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
+        self.retry = retry or RetryPolicy()
         self._explicit_base_url = base_url
         self._explicit_key = (
             (api_key if isinstance(api_key, Secret) else Secret(api_key)) if api_key else None
         )
         self._key: Secret | None = None
         self._key_resolved = False
-        if not isinstance(timeout, int | float) or timeout <= 0:
-            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
-        self.retry = retry or RetryPolicy()
+        self._scrub = Scrubber()
+        self._scrub.add(self._explicit_key.reveal() if self._explicit_key else None)
         self._options = {"rpm": rpm, "tpm": tpm, "max_concurrency": max_concurrency}
         self._limiter_url = limiter if isinstance(limiter, str) else None
         if isinstance(limiter, str):
-            limiter = self._redis_limiter(limiter)
+            limiter = self._shared_limiter(limiter)
         self.limiter = limiter or RateLimiter(rpm, tpm, max_concurrency=max_concurrency)
         self._transport = transport
         self._cache_spec = cache
         self._cache: ResponseCache | None = None
         self._calllog_spec = calllog
-        self._calllog: CallLog | None = None
-        self._key_base_url = normalize_base_url(self.spec.base_url) if self.spec.base_url else ""
-        self._defaults: dict[str, Any] = {"temperature": 0} if self.spec.provider == "local" else {}
-        self._provider: Provider | None = None if self.spec.provider == "local" else make_provider(self.spec)
-        self._request_model = self.spec.model
-        self._local_base_url: str | None = None
-        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]
-        self._states = weakref.WeakKeyDictionary()
-        self._last: tuple[asyncio.AbstractEventLoop | None, _LoopState | None] = (None, None)
-        self._stats: dict[str, Any] = dict.fromkeys(
-            ("requests", "cache_hits", "http_calls", "retries", "errors", "input_tokens", "output_tokens"), 0
+        key_base_url = normalize_base_url(self.spec.base_url) if self.spec.base_url else ""
+        defaults = {"temperature": 0} if local else None
+        self._requests = RequestBuilder(
+            provider=self.spec.provider, model=self.spec.model, base_url=key_base_url, defaults=defaults
         )
-        self._stats.update(cost_usd=0.0, cost_unknown=0, saved_usd=0.0)
+        self._provider: Provider | None = None if local else make_provider(self.spec)
+        self._local_base_url: str | None = None
+        self._loop_state: LoopLocal[_LoopState] = LoopLocal(self._new_state, close=_close_state)
         #: One id per client object, in the call log's ``session`` column.
         self.session = uuid.uuid4().hex[:12]
+        self._ledger = Ledger(
+            provider=self.spec.provider, model=self.spec.model, base_url=key_base_url, session=self.session,
+            log=None, scrub=self._scrub,
+        )  # fmt: skip
+        self._log_ready = False
 
-    def _redis_limiter(self, url: str) -> RateLimiter:
+    def _shared_limiter(self, url: str) -> RateLimiter:
         from aikit.client.backends import open_limiter
 
         key = resolve_key(self.spec.key_variables, self._explicit_key, required=False)
@@ -182,11 +182,10 @@ class AsyncAI:
             max_concurrency=opts["max_concurrency"],
         )  # fmt: skip
 
-    # -- description ----------------------------------------------------------------------------------
     def __repr__(self) -> str:
         parts = [repr(str(self.spec))]
         if self._explicit_base_url:
-            parts.append(f"base_url={self._key_base_url!r}")
+            parts.append(f"base_url={self._requests.base_url!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     @property
@@ -194,15 +193,19 @@ class AsyncAI:
         """``"provider:model"`` as given (``"openai:gpt-4o-mini"``)."""
         return str(self.spec)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, *, include_key: bool = False) -> dict[str, Any]:
         """A picklable description; :meth:`from_description` rebuilds an equivalent client.
 
-        The API key is included only if it was passed explicitly (as a masked :class:`Secret`);
-        otherwise the rebuilt client resolves it again from its own environment. An injected
-        transport or limiter object is not included (a ``redis://`` limiter URL is).
+        The API key is left out unless ``include_key=True`` asks for it; then the key passed to this
+        client explicitly (``api_key=``) is included **as plain text**, e.g. to ship it to Dask workers
+        inside the task graph. A key from the session, the environment or ``.env`` is never included:
+        the rebuilt client resolves its own. An injected transport or limiter object is not included
+        (a ``redis://`` limiter URL is).
 
         >>> AsyncAI.from_description(AsyncAI("ollama:llama3.2", cache=False).describe())
         AsyncAI('ollama:llama3.2')
+        >>> AsyncAI("openai:gpt-4o-mini", api_key="sk-x", cache=False).describe()["api_key"] is None
+        True
         """
         spec = self._cache_spec
         cache: bool | str
@@ -213,10 +216,11 @@ class AsyncAI:
         else:  # a cache object: its directory or URL, else the default cache on the other side
             where = getattr(spec, "directory", None) or getattr(spec, "url", None)
             cache = str(where) if where is not None else True
+        key = self._explicit_key.reveal() if include_key and self._explicit_key else None
         return {
             "model": str(self.spec),
             "base_url": self._explicit_base_url,
-            "api_key": self._explicit_key,
+            "api_key": key,
             **self._options,
             "cache": cache,
             "timeout": self.timeout,
@@ -232,51 +236,6 @@ class AsyncAI:
         retry = d.pop("retry", None)
         return cls(**d, retry=RetryPolicy(**retry) if retry else None)
 
-    # -- requests, keys, state ------------------------------------------------------------------------
-    def _request(
-        self,
-        prompt: Any,
-        system: str | None,
-        schema: OutputSchema | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        params: dict[str, Any],
-        stream: bool = False,
-    ) -> ChatRequest:
-        if isinstance(prompt, str):
-            messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-        elif isinstance(prompt, list | tuple) and prompt:
-            if not all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt):
-                raise ConfigError('prompt messages must be dicts with "role" and "content"')
-            messages = [dict(m) for m in prompt]
-        else:
-            raise ConfigError(f"prompt must be a string or a list of messages, got {type(prompt).__name__}")
-        if system is not None:
-            messages.insert(0, {"role": "system", "content": system})
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
-            raise ConfigError(f"max_tokens must be a positive int, got {max_tokens!r}")
-        merged = dict(self._defaults)
-        if temperature is not None:
-            merged["temperature"] = temperature
-        if max_tokens is not None:
-            merged["max_tokens"] = max_tokens
-        merged.update((k, v) for k, v in params.items() if v is not None)
-        return ChatRequest(self._request_model, messages, merged, schema, stream)
-
-    def _cache_key_of(self, req: ChatRequest) -> str:
-        from aikit.client.cache import cache_key
-
-        return cache_key(
-            {
-                "provider": self.spec.provider,
-                "base_url": self._key_base_url,
-                "model": self.spec.model,
-                "messages": req.messages,
-                "params": req.params,
-                "schema": req.schema.json_schema if req.schema is not None else None,
-            }
-        )
-
     def cache_key(self, prompt: Any, *, system: str | None = None, schema: Any = None, **params: Any) -> str:
         """The cache key :meth:`achat` uses for these arguments (pure: no I/O).
 
@@ -290,8 +249,8 @@ class AsyncAI:
         temperature, max_tokens = params.pop("temperature", None), params.pop("max_tokens", None)
         params.pop("cache", None)
         params.pop("observer", None)
-        req = self._request(prompt, system, OutputSchema.of(schema), temperature, max_tokens, params)
-        return self._cache_key_of(req)
+        req = self._requests.build(prompt, system, OutputSchema.of(schema), temperature, max_tokens, params)
+        return self._requests.key(req)
 
     def _api_key(self) -> Secret | None:
         if not self._key_resolved:
@@ -300,31 +259,17 @@ class AsyncAI:
                 provider=str(self.spec),
             )  # fmt: skip
             self._key_resolved = True
+            self._scrub.add(self._key.reveal() if self._key else None)
         return self._key
 
-    def _scrub(self, text: str) -> str:
-        for secret in (self._explicit_key, self._key):
-            if secret:
-                text = text.replace(secret.reveal(), "********")
-        return text
-
-    def _state(self) -> _LoopState:
-        loop = asyncio.get_running_loop()
-        last_loop, last_state = self._last
-        if last_loop is loop and last_state is not None:
-            return last_state
-        state = self._states.get(loop)
-        if state is None:
-            http = httpx.AsyncClient(
+    def _new_state(self) -> _LoopState:
+        return _LoopState(
+            httpx.AsyncClient(
                 transport=self._transport,
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                 limits=httpx.Limits(max_connections=512, max_keepalive_connections=512),
             )
-            state = self._states[loop] = _LoopState(http)
-            if _runtime.in_runtime_thread():
-                _runtime.on_shutdown(_closer(weakref.ref(self)))
-        self._last = (loop, state)
-        return state
+        )
 
     def _cache_store(self) -> ResponseCache:
         if self._cache is None:
@@ -334,14 +279,14 @@ class AsyncAI:
         return self._cache
 
     def _log(self) -> CallLog | None:
-        spec = self._calllog_spec
-        if spec is False or spec is None:
-            return None
-        if self._calllog is None:
-            from aikit.client.calllog import CallLog, calllog
+        if not self._log_ready:
+            spec = self._calllog_spec
+            if spec is not False and spec is not None:
+                from aikit.client.calllog import CallLog, calllog
 
-            self._calllog = spec if isinstance(spec, CallLog) else calllog()
-        return self._calllog
+                self._ledger.log = spec if isinstance(spec, CallLog) else calllog()
+            self._log_ready = True
+        return self._ledger.log
 
     async def _ensure_provider(self) -> tuple[Provider, Secret | None]:
         if self.spec.provider != "local":
@@ -357,11 +302,57 @@ class AsyncAI:
             self._local_base_url = endpoint.base_url
             self._key = Secret(endpoint.api_key) if endpoint.api_key else None
             self._key_resolved = True
-            self._request_model = getattr(endpoint, "model", None) or "local"
+            self._scrub.add(endpoint.api_key)
+            self._requests.request_model = getattr(endpoint, "model", None) or "local"
             self._provider = OpenAIProvider("local", endpoint.base_url)
         return self._provider, self._key
 
-    # -- the call -------------------------------------------------------------------------------------
+    async def _store(self, key: str, r: Response) -> None:
+        try:
+            await self._cache_store().aset(key, r.to_cache())
+        except (AIKitError, OSError, ValueError, TypeError) as exc:  # a failed write never fails the call
+            _log.warning("could not cache the answer for %s: %s", key, exc)
+
+    def _start(
+        self, prompt: Any, system: str | None, schema: Any, temperature: float | None,
+        max_tokens: int | None, cache: object, params: dict[str, Any], *, stream: bool = False,
+    ) -> tuple[ChatRequest, str, str | None]:  # fmt: skip
+        """Validate one call's arguments: its request, cache mode and key (None when the cache is off)."""
+        mode = cache_mode(cache)
+        req = self._requests.build(
+            prompt, system, OutputSchema.of(schema), temperature, max_tokens, params, stream=stream
+        )
+        self._log()
+        self._ledger.stats["requests"] += 1
+        return req, mode, None if mode == "off" else self._requests.key(req)
+
+    async def _lookup(self, key: str | None, mode: str, req: ChatRequest, t0: float) -> Response | None:
+        """The cached answer for ``key`` (schema objects loaded), or None."""
+        if key is None or mode == "refresh":
+            return None
+        hit = await self._cache_store().aget(key)
+        if hit is None:
+            return None
+        r = Response.from_cache(hit, cache_key=key, latency_s=time.perf_counter() - t0)
+        if req.schema is not None and req.schema.model is not None:
+            r = r.replace(data=req.schema.load(r.data))
+        return r
+
+    async def _flow(
+        self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float
+    ) -> AttemptFlow:
+        provider, api_key = await self._ensure_provider()
+        return AttemptFlow(
+            provider, req, provider.build_request(req, api_key), limiter=self.limiter, ledger=self._ledger,
+            timeout_s=self.timeout, key=key, write_cache=mode in ("use", "refresh"), policy=self.retry,
+            observer=observer, t0=t0,
+        )  # fmt: skip
+
+    def _answered_from_cache(self, r: Response, observer: Observer | None) -> Response:
+        self._ledger.hits(r)
+        notify(observer, "done", {"response": r})
+        return r
+
     async def achat(
         self,
         prompt: Any,
@@ -370,7 +361,7 @@ class AsyncAI:
         schema: Any = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        cache: str = "use",
+        cache: str | bool = "use",
         observer: Observer | None = None,
         **params: Any,
     ) -> Response:
@@ -388,9 +379,9 @@ class AsyncAI:
         temperature, max_tokens : optional
             Sampling parameters; others (``top_p``, ``seed``, ``stop`` ...) go in ``**params``. Every
             parameter is part of the cache key.
-        cache : {"use", "refresh", "read_only", "off"}
-            ``use``: read and write; ``refresh``: skip the read, write the new answer; ``read_only``:
-            read, never write; ``off``: neither (and no single flight).
+        cache : {"use", "refresh", "read_only", "off"} or bool
+            ``use`` (or True): read and write; ``refresh``: skip the read, write the new answer;
+            ``read_only``: read, never write; ``off`` (or False): neither (and no single flight).
         observer : callable, optional
             ``observer(kind, info)``, called on the loop thread: ``"start"`` (an attempt starts; info
             ``attempt``, ``waited_s``), ``"retry"`` (info ``attempt``, ``status`` or None, ``error``,
@@ -408,112 +399,81 @@ class AsyncAI:
             The output failed the schema twice.
         MissingCredentialError
             No API key (raised at the first uncached call, naming the variable to set).
+
+        Examples
+        --------
+        >>> r = await ai.achat("Classify: the invoice is wrong", schema=TONE)  # doctest: +SKIP
+        >>> r.data, r.cached, r.cost_usd  # doctest: +SKIP
+        ({'tone': 'negative'}, False, 1.2e-05)
         """
         t0 = time.perf_counter()
-        if cache not in CACHE_MODES:
-            raise ConfigError(f"cache= must be one of {CACHE_MODES}, got {cache!r}")
-        req = self._request(prompt, system, OutputSchema.of(schema), temperature, max_tokens, params)
-        self._stats["requests"] += 1
-        if cache == "off":
-            return await call(self, req, None, cache, observer, t0)
-        key = self._cache_key_of(req)
-        if cache != "refresh":
-            hit = await self._cache_store().aget(key)
-            if hit is not None:
-                r = Response.from_cache(hit, cache_key=key, latency_s=time.perf_counter() - t0)
-                return self._hit(r, req.schema, observer)
-        inflight = self._state().inflight
-        while (fut := inflight.get(key)) is not None:  # single flight: share the leader's answer
-            try:
-                shared = await asyncio.shield(fut)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-                continue  # the leader was cancelled, not us: try again, maybe as the leader
-            r = shared.replace(cached=True, cost_usd=0.0, saved_usd=shared.cost_usd, attempts=0,
-                               latency_s=time.perf_counter() - t0)  # fmt: skip
-            return self._hit(r, None, observer)
-        fut = asyncio.get_running_loop().create_future()
-        inflight[key] = fut
-        try:
-            r = await call(self, req, key, cache, observer, t0)
-        except asyncio.CancelledError:
-            fut.cancel()
-            raise
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: there may be no follower
-            raise
-        finally:
-            if inflight.get(key) is fut:
-                del inflight[key]
-        fut.set_result(r)
-        return r
+        req, mode, key = self._start(prompt, system, schema, temperature, max_tokens, cache, params)
+        hit = await self._lookup(key, mode, req, t0)
+        if hit is not None:
+            return self._answered_from_cache(hit, observer)
 
-    def _hit(self, r: Response, schema: OutputSchema | None, observer: Observer | None) -> Response:
-        if schema is not None and schema.model is not None:
-            r = r.replace(data=schema.load(r.data))
-        self._stats["cache_hits"] += 1
-        self._stats["saved_usd"] += r.saved_usd or 0.0
-        log = self._log()
-        if log is not None:
-            log.record(self._record("cache_hit", attempt=0, r=r, cache_key=r.cache_key, cache_hit=True))
-        notify(observer, "done", {"response": r})
-        return r
+        async def call() -> Response:
+            flow = await self._flow(req, key, mode, observer, t0)
+            return await drive(flow.run(), http=self._loop_state.get().http, store=self._store)
 
-    def _record(self, outcome: str, **kw: Any) -> CallRecord:
-        from aikit.client.calllog import CallRecord
+        if key is None:
+            return await call()
+        r, shared = await single_flight(self._loop_state.get().inflight, key, call)
+        if not shared:
+            return r
+        r = r.replace(
+            cached=True, cost_usd=0.0, saved_usd=r.cost_usd, attempts=0, latency_s=time.perf_counter() - t0
+        )
+        return self._answered_from_cache(r, observer)
 
-        r: Response | None = kw.pop("r", None)
-        if r is not None:
-            kw.setdefault("input_tokens", r.usage.input_tokens)
-            kw.setdefault("output_tokens", r.usage.output_tokens)
-            kw.setdefault("cost_usd", r.cost_usd)
-            kw.setdefault("latency_s", r.latency_s)
-        if kw.get("error"):
-            kw["error"] = self._scrub(str(kw["error"]))[:2000]
-        return CallRecord(
-            provider=self.spec.provider, model=self.spec.model, base_url=self._key_base_url, outcome=outcome,
-            session=self.session, **kw,
-        )  # fmt: skip
-
-    def _cost(self, parsed: Parsed) -> float | None:
-        from aikit.client import pricing
-
-        family, usage = self.spec.provider, parsed.usage  # compat/ollama: not in the table, cost None
-        cost = pricing.price(family, self.spec.model, usage.input_tokens, usage.output_tokens)
-        if cost is None and parsed.model != self.spec.model:
-            cost = pricing.price(family, parsed.model, usage.input_tokens, usage.output_tokens)
-        return cost
-
-    def _account(self, parsed: Parsed, cost: float | None) -> None:
-        s = self._stats
-        s["input_tokens"] += parsed.usage.input_tokens
-        s["output_tokens"] += parsed.usage.output_tokens
-        if cost is None:
-            s["cost_unknown"] += 1
-        else:
-            s["cost_usd"] += cost
-
-    async def _store(self, key: str, r: Response) -> None:
-        try:
-            await self._cache_store().aset(key, r.to_cache())
-        except (AIKitError, OSError, ValueError, TypeError) as exc:  # a failed write never fails the call
-            _log.warning("could not cache the answer for %s: %s", key, exc)
-
-    def astream(self, prompt: Any, **kwargs: Any) -> AsyncStream:
+    def astream(
+        self,
+        prompt: Any,
+        *,
+        system: str | None = None,
+        schema: Any = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        cache: str | bool = "use",
+        observer: Observer | None = None,
+        **params: Any,
+    ) -> AsyncStream:
         """Stream the answer's text as it arrives (SSE); same arguments as :meth:`achat`.
 
-        Returns an :class:`~aikit.client.stream.AsyncStream`: ``async for chunk in ai.astream(...)``; then
-        ``stream.response`` is the assembled :class:`Response`, which is cached. A cache hit replays
-        the cached text through the same iterator. Retries happen only before the first chunk.
+        Returns an :class:`~aikit.client.stream.AsyncStream`: ``async for chunk in ai.astream(...)``;
+        then ``stream.response`` is the assembled :class:`Response`, which is cached. A cache hit
+        replays the cached text through the same iterator. Retries happen only before the first chunk;
+        output that fails the schema raises at once (a stream cannot take back what it showed).
+
+        >>> async for chunk in ai.astream("Tell a short story", max_tokens=200):  # doctest: +SKIP
+        ...     print(chunk, end="")
         """
-        from aikit.client.stream import AsyncStream
+        t0 = time.perf_counter()
+        req, mode, key = self._start(
+            prompt, system, schema, temperature, max_tokens, cache, params, stream=True
+        )
+        return AsyncStream(self._stream(req, key, mode, observer, t0))
 
-        return AsyncStream(self, prompt, **kwargs)
+    async def _stream(
+        self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float
+    ) -> Any:
+        """The deltas of one streamed call; the last item is its :class:`Response` (see AsyncStream)."""
+        hit = await self._lookup(key, mode, req, t0)
+        if hit is not None:
+            self._answered_from_cache(hit, observer)
+            if hit.text:
+                yield hit.text
+            yield hit
+            return
+        flow = await self._flow(req, key, mode, observer, t0)
+        driver = StreamDriver(flow.run(), http=self._loop_state.get().http, store=self._store)
+        try:
+            async for delta in driver:
+                yield delta
+        finally:
+            await driver.aclose()
+        yield driver.response
 
-    # -- estimates, reporting, closing ----------------------------------------------------------------
     def estimate_tokens(
         self, prompt: Any, system: str | None = None, max_tokens: int | None = None
     ) -> tuple[int, int]:
@@ -523,13 +483,7 @@ class AsyncAI:
         >>> AsyncAI("openai:gpt-4o-mini", cache=False).estimate_tokens("x" * 400, max_tokens=20)
         (104, 20)
         """
-        if isinstance(prompt, str):
-            chars, n = len(prompt), 1
-        else:
-            chars, n = sum(len(str(m.get("content", ""))) for m in prompt), len(prompt)
-        if system:
-            chars, n = chars + len(system), n + 1
-        return chars // 4 + 4 * n, max_tokens if max_tokens is not None else DEFAULT_OUTPUT_ESTIMATE
+        return estimate_tokens(prompt, system, max_tokens)
 
     def price(self, input_tokens: int, output_tokens: int) -> float | None:
         """USD for these tokens on this model, or None when its price is unknown (never a guess).
@@ -537,8 +491,6 @@ class AsyncAI:
         >>> AsyncAI("openai:gpt-4o-mini", cache=False).price(1_000_000, 0)
         0.15
         """
-        from aikit.client import pricing
-
         return pricing.price(self.spec.provider, self.spec.model, input_tokens, output_tokens)
 
     async def cached(self, keys: list[str]) -> dict[str, Response]:
@@ -556,15 +508,12 @@ class AsyncAI:
         ``uses`` gives how many requests each response answered (default one each); the call log
         gets one ``cache_hit`` row per response.
         """
-        log = self._log()
+        self._log()
         counts = iter(uses) if uses is not None else None
         for r in responses:
             n = next(counts, 1) if counts is not None else 1
-            self._stats["requests"] += n
-            self._stats["cache_hits"] += n
-            self._stats["saved_usd"] += (r.saved_usd or 0.0) * n
-            if log is not None:
-                log.record(self._record("cache_hit", attempt=0, r=r, cache_key=r.cache_key, cache_hit=True))
+            self._ledger.stats["requests"] += n
+            self._ledger.hits(r, n)
 
     def stats(self) -> dict[str, Any]:
         """Counters of this client: requests, cache hits, HTTP calls, retries, errors, tokens, cost.
@@ -572,8 +521,7 @@ class AsyncAI:
         ``cost_usd`` sums the calls with a known price; ``cost_unknown`` counts the others;
         ``saved_usd`` is what cache hits would have cost.
         """
-        s = dict(self._stats)
-        s["cost_usd"], s["saved_usd"] = round(s["cost_usd"], 10), round(s["saved_usd"], 10)
+        s = self._ledger.snapshot()
         s.update(concurrency=int(self.limiter.limit), rpm=self.limiter.rpm, tpm=self.limiter.tpm)
         return s
 
@@ -586,131 +534,28 @@ class AsyncAI:
         from aikit.client.calllog import calllog
 
         log = self._log() or calllog()
-        where = {"provider": self.spec.provider, "model": self.spec.model, "base_url": self._key_base_url}
+        where = {
+            "provider": self.spec.provider,
+            "model": self.spec.model,
+            "base_url": self._requests.base_url,
+        }
         return log.frame(None if all else where)
 
     async def aclose(self) -> None:
         """Close this loop's HTTP client (and the cache, when this client opened it). Idempotent."""
-        state = self._states.pop(asyncio.get_running_loop(), None)
-        self._last = (None, None)
+        state = self._loop_state.pop()
         if state is not None:
             await state.http.aclose()
-        if not self._states and self._cache is not None and not hasattr(self._cache_spec, "aget"):
+        if not len(self._loop_state) and self._cache is not None and not hasattr(self._cache_spec, "aget"):
             cache, self._cache = self._cache, None
             with contextlib.suppress(Exception):
                 cache.close()
-        if self._calllog is not None:
-            await asyncio.to_thread(self._calllog.flush)
+        log = self._ledger.log
+        if log is not None:
+            await asyncio.to_thread(log.flush)
 
     async def __aenter__(self) -> AsyncAI:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _closer(ref: weakref.ref[AsyncAI]) -> Callable[[], Any]:
-    async def close() -> None:
-        client = ref()
-        if client is not None:
-            await client.aclose()
-
-    return close
-
-
-class AI:
-    """The sync AI client: :class:`AsyncAI` run on aikit's loop thread. Same constructor arguments.
-
-    ``ai.aio`` is the :class:`AsyncAI`; ``await ai.achat(...)`` works as well.
-
-    Examples
-    --------
-    >>> ai = AI("openai:gpt-4o-mini")                                    # doctest: +SKIP
-    >>> r = ai.chat("Classify: the invoice is wrong", schema={"type": "object",
-    ...             "properties": {"tone": {"enum": ["pos", "neg"]}}})  # doctest: +SKIP
-    >>> r.data, r.cached, r.cost_usd                                    # doctest: +SKIP
-    ({'tone': 'neg'}, False, 1.2e-05)
-    >>> for chunk in ai.stream("Tell a short story"):                  # doctest: +SKIP
-    ...     print(chunk, end="")
-    """
-
-    def __init__(self, model: str = "local", **kwargs: Any) -> None:
-        self.aio: AsyncAI = kwargs.pop("_aio", None) or AsyncAI(model, **kwargs)
-
-    def __repr__(self) -> str:
-        return "AI" + repr(self.aio)[len("AsyncAI") :]
-
-    @property
-    def spec(self) -> ProviderSpec:
-        return self.aio.spec
-
-    @property
-    def model_spec(self) -> str:
-        return self.aio.model_spec
-
-    @property
-    def session(self) -> str:
-        return self.aio.session
-
-    def chat(self, prompt: Any, **kwargs: Any) -> Response:
-        """:meth:`AsyncAI.achat`, run on aikit's loop thread (same arguments)."""
-        return _runtime.run_sync(self.aio.achat(prompt, **kwargs))
-
-    async def achat(self, prompt: Any, **kwargs: Any) -> Response:
-        """:meth:`AsyncAI.achat`, awaited on the caller's loop."""
-        return await self.aio.achat(prompt, **kwargs)
-
-    def stream(self, prompt: Any, **kwargs: Any) -> Stream:
-        """:meth:`AsyncAI.astream` as a sync iterator: ``for chunk in ai.stream(...)``."""
-        from aikit.client.stream import Stream
-
-        return Stream(self.aio.astream(prompt, **kwargs))
-
-    def astream(self, prompt: Any, **kwargs: Any) -> AsyncStream:
-        """:meth:`AsyncAI.astream`."""
-        return self.aio.astream(prompt, **kwargs)
-
-    def cache_key(self, prompt: Any, **kwargs: Any) -> str:
-        """:meth:`AsyncAI.cache_key`."""
-        return self.aio.cache_key(prompt, **kwargs)
-
-    def cached(self, keys: list[str]) -> dict[str, Response]:
-        """:meth:`AsyncAI.cached`, run on aikit's loop thread."""
-        return _runtime.run_sync(self.aio.cached(keys))
-
-    def estimate_tokens(
-        self, prompt: Any, system: str | None = None, max_tokens: int | None = None
-    ) -> tuple[int, int]:
-        """:meth:`AsyncAI.estimate_tokens`."""
-        return self.aio.estimate_tokens(prompt, system, max_tokens)
-
-    def price(self, input_tokens: int, output_tokens: int) -> float | None:
-        """:meth:`AsyncAI.price`."""
-        return self.aio.price(input_tokens, output_tokens)
-
-    def stats(self) -> dict[str, Any]:
-        """:meth:`AsyncAI.stats`."""
-        return self.aio.stats()
-
-    def calls(self, *, all: bool = False) -> pd.DataFrame:
-        """:meth:`AsyncAI.calls`."""
-        return self.aio.calls(all=all)
-
-    def describe(self) -> dict[str, Any]:
-        """:meth:`AsyncAI.describe`."""
-        return self.aio.describe()
-
-    @classmethod
-    def from_description(cls, description: dict[str, Any]) -> AI:
-        """Rebuild from :meth:`describe` output."""
-        return cls(_aio=AsyncAI.from_description(description))
-
-    def close(self) -> None:
-        """Close the HTTP client on aikit's loop."""
-        _runtime.run_sync(self.aio.aclose())
-
-    def __enter__(self) -> AI:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -112,7 +112,6 @@ class RedisCache:
             weakref.WeakKeyDictionary()
         )
 
-    # -- plumbing -------------------------------------------------------------------------------
     def __repr__(self) -> str:
         return f"RedisCache({mask_redis_url(self.url)!r}, namespace={self.namespace!r})"
 
@@ -151,7 +150,6 @@ class RedisCache:
             self._async[loop] = client
         return client
 
-    # -- async protocol -------------------------------------------------------------------------
     async def aget(self, key: str) -> dict[str, Any] | None:
         """The stored value for ``key``, or None."""
         with self._translate("get"):
@@ -191,7 +189,6 @@ class RedisCache:
             await client.aclose()
         self._close_sync()
 
-    # -- sync protocol --------------------------------------------------------------------------
     def get(self, key: str) -> dict[str, Any] | None:
         """Sync :meth:`aget`."""
         with self._translate("get"):

@@ -224,7 +224,6 @@ class RedisBuckets:
         if tpm is not None:
             self.tpm = _check_limit("tpm", tpm)
 
-    # -- async API ------------------------------------------------------------------------------
     async def reserve(self, tokens: int = 0, requests: int = 1) -> Reservation:
         """Take a slot now and return it with the wait (seconds) before it may be used."""
         if not self.limited:
@@ -284,7 +283,6 @@ class RedisBuckets:
         except SharedStateError:  # pragma: no cover - best effort while being cancelled
             return
 
-    # -- sync helpers (scripts, tests, notebooks) -----------------------------------------------
     def state(self) -> dict[str, float]:
         """Current bucket levels after refill: ``{"requests": r, "tokens": t}`` (may be negative)."""
         _, r_milli, t_milli = self._run_sync("peek", 0, 0, 0.0)
@@ -309,7 +307,6 @@ class RedisBuckets:
                     continue
         self._async.clear()
 
-    # -- plumbing -------------------------------------------------------------------------------
     def _args(self, op: str, requests: int, tokens: int, seconds: float) -> list[str]:
         return [
             op,

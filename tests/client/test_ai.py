@@ -8,7 +8,6 @@ import pickle
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +35,8 @@ SCHEMA = {
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeProvider]:
-    with FakeProvider(FakeConfig(api_key=KEY)) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeProvider) -> FakeProvider:
-    server.reset()
-    return server
+def fake_config() -> FakeConfig:
+    return FakeConfig(api_key=KEY)
 
 
 def _ai(fake: FakeProvider, model: str = "openai:gpt-4o-mini", **kw: Any) -> aikit.AI:
@@ -275,10 +267,23 @@ def test_per_call_cache_modes(fake: FakeProvider) -> None:
     off = ai.chat("q", cache="off")
     assert not off.cached and off.cache_key is None and fake.stats()["requests"] == 5
     assert ai.chat("q", cache="read_only").cached
-    with pytest.raises(ConfigError, match="cache= must be one of"):
+    with pytest.raises(ConfigError, match=r"cache= must be True, False or one of .*got 'sometimes'"):
         ai.chat("q", cache="sometimes")
     nocache = _ai(fake, cache=False)
     assert not nocache.chat("q").cached and not nocache.chat("q").cached
+
+
+def test_per_call_cache_true_and_false_are_use_and_off(fake: FakeProvider) -> None:
+    """Users write ``cache=False`` per call, as in the constructor: it means "off"; True means "use"."""
+    ai = _ai(fake)
+    first = ai.chat("per-call", cache=False)
+    assert not first.cached and first.cache_key is None  # off: neither read nor written
+    assert not ai.chat("per-call", cache=True).cached  # use: nothing was written by the call above
+    assert ai.chat("per-call", cache=True).cached
+    assert ai.chat("per-call", cache=False).cached is False and fake.stats()["requests"] == 3
+    streamed = ai.stream("per-call", cache=False)
+    assert "".join(streamed) and streamed.response is not None and not streamed.response.cached
+    assert fake.stats()["requests"] == 4
 
 
 def test_cached_bulk_lookup_and_estimates(fake: FakeProvider) -> None:
@@ -358,8 +363,21 @@ def test_describe_round_trips_without_the_key(fake: FakeProvider, monkeypatch: p
     clone = aikit.AI.from_description(pickle.loads(pickle.dumps(d)))
     assert clone.describe() == d and clone.aio.limiter.rpm == 600
     assert clone.chat("hi").text.startswith("fake-")
-    explicit = _ai(fake, cache=False).describe()
-    assert explicit["api_key"] is not None and KEY not in repr(explicit)
+    explicit = _ai(fake, cache=False)
+    assert explicit.describe()["api_key"] is None  # an explicit key is not shipped by default either
+    shipped = explicit.describe(include_key=True)  # ... only when asked for, as plain text
+    assert shipped["api_key"] == KEY
+    assert aikit.AI.from_description(pickle.loads(pickle.dumps(shipped))).chat("hi").text.startswith("fake-")
+
+
+def test_describe_with_include_key_never_ships_a_key_from_the_environment(
+    fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    ai = aikit.AI("openai:gpt-4o-mini", base_url=fake.base_url, cache=False)
+    ai.chat("resolve the key first")
+    d = ai.describe(include_key=True)
+    assert d["api_key"] is None and KEY.encode() not in pickle.dumps(d)
 
 
 def test_calls_dataframe_has_one_row_per_attempt_outcome(fake: FakeProvider) -> None:

@@ -226,9 +226,8 @@ def test_anthropic_stream_events() -> None:
 
 # -- both wire formats against the fake server, over loopback ------------------------------------------
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider(FakeConfig(api_key="sk-wire", rpm=6000, tpm=1_000_000)) as server:
-        yield server
+def fake_config() -> FakeConfig:
+    return FakeConfig(api_key="sk-wire", rpm=6000, tpm=1_000_000)
 
 
 @pytest.mark.parametrize("spec", ["openai:gpt-4o-mini", "anthropic:claude-haiku-4-5", "compat:fake-model"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -154,10 +153,9 @@ def test_concurrency_limit_holds_waiters_and_cancellation_frees_slots() -> None:
     assert asyncio.run(main()) == (2, 0, 0)
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider(FakeConfig(api_key="sk-rl", rpm=600, burst_s=1.0, latency_median_s=0.01)) as server:
-        yield server
+@pytest.fixture(scope="module")
+def fake_config() -> FakeConfig:
+    return FakeConfig(api_key="sk-rl", rpm=600, burst_s=1.0, latency_median_s=0.01)
 
 
 def test_paced_client_stays_under_the_servers_limit(fake: FakeProvider) -> None:

@@ -1,0 +1,135 @@
+"""One call's request, before any I/O: messages and parameters, the cache key, the token estimate.
+
+Everything here is pure. :class:`RequestBuilder` holds what a client fixes once (provider, model, the
+normalised base URL, the provider's default parameters) and turns the arguments of ``ai.chat`` into a
+provider-neutral :class:`~aikit.client.providers.base.ChatRequest` and its cache key.
+:func:`cache_mode` reads the ``cache=`` argument of one call.
+
+>>> rb = RequestBuilder(provider="openai", model="gpt-4o-mini", base_url="")
+>>> req = rb.build("hi", temperature=0)
+>>> req.messages, req.params
+([{'role': 'user', 'content': 'hi'}], {'temperature': 0})
+>>> rb.key(req) == rb.key(rb.build("hi", temperature=0.0))
+True
+>>> cache_mode(False), cache_mode(True), cache_mode("refresh")
+('off', 'use', 'refresh')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aikit.client.cache import cache_key
+from aikit.client.providers.base import ChatRequest
+from aikit.client.schema import OutputSchema
+from aikit.exceptions import ConfigError
+
+__all__ = ["CACHE_MODES", "DEFAULT_OUTPUT_ESTIMATE", "RequestBuilder", "cache_mode", "estimate_tokens"]
+
+#: ``use``: read and write; ``refresh``: write only; ``read_only``: read only; ``off``: neither.
+CACHE_MODES = ("use", "refresh", "read_only", "off")
+#: Output tokens assumed for pacing and estimates when ``max_tokens`` is not given.
+DEFAULT_OUTPUT_ESTIMATE = 256
+
+
+def cache_mode(value: object) -> str:
+    """The cache mode of one call: one of :data:`CACHE_MODES`, or ``True`` (use) / ``False`` (off)."""
+    if value is True:
+        return "use"
+    if value is False or value is None:
+        return "off"
+    if isinstance(value, str) and value in CACHE_MODES:
+        return value
+    raise ConfigError(f"cache= must be True, False or one of {CACHE_MODES}, got {value!r}")
+
+
+def estimate_tokens(prompt: Any, system: str | None = None, max_tokens: int | None = None) -> tuple[int, int]:
+    """``(input, output)`` tokens: characters/4 plus 4 per message, and ``max_tokens`` (else 256).
+
+    A rough guess for pacing and budgets, not a tokenizer.
+
+    >>> estimate_tokens("x" * 400, max_tokens=20)
+    (104, 20)
+    """
+    if isinstance(prompt, str):
+        chars, n = len(prompt), 1
+    else:
+        chars, n = sum(len(str(m.get("content", ""))) for m in prompt), len(prompt)
+    if system:
+        chars, n = chars + len(system), n + 1
+    return chars // 4 + 4 * n, max_tokens if max_tokens is not None else DEFAULT_OUTPUT_ESTIMATE
+
+
+def _messages(prompt: Any, system: str | None) -> list[dict[str, Any]]:
+    if isinstance(prompt, str):
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, list | tuple) and prompt:
+        if not all(isinstance(m, Mapping) and "role" in m and "content" in m for m in prompt):
+            raise ConfigError('prompt messages must be dicts with "role" and "content"')
+        messages = [dict(m) for m in prompt]
+    else:
+        raise ConfigError(f"prompt must be a string or a list of messages, got {type(prompt).__name__}")
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+class RequestBuilder:
+    """Builds the requests and cache keys of one client (pure: no I/O, no state changes).
+
+    Parameters
+    ----------
+    provider, model : str
+        As in the client's ``"provider:model"``; both are part of every cache key.
+    base_url : str
+        The normalised base URL (``aikit.client.cache.normalize_base_url``), part of every key.
+    defaults : mapping, optional
+        Parameters sent unless the call sets them (the embedded model's ``temperature=0``).
+    """
+
+    __slots__ = ("base_url", "defaults", "model", "provider", "request_model")
+
+    def __init__(
+        self, *, provider: str, model: str, base_url: str, defaults: Mapping[str, Any] | None = None
+    ) -> None:
+        self.provider, self.model, self.base_url = provider, model, base_url
+        self.defaults = dict(defaults or {})
+        #: The model name sent on the wire (the embedded server names its model once it runs).
+        self.request_model = model
+
+    def build(
+        self,
+        prompt: Any,
+        system: str | None = None,
+        schema: OutputSchema | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stream: bool = False,
+    ) -> ChatRequest:
+        """The provider-neutral request for these ``ai.chat`` arguments (raises ``ConfigError``)."""
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
+            raise ConfigError(f"max_tokens must be a positive int, got {max_tokens!r}")
+        merged = dict(self.defaults)
+        if temperature is not None:
+            merged["temperature"] = temperature
+        if max_tokens is not None:
+            merged["max_tokens"] = max_tokens
+        if params:
+            merged.update((k, v) for k, v in params.items() if v is not None)
+        return ChatRequest(self.request_model, _messages(prompt, system), merged, schema, stream)
+
+    def key(self, req: ChatRequest) -> str:
+        """The cache key of ``req``: everything that decides the answer, nothing that does not."""
+        return cache_key(
+            {
+                "provider": self.provider,
+                "base_url": self.base_url,
+                "model": self.model,
+                "messages": req.messages,
+                "params": req.params,
+                "schema": req.schema.json_schema if req.schema is not None else None,
+            }
+        )
