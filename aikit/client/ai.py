@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aikit import _runtime
+from aikit.auth.secrets import Secret, resolve_key
 from aikit.client.attempts import Observer, call, notify
 from aikit.client.providers import ProviderSpec, make_provider, parse_model
 from aikit.client.providers.base import ChatRequest, Parsed
@@ -43,7 +44,6 @@ from aikit.client.ratelimit import RateLimiter
 from aikit.client.response import Response
 from aikit.client.retry import RetryPolicy
 from aikit.client.schema import OutputSchema
-from aikit.credentials import Secret, resolve_key
 from aikit.exceptions import AIKitError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover

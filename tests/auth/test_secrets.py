@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import pickle
 import sys
@@ -20,7 +21,7 @@ from aikit.auth import (
     secret,
     set_secret,
 )
-from aikit.auth.secrets import read_dotenv
+from aikit.auth.secrets import read_dotenv, resolve_key
 from aikit.exceptions import ConfigError, MissingCredentialError
 
 CANARY = "sk-CANARY-" + "7f3a9c1e5b"  # built at runtime: the literal never sits in one string
@@ -66,6 +67,62 @@ def test_dotenv_parser_handles_export_quotes_and_comments(tmp_path: Path) -> Non
     path.write_text("# comment\nexport A=1\nB='single # kept'\nC=\"dq\"\nD=plain # dropped\nnot a line\nE=\n")
     assert read_dotenv(path) == {"A": "1", "B": "single # kept", "C": "dq", "D": "plain", "E": ""}
     assert read_dotenv(tmp_path / "missing.env") == {}
+
+
+def test_dotenv_parsing(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "# comment\nexport OPENAI_API_KEY='sk-quoted'\nANTHROPIC_API_KEY=sk-ant # trailing comment\n"
+        'AIKIT_API_KEY="with # hash"\nnot a pair\n=novalue\n'
+    )
+    assert read_dotenv(env) == {
+        "OPENAI_API_KEY": "sk-quoted",
+        "ANTHROPIC_API_KEY": "sk-ant",
+        "AIKIT_API_KEY": "with # hash",
+    }
+    assert read_dotenv(tmp_path / "missing") == {}
+
+
+def test_key_resolution_order(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("OPENAI_API_KEY=from-file\nAIKIT_API_KEY=aikit-file\n")
+    names = ["OPENAI_API_KEY", "AIKIT_API_KEY"]
+
+    def key(explicit: str | None = None, environ: dict[str, str] | None = None) -> str | None:
+        found = resolve_key(names, explicit, environ=environ or {}, dotenv=dotenv)
+        return found.reveal() if found else None
+
+    assert key("explicit", {"OPENAI_API_KEY": "env"}) == "explicit"
+    assert key(None, {"AIKIT_API_KEY": "env-fallback"}) == "env-fallback"  # env beats .env
+    assert key(None, {}) == "from-file"
+    set_secret("AIKIT_API_KEY", "from-session")  # the session beats env and .env, for every name
+    assert key(None, {"OPENAI_API_KEY": "env"}) == "from-session"
+    assert key("explicit", {}) == "explicit"
+    forget_secret("AIKIT_API_KEY")
+    with pytest.raises(MissingCredentialError, match="Set the environment variable OPENAI_API_KEY") as info:
+        resolve_key(names, environ={}, dotenv=tmp_path / "none", provider="openai:gpt-4o-mini")
+    message = str(info.value)
+    assert "AIKIT_API_KEY" in message and "api_key=" in message and ".env" in message
+    assert "login panel" in message and "aikit.auth.set_secret('OPENAI_API_KEY', ...)" in message
+    assert info.value.variable == "OPENAI_API_KEY"
+    assert resolve_key(["AIKIT_API_KEY"], environ={}, dotenv=tmp_path / "none", required=False) is None
+
+
+def test_resolve_key_says_where_the_key_came_from(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    store = _fake_keyring(monkeypatch, usable=True)
+    store[("aikit", "AIKIT_API_KEY")] = "from-keyring"
+    names = ["OPENAI_API_KEY", "AIKIT_API_KEY"]
+    found = resolve_key(names, environ={}, dotenv=tmp_path / "none")
+    assert found is not None and (found.reveal(), found.source, found.name) == (
+        "from-keyring",
+        "keyring",
+        "AIKIT_API_KEY",
+    )
+    assert (
+        resolve_key(names, environ={}, dotenv=tmp_path / "none", keyring_service=None, required=False) is None
+    )
+    given = Secret("sk-given")
+    assert resolve_key(names, given) is given
 
 
 def test_empty_env_value_does_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,6 +172,18 @@ def test_terminal_mode_uses_getpass_only_with_a_tty(monkeypatch: pytest.MonkeyPa
     assert secret(VAR).source == "session"  # kept for the rest of the session
     monkeypatch.setenv("CI", "true")
     assert interaction_mode() is None
+
+
+def test_secret_masks_itself_everywhere_but_reveal() -> None:
+    s = Secret("sk-canary-abc")
+    shown = [repr(s), str(s), f"{s}", f"{s!r}", "%s" % s, str([s]), str({"k": s})]  # noqa: UP031
+    assert all("sk-canary-abc" not in text for text in shown)
+    assert s.reveal() == "sk-canary-abc" and Secret(s) == s and len({s, Secret("sk-canary-abc")}) == 1
+    assert not Secret("") and copy.deepcopy(s) is s and copy.copy(s) is s
+    with pytest.raises(TypeError, match="refuses to be pickled"):  # one Secret: never pickled silently
+        pickle.dumps(s)
+    with pytest.raises(TypeError):
+        Secret(123)  # type: ignore[arg-type]
 
 
 def test_secret_masks_itself_everywhere() -> None:
@@ -213,3 +282,56 @@ def test_keyring_token_store_round_trip(monkeypatch: pytest.MonkeyPatch) -> None
     _fake_keyring(monkeypatch, usable=False)
     with pytest.raises(ConfigError, match="No keyring backend"):
         KeyringTokenStore()
+
+
+def test_a_live_kernel_asks_through_the_registered_prompter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aikit.auth import prompt
+
+    asked: list[tuple[str, object]] = []
+
+    def check(value: str) -> None:
+        return None
+
+    monkeypatch.setattr("aikit.auth.secrets.interaction_mode", lambda: "widget")  # a live kernel
+    monkeypatch.setattr(prompt, "_prompter", lambda name, chk: asked.append((name, chk)))
+    pending = secret(VAR, check=check)
+    assert asked == [(VAR, check)] and pending.source == "pending" and not pending
+    set_secret(VAR, CANARY)  # what the password box does on Save
+    assert pending.reveal() == CANARY
+    forget_secret(VAR)
+    with pytest.raises(MissingCredentialError):
+        secret(VAR, prompt=False)
+    assert len(asked) == 1
+    monkeypatch.setattr(prompt, "_prompter", None)  # no widget side plugged in: no box, a clear error
+    with pytest.raises(MissingCredentialError, match=VAR):
+        secret(VAR)
+
+
+def test_register_prompter_replaces_or_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aikit.auth.prompt import current_prompter, register_prompter
+
+    def first(name: str, check: object) -> None:
+        return None
+
+    def second(name: str, check: object) -> None:
+        return None
+
+    monkeypatch.setattr("aikit.auth.prompt._prompter", None)
+    assert register_prompter(first, replace=False) is None and current_prompter() is first
+    assert register_prompter(second, replace=False) is first and current_prompter() is first
+    assert register_prompter(second) is first and current_prompter() is second
+
+
+def test_aikit_registers_the_password_box_lazily_and_auth_stays_light() -> None:
+    import subprocess
+
+    code = (
+        "import sys, aikit.auth.secrets\n"
+        "from aikit.auth.prompt import current_prompter\n"
+        "light = [m for m in ('httpx', 'authlib', 'ipywidgets', 'aikit.widgets') if m in sys.modules]\n"
+        "default = current_prompter()\n"
+        "import aikit.widgets.auth\n"
+        "print(light, default.__module__, current_prompter() is aikit.widgets.auth.show_secret_prompt)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "aikit", "True"]
