@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hubspot_testkit import TOKEN
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -150,11 +149,11 @@ def test_retries_loops_and_secrets(api: str) -> None:
         aikit.RestSource(api, pagination="scroll")
 
 
-def test_against_the_demo_crm_cursor_and_next_link() -> None:
-    with DemoCRM(token=TOKEN) as server:
+def test_against_the_demo_crm_cursor_and_next_link(crm_token: str) -> None:
+    with DemoCRM(token=crm_token) as server:
         by_cursor = aikit.RestSource(
             server.url,
-            token=TOKEN,
+            token=crm_token,
             records="results",
             pagination="cursor",
             cursor_param="after",
@@ -162,7 +161,7 @@ def test_against_the_demo_crm_cursor_and_next_link() -> None:
         ).fetch("/crm/v3/objects/contacts", params={"properties": "email"})
         by_link = aikit.RestSource(
             server.url,
-            token=TOKEN,
+            token=crm_token,
             records="results",
             pagination="next_url",
             next_url_path="paging.next.link",
