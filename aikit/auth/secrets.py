@@ -33,7 +33,7 @@ import importlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, overload
 
 from aikit.auth.prompt import Check, ask_terminal, current_prompter, interaction_mode
 from aikit.exceptions import MissingCredentialError
@@ -279,6 +279,36 @@ def lookup_secret(
     True
     """
     return _lookup([name], environ=None, dotenv=dotenv_path, keyring_service=keyring_service)
+
+
+@overload
+def resolve_key(
+    variables: Sequence[str],
+    explicit: str | Secret | None = None,
+    *,
+    required: Literal[True] = True,
+    provider: str = ...,
+    environ: Mapping[str, str] | None = ...,
+    dotenv: str | Path | None = ...,
+    keyring_service: str | None = ...,
+    what: str = ...,
+    pass_as: str = ...,
+) -> Secret: ...
+
+
+@overload
+def resolve_key(
+    variables: Sequence[str],
+    explicit: str | Secret | None = None,
+    *,
+    required: bool,
+    provider: str = ...,
+    environ: Mapping[str, str] | None = ...,
+    dotenv: str | Path | None = ...,
+    keyring_service: str | None = ...,
+    what: str = ...,
+    pass_as: str = ...,
+) -> Secret | None: ...
 
 
 def resolve_key(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Generator
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
 import aikit
+from aikit.connectors.session import TokenAuth
 from aikit.exceptions import ConfigError, CRMError, MissingCredentialError
 from aikit.local.crm import DemoCRM
 
@@ -95,6 +97,30 @@ def test_token_from_env_and_missing(crm_ro: DemoCRM, monkeypatch: pytest.MonkeyP
     assert aikit.HubSpot().base_url == "https://api.hubapi.com"
     with pytest.raises(ConfigError):
         aikit.HubSpot(token="x", auth=httpx.BasicAuth("a", "b"))
+
+
+def test_token_from_the_session_beats_env_and_dotenv(
+    crm_ro: DemoCRM, monkeypatch: pytest.MonkeyPatch, crm_token: str
+) -> None:
+    Path(".env").write_text(f"HUBSPOT_TOKEN={crm_token}\n")  # the cwd is a fresh tmp dir (clean_credentials)
+    monkeypatch.delenv("HUBSPOT_TOKEN", raising=False)
+    assert len(aikit.HubSpot(base_url=crm_ro.url).fetch("companies", ["name"], limit=2)) == 2  # .env
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-wrong-in-env")  # env beats .env: now refused
+    with pytest.raises(CRMError) as refused:
+        aikit.HubSpot(base_url=crm_ro.url).fetch("companies", limit=1)
+    assert refused.value.status == 401
+    aikit.auth.set_secret("HUBSPOT_TOKEN", crm_token)  # what the login panel does; beats env
+    crm = aikit.HubSpot(base_url=crm_ro.url)
+    assert len(crm.fetch("companies", ["name"], limit=3)) == 3 and crm_token not in repr(crm)
+    assert isinstance(crm.session.auth, TokenAuth) and crm_token not in repr(crm.session.auth)
+    with pytest.raises(CRMError):  # an explicit token beats the session
+        aikit.HubSpot(token="pat-explicit-wrong", base_url=crm_ro.url).fetch("companies", limit=1)
+    aikit.auth.forget_secret("HUBSPOT_TOKEN")
+    monkeypatch.delenv("HUBSPOT_TOKEN")
+    Path(".env").unlink()
+    with pytest.raises(MissingCredentialError, match="HUBSPOT_TOKEN") as missing:
+        aikit.HubSpot(base_url=crm_ro.url)
+    assert "set_secret('HUBSPOT_TOKEN', ...)" in str(missing.value) and "token=" in str(missing.value)
 
 
 class HeaderAuth(httpx.Auth):
