@@ -7,6 +7,7 @@ import io
 import pickle
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ from aikit.auth import (
 )
 from aikit.auth.secrets import read_dotenv, resolve_key
 from aikit.exceptions import ConfigError, MissingCredentialError
+
+#: The ``fake_keyring`` fixture (tests/auth/conftest.py): ``fake_keyring(usable=...)`` -> its store.
+FakeKeyring = Callable[..., dict[tuple[str, str], str]]
 
 CANARY = "sk-CANARY-" + "7f3a9c1e5b"  # built at runtime: the literal never sits in one string
 
@@ -108,8 +112,8 @@ def test_key_resolution_order(tmp_path: Path) -> None:
     assert resolve_key(["AIKIT_API_KEY"], environ={}, dotenv=tmp_path / "none", required=False) is None
 
 
-def test_resolve_key_says_where_the_key_came_from(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    store = _fake_keyring(monkeypatch, usable=True)
+def test_resolve_key_says_where_the_key_came_from(tmp_path: Path, fake_keyring: FakeKeyring) -> None:
+    store = fake_keyring(usable=True)
     store[("aikit", "AIKIT_API_KEY")] = "from-keyring"
     names = ["OPENAI_API_KEY", "AIKIT_API_KEY"]
     found = resolve_key(names, environ={}, dotenv=tmp_path / "none")
@@ -229,34 +233,10 @@ def test_keyring_is_skipped_when_not_installed_or_without_backend(monkeypatch: p
     assert lookup_secret(VAR) is None
 
 
-def _fake_keyring(monkeypatch: pytest.MonkeyPatch, *, usable: bool) -> dict[tuple[str, str], str]:
-    """A stand-in for the optional ``keyring`` package (no keyring backend exists on this machine)."""
-    import types
-
-    store: dict[tuple[str, str], str] = {}
-    fail = types.ModuleType("keyring.backends.fail")
-
-    class FailKeyring:
-        priority = 0
-
-    fail.Keyring = FailKeyring  # type: ignore[attr-defined]
-
-    class MemoryBackend:
-        priority = 1
-
-    keyring = types.ModuleType("keyring")
-    keyring.get_keyring = lambda: MemoryBackend() if usable else FailKeyring()  # type: ignore[attr-defined]
-    keyring.get_password = lambda service, name: store.get((service, name))  # type: ignore[attr-defined]
-    keyring.set_password = lambda service, name, value: store.__setitem__((service, name), value)  # type: ignore[attr-defined]
-    keyring.delete_password = lambda service, name: store.pop((service, name))  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "keyring", keyring)
-    monkeypatch.setitem(sys.modules, "keyring.backends", types.ModuleType("keyring.backends"))
-    monkeypatch.setitem(sys.modules, "keyring.backends.fail", fail)
-    return store
-
-
-def test_keyring_is_the_last_source_when_a_backend_exists(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = _fake_keyring(monkeypatch, usable=True)
+def test_keyring_is_the_last_source_when_a_backend_exists(
+    monkeypatch: pytest.MonkeyPatch, fake_keyring: FakeKeyring
+) -> None:
+    store = fake_keyring(usable=True)
     store[("aikit", VAR)] = "from-keyring"
     assert (secret(VAR).reveal(), secret(VAR).source) == ("from-keyring", "keyring")
     monkeypatch.setenv(VAR, "from-env")
@@ -264,22 +244,22 @@ def test_keyring_is_the_last_source_when_a_backend_exists(monkeypatch: pytest.Mo
     assert lookup_secret("OTHER", keyring_service=None) is None
 
 
-def test_keyring_without_a_real_backend_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = _fake_keyring(monkeypatch, usable=False)
+def test_keyring_without_a_real_backend_is_ignored(fake_keyring: FakeKeyring) -> None:
+    store = fake_keyring(usable=False)
     store[("aikit", VAR)] = "unreachable"
     assert lookup_secret(VAR) is None
 
 
-def test_keyring_token_store_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyring_token_store_round_trip(fake_keyring: FakeKeyring) -> None:
     from aikit.auth import KeyringTokenStore, Token
 
-    _fake_keyring(monkeypatch, usable=True)
+    fake_keyring(usable=True)
     tokens = KeyringTokenStore()
     tokens.save("crm", Token("at", refresh_token="rt", expires_at=123.0))
     assert tokens.load("crm") == Token("at", refresh_token="rt", expires_at=123.0)
     tokens.delete("crm")
     assert tokens.load("crm") is None
-    _fake_keyring(monkeypatch, usable=False)
+    fake_keyring(usable=False)
     with pytest.raises(ConfigError, match="No keyring backend"):
         KeyringTokenStore()
 
