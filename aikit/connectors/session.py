@@ -42,12 +42,15 @@ _NOT_RETRIED = frozenset({409})
 class TokenAuth(httpx.Auth):
     """``Authorization: Bearer <token>``; the token (a str or a masked Secret) is revealed per request only.
 
+    A pending Secret (a password box not submitted yet) is accepted: it is looked up at each request.
+
     >>> TokenAuth(Secret("canary-123"))
     TokenAuth(token='***')
     """
 
     def __init__(self, token: str | Secret) -> None:
-        if not isinstance(token, str | Secret) or not token:
+        pending = isinstance(token, Secret) and not token.available
+        if not isinstance(token, str | Secret) or (not pending and not reveal(token)):
             raise ConfigError("the token is empty")
         self._token = token
 

@@ -116,6 +116,15 @@ def test_token_from_the_session_beats_env_and_dotenv(
     with pytest.raises(CRMError):  # an explicit token beats the session
         aikit.HubSpot(token="pat-explicit-wrong", base_url=crm_ro.url).fetch("companies", limit=1)
     aikit.auth.forget_secret("HUBSPOT_TOKEN")
+    pending = aikit.auth.Secret(None, name="HUBSPOT_TOKEN", source="pending")  # the box is not submitted yet
+    waiting = aikit.HubSpot(token=pending, base_url=crm_ro.url)
+    with pytest.raises(MissingCredentialError, match="not been entered yet"):
+        waiting.fetch("companies", limit=1)
+    aikit.auth.set_secret("HUBSPOT_TOKEN", crm_token)  # Save pressed
+    assert len(waiting.fetch("companies", ["name"], limit=1)) == 1
+    aikit.auth.forget_secret("HUBSPOT_TOKEN")
+    with pytest.raises(ConfigError, match="empty"):
+        aikit.HubSpot(token=aikit.auth.Secret(""), base_url=crm_ro.url)
     monkeypatch.delenv("HUBSPOT_TOKEN")
     Path(".env").unlink()
     with pytest.raises(MissingCredentialError, match="HUBSPOT_TOKEN") as missing:
