@@ -7,6 +7,11 @@
 Importing aikit is cheap and has no side effects: no thread, no directory, no socket. The public
 nouns are loaded on first attribute access. ``df.ai`` (the pandas accessor) is registered as soon as
 pandas is imported, before or after aikit.
+
+This package is also where the layers are wired together: :func:`aikit.auth.secret` asks for a
+missing credential in a live kernel through a registered prompter, and the default one registered
+here is the password box of :mod:`aikit.widgets.auth`, imported only when a box is needed (aikit.auth
+itself never imports widgets).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from aikit import _pandas_hook
+from aikit.auth.prompt import register_prompter as _register_prompter
 from aikit.exceptions import (
     AIKitError,
     AuthError,
@@ -53,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type
     from aikit import auth as auth
     from aikit._batch.api import abatch as abatch
     from aikit._batch.api import batch as batch
+    from aikit.auth.prompt import Check
     from aikit.client import AI as AI
     from aikit.client import AsyncAI as AsyncAI
     from aikit.client.response import Response as Response
@@ -106,4 +113,12 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
+def _password_box(name: str, check: Check | None) -> object:
+    """aikit.auth's default prompter: the widget side's password box, imported on first use."""
+    from aikit.widgets.auth import show_secret_prompt
+
+    return show_secret_prompt(name, check)
+
+
 _pandas_hook.install()
+_register_prompter(_password_box, replace=False)

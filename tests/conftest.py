@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from aikit.testing import FakeConfig, FakeProvider
+
+if TYPE_CHECKING:
+    from aikit.local.oauth.server import OAuthServer
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +51,39 @@ def fake(fake_server: FakeProvider) -> FakeProvider:
     """The module's fake provider with its counters and buckets reset for this test."""
     fake_server.reset()
     return fake_server
+
+
+@pytest.fixture
+def clean_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """An empty session store, no headless/interactive overrides, a cwd without a ``.env``.
+
+    The auth, widget and connector suites use it for every test (an autouse fixture in their conftest).
+    """
+    from aikit.auth import secrets
+
+    for var in ("AIKIT_HEADLESS", "AIKIT_INTERACTIVE", "JPY_SESSION_NAME", "AIKIT_REMOTE_KERNEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    secrets._SESSION.clear()
+    yield
+    secrets._SESSION.clear()
+
+
+@pytest.fixture
+def oauth_server() -> Iterator[OAuthServer]:
+    """The demo authorization server on 127.0.0.1 (fast device polling for tests)."""
+    from aikit.local.oauth.server import OAuthServer
+
+    with OAuthServer(device_interval=0.05, access_token_ttl=3600) as server:
+        yield server
+
+
+@pytest.fixture
+def auto_server() -> Iterator[OAuthServer]:
+    """Like ``oauth_server`` but ``/authorize`` grants at once (no consent page)."""
+    from aikit.local.oauth.server import OAuthServer
+
+    with OAuthServer(device_interval=0.05, auto_approve=True) as server:
+        yield server

@@ -151,7 +151,6 @@ class OAuth2Client:
     def is_public(self) -> bool:
         return self._client_secret is None
 
-    # ------------------------------------------------------------------ HTTP
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._http is None or self._http_loop is not loop:
@@ -188,7 +187,6 @@ class OAuth2Client:
             return Token.from_response(body)
         raise _oauth_error(body, response.status_code, what)
 
-    # ---------------------------------------------------------------- grants
     async def client_credentials(self, scope: str | None = None) -> Token:
         """Client credentials grant (RFC 6749 section 4.4): a confidential client gets its own token."""
         if self.is_public:

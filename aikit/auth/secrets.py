@@ -1,18 +1,23 @@
-"""Credentials: one resolution order, a masked ``Secret`` type, and no secret in the notebook file.
+"""Credentials: one masked ``Secret`` type, one ``.env`` parser and one resolution order for all of aikit.
 
-:func:`secret` looks a credential up in this order and stops at the first hit:
+Every credential aikit reads (AI provider keys in :class:`aikit.AI`, the HubSpot token, a
+:class:`aikit.RestSource` token, anything passed to :func:`secret`) resolves in this order and stops
+at the first hit:
 
-1. the explicit ``value`` argument;
-2. this kernel's session store (filled by :func:`set_secret` or the password widget);
+1. the explicit value (``api_key=``, ``token=``, ``value=``);
+2. this kernel's session store (filled by :func:`set_secret` or the login panel's password box);
 3. the environment (``os.environ``);
-4. a ``.env`` file in the working directory (or ``dotenv_path``);
+4. a ``.env`` file in the working directory (or the path given);
 5. the system keyring, only when the ``keyring`` package is importable *and* has a real backend.
 
-When nothing is found: in a live notebook kernel it shows a password box (never pre-filled; the value
-is copied out and the box cleared in the submit callback) and returns a *pending* :class:`Secret`
-that resolves once the box is submitted; in a terminal it asks with ``getpass``; headless (nbconvert,
-papermill, nbclient, scripts, CI) it raises :class:`~aikit.exceptions.MissingCredentialError` naming
-the variable to set. It never calls ``getpass`` headless.
+With several variable names (``["OPENAI_API_KEY", "AIKIT_API_KEY"]``) each level tries every name
+before the next level: a session value for either beats the environment.
+
+:func:`resolve_key` never prompts. :func:`secret` does when nothing is found: in a live notebook kernel
+it shows a password box through the registered prompter (see :mod:`aikit.auth.prompt`) and returns a
+*pending* :class:`Secret` that resolves once the box is submitted; in a terminal it asks with
+``getpass``; headless (nbconvert, papermill, nbclient, scripts, CI) it raises
+:class:`~aikit.exceptions.MissingCredentialError` naming the variable to set.
 
 >>> key = secret("DOC_EXAMPLE_KEY", "sk-example-123")
 >>> key
@@ -23,47 +28,46 @@ Secret('DOC_EXAMPLE_KEY', source='explicit', value='***')
 
 from __future__ import annotations
 
+import hmac
 import importlib
 import os
-import sys
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Literal, NoReturn, overload
 
+from aikit.auth.prompt import Check, ask_terminal, current_prompter, interaction_mode
 from aikit.exceptions import MissingCredentialError
 
 __all__ = [
     "Secret",
     "forget_secret",
-    "interaction_mode",
-    "is_interactive",
     "lookup_secret",
     "read_dotenv",
+    "resolve_key",
     "reveal",
     "secret",
     "set_secret",
 ]
 
 Source = Literal["explicit", "session", "env", "dotenv", "keyring", "prompt", "pending"]
-Mode = Literal["widget", "terminal"]
 
 #: This kernel's session store: values typed into the password widget or passed to set_secret().
 _SESSION: dict[str, str] = {}
 _MASK = "***"
-_TRUE = {"1", "true", "yes", "on"}
 
 
 class Secret:
     """A credential that masks itself in ``repr``, ``str``, f-strings, logs and tracebacks.
 
     Call :meth:`reveal` (alias ``get_secret_value``, as in pydantic) at the last moment, e.g. when
-    building a header. Pickling is refused, so a Secret never lands in a cache file by accident.
+    building a header. Pickling is refused, so a Secret never lands in a cache file or a task graph by
+    accident; where a copy must travel, reveal it on purpose (``AsyncAI.describe(include_key=True)``).
 
     Parameters
     ----------
-    value : str or None
+    value : str, Secret or None
         The secret; None makes a *pending* secret that resolves from the session store later
-        (after the password widget is submitted).
+        (after the password widget is submitted). A Secret is copied.
     name : str, optional
         The variable name, shown in reprs and error messages.
     source : str
@@ -74,14 +78,24 @@ class Secret:
     >>> s = Secret("hunter2", name="DB_PASSWORD")
     >>> f"{s}", str(s), s.reveal()
     ('***', '***', 'hunter2')
+    >>> Secret("hunter2") == s, bool(Secret(""))
+    (True, False)
     """
 
     __slots__ = ("_value", "name", "source")
+    _value: str | None
+    name: str | None
+    source: str
 
-    def __init__(self, value: str | None, *, name: str | None = None, source: str = "explicit") -> None:
-        self._value = value
-        self.name = name
-        self.source = source
+    def __init__(
+        self, value: str | Secret | None, *, name: str | None = None, source: str = "explicit"
+    ) -> None:
+        if isinstance(value, Secret):
+            self._value, self.name, self.source = value._value, name or value.name, value.source
+            return
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"Secret wraps a str, not {type(value).__name__}")
+        self._value, self.name, self.source = value, name, source
 
     def reveal(self) -> str:
         """The plain value; a pending secret is looked up in the session store now."""
@@ -100,7 +114,8 @@ class Secret:
 
     def __repr__(self) -> str:
         shown = _MASK if self.available else "<not set>"
-        return f"Secret({self.name!r}, source={self.source!r}, value={shown!r})"
+        named = "" if self.name is None else f"{self.name!r}, "
+        return f"Secret({named}source={self.source!r}, value={shown!r})"
 
     def __str__(self) -> str:
         return _MASK
@@ -109,16 +124,37 @@ class Secret:
         return _MASK
 
     def __bool__(self) -> bool:
-        return self.available
+        """False when empty or still pending."""
+        return bool(self._value) if self._value is not None else self.available
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        if self._value is None or other._value is None:  # pending: the same variable
+            return self._value is other._value and self.name == other.name
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(("aikit.Secret", self._value, self.name if self._value is None else None))
+
+    def __copy__(self) -> Secret:
+        return self  # immutable: copy and deepcopy (dataclasses.asdict) need no pickling
+
+    def __deepcopy__(self, memo: object) -> Secret:
+        return self
 
     def __reduce__(self) -> NoReturn:
-        raise TypeError("aikit.auth.Secret refuses to be pickled (it would write the secret to disk)")
+        raise TypeError(
+            "aikit.auth.Secret refuses to be pickled (it would write the secret to disk); reveal() it "
+            "explicitly where a copy must travel, e.g. AsyncAI.describe(include_key=True)"
+        )
 
 
 def reveal(value: str | Secret | None) -> str | None:
     """The plain string behind ``value``: a ``str``, None, or any object with ``.reveal()``.
 
-    Duck-typed so other secret wrappers (e.g. :class:`aikit.credentials.Secret`) work too.
+    >>> reveal(Secret("abc")), reveal("plain"), reveal(None)
+    ('abc', 'plain', None)
     """
     if value is None or isinstance(value, str):
         return value
@@ -129,7 +165,15 @@ def reveal(value: str | Secret | None) -> str | None:
 
 
 def set_secret(name: str, value: str | Secret) -> None:
-    """Keep ``value`` in this kernel's session store (memory only, never written anywhere)."""
+    """Keep ``value`` in this kernel's session store (memory only, never written anywhere).
+
+    It then beats the environment and ``.env`` for every client that reads ``name``.
+
+    >>> set_secret("DOC_SET_KEY", "sk-1")
+    >>> lookup_secret("DOC_SET_KEY").source
+    'session'
+    >>> forget_secret("DOC_SET_KEY")
+    """
     plain = reveal(value)
     if not plain:
         raise MissingCredentialError(f"An empty value was given for {name}.", variable=name)
@@ -137,12 +181,17 @@ def set_secret(name: str, value: str | Secret) -> None:
 
 
 def forget_secret(name: str) -> None:
-    """Remove ``name`` from the session store (the environment and files are left alone)."""
+    """Remove ``name`` from the session store (the environment and files are left alone).
+
+    >>> forget_secret("DOC_NEVER_SET")
+    """
     _SESSION.pop(name, None)
 
 
 def read_dotenv(path: str | Path) -> dict[str, str]:
     """Parse a ``.env`` file: ``KEY=value`` lines, ``export`` prefixes, quotes and ``#`` comments.
+
+    A missing or unreadable file gives an empty dict. In double quotes ``\\n`` and ``\\"`` are escapes.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / ".env"
@@ -153,7 +202,7 @@ def read_dotenv(path: str | Path) -> dict[str, str]:
     values: dict[str, str] = {}
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except (OSError, UnicodeDecodeError):
         return values
     for raw in text.splitlines():
         line = raw.strip()
@@ -166,8 +215,8 @@ def read_dotenv(path: str | Path) -> dict[str, str]:
         if not sep or not key.replace("_", "").isalnum():
             continue
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-            if raw.strip().split("=", 1)[1].strip().startswith('"'):
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
                 value = value.replace("\\n", "\n").replace('\\"', '"')
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
@@ -191,69 +240,142 @@ def _keyring_get(service: str, name: str) -> str | None:
     return value or None
 
 
+def _lookup(
+    names: Sequence[str],
+    *,
+    environ: Mapping[str, str] | None,
+    dotenv: str | Path | None,
+    keyring_service: str | None,
+) -> Secret | None:
+    """The one order below the explicit value: session > environment > ``.env`` > keyring."""
+    for name in names:
+        if name in _SESSION:
+            return Secret(_SESSION[name], name=name, source="session")
+    env = os.environ if environ is None else environ
+    for name in names:
+        if env.get(name):
+            return Secret(env[name], name=name, source="env")
+    file_values = read_dotenv(dotenv if dotenv is not None else Path.cwd() / ".env")
+    for name in names:
+        if file_values.get(name):
+            return Secret(file_values[name], name=name, source="dotenv")
+    if keyring_service:
+        for name in names:
+            kr_value = _keyring_get(keyring_service, name)
+            if kr_value:
+                return Secret(kr_value, name=name, source="keyring")
+    return None
+
+
 def lookup_secret(
     name: str,
     *,
     dotenv_path: str | Path | None = None,
     keyring_service: str | None = "aikit",
 ) -> Secret | None:
-    """Resolve ``name`` from session, environment, ``.env`` and keyring, without prompting."""
-    if name in _SESSION:
-        return Secret(_SESSION[name], name=name, source="session")
-    env_value = os.environ.get(name)
-    if env_value:
-        return Secret(env_value, name=name, source="env")
-    dotenv_value = read_dotenv(dotenv_path if dotenv_path is not None else Path.cwd() / ".env").get(name)
-    if dotenv_value:
-        return Secret(dotenv_value, name=name, source="dotenv")
-    if keyring_service:
-        kr_value = _keyring_get(keyring_service, name)
-        if kr_value:
-            return Secret(kr_value, name=name, source="keyring")
-    return None
+    """Resolve ``name`` from session, environment, ``.env`` and keyring, without prompting.
 
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
-
-
-def _in_kernel() -> bool:
-    if "ipykernel" not in sys.modules:
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - ipykernel always brings IPython
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def interaction_mode() -> Mode | None:
-    """How a human could be asked for a missing credential right now, or None when headless.
-
-    ``AIKIT_HEADLESS=1`` forces headless and ``AIKIT_INTERACTIVE=1`` forces the widget in a kernel.
-    Otherwise a kernel is interactive when a Jupyter server started it (``JPY_SESSION_NAME``; nbclient,
-    nbconvert, papermill and nbmake do not set it), or under VS Code or Colab; outside a kernel, only a
-    terminal (stdin and stdout are ttys, no ``CI``) is interactive.
+    >>> lookup_secret("DOC_UNSET_KEY", keyring_service=None) is None
+    True
     """
-    if _flag("AIKIT_HEADLESS"):
-        return None
-    if _in_kernel():
-        env = os.environ
-        if _flag("AIKIT_INTERACTIVE") or env.get("JPY_SESSION_NAME") or env.get("VSCODE_PID"):
-            return "widget"
-        return "widget" if "google.colab" in sys.modules else None
-    if _flag("CI") or _flag("GITHUB_ACTIONS"):
-        return None
-    stdin, stdout = sys.stdin, sys.stdout
-    if stdin is not None and stdout is not None and stdin.isatty() and stdout.isatty():
-        return "terminal"
-    return None
+    return _lookup([name], environ=None, dotenv=dotenv_path, keyring_service=keyring_service)
 
 
-def is_interactive() -> bool:
-    """True in a live notebook or terminal, False under nbconvert/papermill/nbclient/scripts/CI."""
-    return interaction_mode() is not None
+@overload
+def resolve_key(
+    variables: Sequence[str],
+    explicit: str | Secret | None = None,
+    *,
+    required: Literal[True] = True,
+    provider: str = ...,
+    environ: Mapping[str, str] | None = ...,
+    dotenv: str | Path | None = ...,
+    keyring_service: str | None = ...,
+    what: str = ...,
+    pass_as: str = ...,
+) -> Secret: ...
+
+
+@overload
+def resolve_key(
+    variables: Sequence[str],
+    explicit: str | Secret | None = None,
+    *,
+    required: bool,
+    provider: str = ...,
+    environ: Mapping[str, str] | None = ...,
+    dotenv: str | Path | None = ...,
+    keyring_service: str | None = ...,
+    what: str = ...,
+    pass_as: str = ...,
+) -> Secret | None: ...
+
+
+def resolve_key(
+    variables: Sequence[str],
+    explicit: str | Secret | None = None,
+    *,
+    required: bool = True,
+    provider: str = "the provider",
+    environ: Mapping[str, str] | None = None,
+    dotenv: str | Path | None = None,
+    keyring_service: str | None = "aikit",
+    what: str = "API key",
+    pass_as: str = "api_key=... to aikit.AI()",
+) -> Secret | None:
+    """Find a client's credential: explicit > session > environment > ``.env`` > keyring; never prompts.
+
+    Parameters
+    ----------
+    variables : sequence of str
+        Variable names to try, most specific first (``["OPENAI_API_KEY", "AIKIT_API_KEY"]``); each
+        level of the order tries all of them before the next level.
+    explicit : str or Secret, optional
+        A value passed by the caller; wins over everything else.
+    required : bool
+        Raise when nothing is found (else return None, for servers that need no key).
+    provider : str
+        Who the credential is for, in the error message (``"openai:gpt-4o-mini"``).
+    environ, dotenv : optional
+        Use this mapping instead of ``os.environ`` and this file instead of ``./.env``.
+    keyring_service : str or None
+        Keyring service name; None skips the keyring.
+    what, pass_as : str
+        The error message's noun (``"API key"``) and the argument that passes one explicitly.
+
+    Returns
+    -------
+    Secret or None
+        Masked, with ``name`` and ``source`` saying where it was found.
+
+    Raises
+    ------
+    MissingCredentialError
+        ``required`` and nothing was found; the message names the first variable and every way to
+        provide it.
+
+    Examples
+    --------
+    >>> key = resolve_key(["OPENAI_API_KEY"], environ={"OPENAI_API_KEY": "sk-x"}, dotenv="/nonexistent")
+    >>> key, key.source
+    (Secret('OPENAI_API_KEY', source='env', value='***'), 'env')
+    """
+    if isinstance(explicit, Secret):
+        return explicit
+    first = variables[0] if variables else "AIKIT_API_KEY"
+    if explicit:
+        return Secret(explicit, name=first, source="explicit")
+    found = _lookup(variables, environ=environ, dotenv=dotenv, keyring_service=keyring_service)
+    if found is not None or not required:
+        return found
+    others = ", ".join(variables[1:])
+    also = f" (or {others})" if others else ""
+    raise MissingCredentialError(
+        f"No {what} found for {provider}. Set the environment variable {first}{also}, put {first}=... "
+        f"in a .env file in the working directory, enter it in the login panel (or call "
+        f"aikit.auth.set_secret({first!r}, ...) before this cell), or pass {pass_as}.",
+        variable=first,
+    )
 
 
 def _raise_missing(name: str, *, pending: bool = False) -> NoReturn:
@@ -279,9 +401,9 @@ def secret(
     prompt: bool = True,
     dotenv_path: str | Path | None = None,
     keyring_service: str | None = "aikit",
-    check: Callable[[str], Any] | None = None,
+    check: Check | None = None,
 ) -> Secret:
-    """Resolve the credential ``name`` (see the module docstring for the order).
+    """Resolve the credential ``name`` (see the module docstring for the order), asking when missing.
 
     Parameters
     ----------
@@ -325,17 +447,12 @@ def secret(
     if found is not None:
         return found
     mode = interaction_mode() if prompt else None
-    if mode == "widget":
-        from IPython.display import display
-
-        from aikit.widgets.auth import SecretPrompt
-
-        display(SecretPrompt(name, check=check).widget)  # type: ignore[no-untyped-call]
+    prompter = current_prompter() if mode == "widget" else None
+    if prompter is not None:
+        prompter(name, check)
         return Secret(None, name=name, source="pending")
     if mode == "terminal":
-        import getpass
-
-        typed = getpass.getpass(f"{name}: ")
+        typed = ask_terminal(name)
         if typed:
             set_secret(name, typed)
             return Secret(typed, name=name, source="prompt")

@@ -129,7 +129,6 @@ class OAuth2Auth(httpx.Auth):
         """An auth that fetches (and re-fetches on expiry) a client credentials token by itself."""
         return cls(client, fetch=lambda: client.client_credentials(scope), **kwargs)
 
-    # ----------------------------------------------------------------- state
     @property
     def token(self) -> Token | None:
         return self._token
@@ -161,7 +160,6 @@ class OAuth2Auth(httpx.Auth):
             f"OAuth2Auth(client_id={self.client.client_id!r}, state={self.status().state!r}, token={token})"
         )
 
-    # ------------------------------------------------------- single-flight renew
     async def _renew_if_current(self, stale: Token | None) -> Token:
         """Runs on aikit's loop. Renew unless another caller already replaced ``stale``."""
         if self._lock is None:
@@ -217,7 +215,6 @@ class OAuth2Auth(httpx.Auth):
             self._sign(request, new)
             yield request
 
-    # ---------------------------------------------------------------- logins
     async def _login(self, coro: Coroutine[Any, Any, Token]) -> Token:
         try:
             token = await _on_runtime(coro)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aikit._runtime import LoopLocal
+from aikit.auth.secrets import Secret, resolve_key
 from aikit.client import pricing
 from aikit.client.cache import normalize_base_url
 from aikit.client.drive import StreamDriver, drive
@@ -42,7 +43,6 @@ from aikit.client.response import Response
 from aikit.client.retry import RetryPolicy
 from aikit.client.schema import OutputSchema
 from aikit.client.stream import AsyncStream
-from aikit.credentials import Secret, resolve_key
 from aikit.exceptions import AIKitError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,13 +18,19 @@ rate limit (learned from the ``X-HubSpot-RateLimit-*`` headers) and retried on 4
 failure (HTTP 207) is reported row by row in the :class:`~aikit.connectors.report.PushReport`; running
 the same push again writes only what is still different.
 
-The token is kept inside an ``httpx.Auth`` and never appears in a repr, a log line, an exception or
-a DataFrame.
+The token resolves like every aikit credential (:func:`aikit.auth.secrets.resolve_key`): ``token=`` >
+this kernel's session (the login panel, ``aikit.auth.set_secret("HUBSPOT_TOKEN", ...)``) > the
+``HUBSPOT_TOKEN`` environment variable > ``.env`` > keyring. It is kept inside an ``httpx.Auth`` as a
+masked :class:`~aikit.auth.secrets.Secret` and never appears in a repr, a log line, an exception or a
+DataFrame.
+
+Each async method (``afetch``, ``apush``, ``acreate_property``, ``aclose``) is written once and runs on
+aikit's loop thread; its sync twin takes the same signature and docstring from it
+(:func:`aikit._runtime.twin_of`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -33,14 +39,16 @@ import httpx
 import pandas as pd
 
 from aikit import _runtime
+from aikit._runtime import twin_of
+from aikit.auth.secrets import Secret, resolve_key
 from aikit.client.retry import RetryPolicy
 from aikit.connectors.frames import coerce, records_frame
 from aikit.connectors.pacing import WindowPacer
 from aikit.connectors.push import BATCH_LIMIT, property_spec, run_push
 from aikit.connectors.report import PushReport
-from aikit.connectors.session import ApiSession, TokenAuth, on_runtime
+from aikit.connectors.session import ApiSession, TokenAuth, on_loop
 from aikit.connectors.where import filter_groups, sorts
-from aikit.exceptions import ConfigError, CRMError, MissingCredentialError
+from aikit.exceptions import ConfigError, CRMError
 
 __all__ = ["DEFAULT_BASE_URL", "HubSpot"]
 
@@ -53,8 +61,9 @@ class HubSpot:
 
     Parameters
     ----------
-    token : str, optional
-        Private-app or OAuth access token. Default: ``$HUBSPOT_TOKEN``.
+    token : str or Secret, optional
+        Private-app or OAuth access token. Default: ``HUBSPOT_TOKEN`` from this kernel's session (the
+        login panel), the environment, ``.env`` or the keyring, in that order.
     base_url : str, optional
         API root. Default ``https://api.hubapi.com``; the demo CRM's ``server.url`` locally.
     auth : httpx.Auth, optional
@@ -71,7 +80,7 @@ class HubSpot:
     Raises
     ------
     MissingCredentialError
-        No token and no auth, and ``HUBSPOT_TOKEN`` is not set.
+        No token and no auth, and ``HUBSPOT_TOKEN`` is found nowhere.
 
     Examples
     --------
@@ -81,7 +90,7 @@ class HubSpot:
 
     def __init__(
         self,
-        token: str | None = None,
+        token: str | Secret | None = None,
         base_url: str | None = None,
         *,
         auth: httpx.Auth | None = None,
@@ -93,16 +102,15 @@ class HubSpot:
         if token is not None and auth is not None:
             raise ConfigError("pass either token= or auth=, not both")
         if auth is None:
-            token = token or os.environ.get("HUBSPOT_TOKEN")
-            if not token:
-                raise MissingCredentialError(
-                    "No HubSpot token found: pass token=..., pass auth=<httpx.Auth>, or set the "
-                    "HUBSPOT_TOKEN "
-                    "environment variable (a private-app access token). For the local demo CRM use "
-                    "token=server.token, base_url=server.url.",
-                    variable="HUBSPOT_TOKEN",
-                )
-            auth = TokenAuth(token)
+            found = resolve_key(
+                ["HUBSPOT_TOKEN"],
+                token,
+                provider="HubSpot (a private-app access token)",
+                what="token",
+                pass_as="token=... or auth=<httpx.Auth> to aikit.HubSpot() (the local demo CRM: "
+                "token=server.token, base_url=server.url)",
+            )
+            auth = TokenAuth(found)
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.session = ApiSession(
             self.base_url,
@@ -125,13 +133,13 @@ class HubSpot:
         """Requests sent, retries and 429s seen by this client."""
         return dict(self.session.stats)
 
-    # -- lifecycle ---------------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the HTTP client (it reopens on next use)."""
-        _runtime.run_sync(self.session.aclose())
-
     async def aclose(self) -> None:
+        """Close the HTTP client (it reopens on next use)."""
         await self.session.aclose()
+
+    @twin_of(aclose)
+    def close(self) -> None:
+        _runtime.run_sync(self.aclose())
 
     def __enter__(self) -> HubSpot:
         return self
@@ -141,7 +149,6 @@ class HubSpot:
     ) -> None:
         self.close()
 
-    # -- properties --------------------------------------------------------------------------------
     async def aproperty_types(self, object_type: str, refresh: bool = False) -> dict[str, str]:
         """``{property name: HubSpot type}`` for ``object_type`` (cached; ``refresh`` re-reads)."""
         if refresh or object_type not in self._types:
@@ -175,26 +182,6 @@ class HubSpot:
 
         return _runtime.run_sync(_go())
 
-    def create_property(
-        self,
-        object_type: str,
-        name: str,
-        *,
-        label: str | None = None,
-        type: str = "string",
-        field_type: str | None = None,
-        options: Sequence[str] | None = None,
-        group: str = "aikit",
-        description: str = "",
-    ) -> dict[str, Any]:
-        """Create a custom property (returns the definition; an existing one is returned as is).
-
-        >>> crm.create_property("tickets", "ai_sentiment", type="enumeration",
-        ...                     options=["negative", "neutral", "positive"])    # doctest: +SKIP
-        """
-        spec = property_spec(name, label, type, field_type, options, group, description)
-        return _runtime.run_sync(self.acreate_property(object_type, spec))
-
     async def _ensure_group(self, object_type: str, group: str) -> None:
         """Create the property group if the portal does not have it (HubSpot requires it to exist)."""
         if (object_type, group) in self._groups:
@@ -220,8 +207,50 @@ class HubSpot:
                 raise
         self._groups.add((object_type, group))
 
-    async def acreate_property(self, object_type: str, spec: dict[str, Any]) -> dict[str, Any]:
-        """Async :meth:`create_property` from a HubSpot property definition (the group is created too)."""
+    @on_loop
+    async def acreate_property(
+        self,
+        object_type: str,
+        name: str | Mapping[str, Any],
+        *,
+        label: str | None = None,
+        type: str = "string",
+        field_type: str | None = None,
+        options: Sequence[str] | None = None,
+        group: str = "aikit",
+        description: str = "",
+    ) -> dict[str, Any]:
+        """Create a custom property and its group (returns the definition; an existing one as is).
+
+        Parameters
+        ----------
+        object_type : str
+            ``"tickets"``, ``"contacts"``...
+        name : str or dict
+            The property name, or a complete HubSpot property definition (``name``, ``label``,
+            ``type``, ``fieldType``, ``groupName``...), in which case the other arguments do not apply.
+        label : str, optional
+            Shown in HubSpot; default from the name (``ai_sentiment`` -> ``AI Sentiment``).
+        type : str
+            ``"string"``, ``"number"``, ``"enumeration"``, ``"datetime"``, ``"date"`` or ``"bool"``.
+        field_type : str, optional
+            The form field (default follows ``type``: text, number, select, date, booleancheckbox).
+        options : list of str, optional
+            The allowed values of an enumeration.
+        group, description : str
+            The property group (created when missing) and the description.
+
+        Examples
+        --------
+        >>> crm.create_property("tickets", "ai_sentiment", type="enumeration",
+        ...                     options=["negative", "neutral", "positive"])    # doctest: +SKIP
+        >>> await crm.acreate_property("tickets", "ai_summary")                 # doctest: +SKIP
+        """
+        spec = (
+            dict(name)
+            if isinstance(name, Mapping)
+            else property_spec(name, label, type, field_type, options, group, description)
+        )
         await self._ensure_group(object_type, spec["groupName"])
         try:
             resp = await self.session.request(
@@ -242,8 +271,12 @@ class HubSpot:
         result: dict[str, Any] = resp.json()
         return result
 
-    # -- fetch -------------------------------------------------------------------------------------
-    def fetch(
+    @twin_of(acreate_property)
+    def create_property(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return _runtime.run_sync(self.acreate_property(*args, **kwargs))
+
+    @on_loop
+    async def afetch(
         self,
         object_type: str,
         properties: Sequence[str] | None = None,
@@ -286,41 +319,8 @@ class HubSpot:
         --------
         >>> crm.fetch("tickets", ["subject", "hs_ticket_priority"], where={"hs_ticket_priority": "HIGH"},
         ...           associations=["contacts"], limit=100)     # doctest: +SKIP
+        >>> contacts = await crm.afetch("contacts", ["email"])  # doctest: +SKIP
         """
-        return _runtime.run_sync(
-            self._fetch(object_type, properties, where, associations, limit, sort, query, archived, typed)
-        )
-
-    async def afetch(
-        self,
-        object_type: str,
-        properties: Sequence[str] | None = None,
-        where: Mapping[str, Any] | Sequence[Any] | None = None,
-        associations: Sequence[str] | str | None = None,
-        *,
-        limit: int | None = None,
-        sort: str | Sequence[str] | None = None,
-        query: str | None = None,
-        archived: bool = False,
-        typed: bool = True,
-    ) -> pd.DataFrame:
-        """Async :meth:`fetch` (the work runs on aikit's loop thread)."""
-        return await on_runtime(
-            self._fetch(object_type, properties, where, associations, limit, sort, query, archived, typed)
-        )
-
-    async def _fetch(
-        self,
-        object_type: str,
-        properties: Sequence[str] | None,
-        where: Mapping[str, Any] | Sequence[Any] | None,
-        associations: Sequence[str] | str | None,
-        limit: int | None,
-        sort: str | Sequence[str] | None,
-        query: str | None,
-        archived: bool,
-        typed: bool,
-    ) -> pd.DataFrame:
         if limit is not None and limit < 0:
             raise ConfigError("limit must be >= 0")
         props = list(properties) if properties is not None else None
@@ -344,6 +344,10 @@ class HubSpot:
                 types = {}
             frame = coerce(frame, types)
         return frame
+
+    @twin_of(afetch)
+    def fetch(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return _runtime.run_sync(self.afetch(*args, **kwargs))
 
     async def _list(
         self, t: str, props: list[str] | None, assoc: list[str], limit: int | None, archived: bool
@@ -427,8 +431,8 @@ class HubSpot:
                 links[str(item["from"]["id"])] = [str(x["toObjectId"]) for x in item.get("to", [])]
         return links
 
-    # -- push --------------------------------------------------------------------------------------
-    def push(
+    @on_loop
+    async def apush(
         self,
         object_type: str,
         frame: pd.DataFrame,
@@ -473,27 +477,12 @@ class HubSpot:
         --------
         >>> report = crm.push("tickets", df[["id", "ai_sentiment"]], create_properties=True)  # doctest: +SKIP
         >>> report.failed            # doctest: +SKIP
+        >>> report = await crm.apush("tickets", df[["id", "ai_sentiment"]])                   # doctest: +SKIP
         """
-        return _runtime.run_sync(
-            run_push(
-                self, object_type, frame, id_column, create_properties, dry_run, batch_size, property_group
-            )
+        return await run_push(
+            self, object_type, frame, id_column, create_properties, dry_run, batch_size, property_group
         )
 
-    async def apush(
-        self,
-        object_type: str,
-        frame: pd.DataFrame,
-        *,
-        id_column: str = "id",
-        create_properties: bool = False,
-        dry_run: bool = False,
-        batch_size: int = BATCH_LIMIT,
-        property_group: str = "aikit",
-    ) -> PushReport:
-        """Async :meth:`push`."""
-        return await on_runtime(
-            run_push(
-                self, object_type, frame, id_column, create_properties, dry_run, batch_size, property_group
-            )
-        )
+    @twin_of(apush)
+    def push(self, *args: Any, **kwargs: Any) -> PushReport:
+        return _runtime.run_sync(self.apush(*args, **kwargs))

@@ -11,26 +11,37 @@ row, and split a batch the CRM rejects as a whole (400) in halves until only the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import pandas as pd
 
 from aikit.connectors.frames import same_value, wire_value
 from aikit.connectors.report import DIFF_COLUMNS, FAILED_COLUMNS, PushReport
+from aikit.connectors.session import ApiSession
 from aikit.exceptions import ConfigError, CRMError, PushError
 
-if TYPE_CHECKING:
-    from aikit.connectors.hubspot import HubSpot
-
-__all__ = ["BATCH_LIMIT", "property_spec", "run_push", "spec_for_column"]
+__all__ = ["BATCH_LIMIT", "PushTarget", "property_spec", "run_push", "spec_for_column"]
 
 BATCH_LIMIT = 100
 READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"})
 
 
+class PushTarget(Protocol):
+    """What a push needs from a CRM client (:class:`aikit.HubSpot` is one): its session and properties."""
+
+    @property
+    def session(self) -> ApiSession: ...
+
+    async def aproperty_types(self, object_type: str, refresh: bool = False) -> dict[str, str]: ...
+
+    def enum_options(self, object_type: str) -> dict[str, set[str]]: ...
+
+    async def acreate_property(self, object_type: str, name: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
 async def run_push(
-    hs: HubSpot,
+    hs: PushTarget,
     t: str,
     frame: pd.DataFrame,
     id_column: str,
@@ -39,6 +50,7 @@ async def run_push(
     batch_size: int,
     group: str,
 ) -> PushReport:
+    """Push ``frame`` to the objects ``t`` through ``hs`` (the body of HubSpot.apush, documented there)."""
     if not isinstance(frame, pd.DataFrame):
         raise ConfigError("push expects a pandas DataFrame with an id column and property columns")
     if id_column not in frame.columns:
@@ -132,7 +144,7 @@ async def run_push(
 
 
 async def _read_current(
-    hs: HubSpot, t: str, ids: list[str], columns: list[str]
+    hs: PushTarget, t: str, ids: list[str], columns: list[str]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     resp = await hs.session.request(
         "POST",
@@ -157,7 +169,7 @@ async def _read_current(
 
 
 async def _write(
-    hs: HubSpot,
+    hs: PushTarget,
     t: str,
     changes: dict[str, dict[str, str]],
     batch_size: int,
@@ -175,7 +187,7 @@ async def _write(
 
 
 async def _send(
-    hs: HubSpot,
+    hs: PushTarget,
     t: str,
     chunk: list[tuple[str, dict[str, str]]],
     report: PushReport,

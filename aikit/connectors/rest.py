@@ -17,6 +17,9 @@ Four pagination styles cover most business APIs:
 
 Requests go through the same core as :class:`aikit.HubSpot`: one client on aikit's loop thread,
 retries on 429/5xx honouring ``Retry-After``, optional pacing, secrets kept out of reprs and errors.
+With ``token_variable="ZENDESK_TOKEN"`` the bearer token resolves like every aikit credential
+(:func:`aikit.auth.secrets.resolve_key`): ``token=`` > this kernel's session (the login panel) > the
+environment > ``.env`` > keyring. ``fetch`` is the sync twin of ``afetch`` (same signature and docs).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import httpx
 import pandas as pd
 
 from aikit import _runtime
+from aikit._runtime import twin_of
+from aikit.auth.secrets import Secret, resolve_key
 from aikit.client.retry import RetryPolicy
 from aikit.connectors.pacing import WindowPacer
-from aikit.connectors.session import ApiSession, TokenAuth, on_runtime
+from aikit.connectors.session import ApiSession, TokenAuth, on_loop
 from aikit.exceptions import ConfigError, CRMError
 
 __all__ = ["PAGINATION_STYLES", "RestSource"]
@@ -68,8 +73,12 @@ class RestSource:
     records : str or callable, optional
         Dotted path to the list of records in the body (``"data"``, ``"results"``, ``"meta.items"``);
         None when the body itself is the list; or ``body -> list``.
-    token : str, optional
+    token : str or Secret, optional
         Sent as ``Authorization: Bearer``. Or pass ``auth=`` (any ``httpx.Auth``), or ``headers``.
+    token_variable : str, optional
+        The credential's variable name (``"ZENDESK_TOKEN"``): without ``token=``, the token is looked
+        up in this kernel's session (the login panel), the environment, ``.env`` and the keyring, and a
+        missing one raises ``MissingCredentialError`` naming it.
     page_size : int, optional
         Sent as ``limit_param`` on every request (None: the server's default).
     limit_param, cursor_param, offset_param, page_param : str
@@ -100,7 +109,8 @@ class RestSource:
         *,
         pagination: str | None = "cursor",
         records: str | Callable[[Any], list[Any]] | None = "data",
-        token: str | None = None,
+        token: str | Secret | None = None,
+        token_variable: str | None = None,
         auth: httpx.Auth | None = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
@@ -121,8 +131,16 @@ class RestSource:
     ) -> None:
         if pagination not in PAGINATION_STYLES:
             raise ConfigError(f"pagination must be one of {PAGINATION_STYLES}, got {pagination!r}")
-        if token is not None and auth is not None:
-            raise ConfigError("pass either token= or auth=, not both")
+        if auth is not None and (token is not None or token_variable is not None):
+            raise ConfigError("pass either token= (or token_variable=) or auth=, not both")
+        if token_variable is not None:
+            token = resolve_key(
+                [token_variable],
+                token,
+                provider=f"the REST API at {base_url}",
+                what="token",
+                pass_as="token=... or auth=<httpx.Auth> to aikit.RestSource()",
+            )
         self.pagination, self.records = pagination, records
         self.params = dict(params or {})
         self.page_size, self.limit_param = page_size, limit_param
@@ -145,23 +163,44 @@ class RestSource:
     def __repr__(self) -> str:
         return f"RestSource(base_url={self.session.base_url!r}, pagination={self.pagination!r})"
 
-    def fetch(
+    @on_loop
+    async def afetch(
         self, path: str = "", params: Mapping[str, Any] | None = None, *, limit: int | None = None
     ) -> pd.DataFrame:
         """Every record across pages as a DataFrame (nested objects flattened with dots).
 
+        Parameters
+        ----------
+        path : str
+            Relative to ``base_url`` (``"/tickets"``).
+        params : mapping, optional
+            Query parameters for every page, on top of the source's ``params``.
+        limit : int, optional
+            Stop after this many records.
+
+        Examples
+        --------
         >>> src.fetch("/tickets", params={"status": "open"}, limit=1000)     # doctest: +SKIP
+        >>> frame = await src.afetch("/tickets")                             # doctest: +SKIP
         """
-        return _runtime.run_sync(self._fetch(path, params, limit))
+        rows = await self._collect(path, params, limit)
+        if not rows:
+            return pd.DataFrame()
+        if all(isinstance(r, Mapping) for r in rows):
+            return pd.json_normalize(rows)
+        return pd.DataFrame({"value": rows})
 
-    async def afetch(
-        self, path: str = "", params: Mapping[str, Any] | None = None, *, limit: int | None = None
-    ) -> pd.DataFrame:
-        """Async :meth:`fetch`."""
-        return await on_runtime(self._fetch(path, params, limit))
+    @twin_of(afetch)
+    def fetch(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return _runtime.run_sync(self.afetch(*args, **kwargs))
 
+    async def aclose(self) -> None:
+        """Close the HTTP client (it reopens on next use)."""
+        await self.session.aclose()
+
+    @twin_of(aclose)
     def close(self) -> None:
-        _runtime.run_sync(self.session.aclose())
+        _runtime.run_sync(self.aclose())
 
     def _records(self, body: Any) -> list[Any]:
         found = self.records(body) if callable(self.records) else dig(body, self.records)
@@ -170,14 +209,6 @@ class RestSource:
         if not isinstance(found, list):
             raise CRMError(f"expected a list of records at {self.records!r}, got {type(found).__name__}")
         return found
-
-    async def _fetch(self, path: str, params: Mapping[str, Any] | None, limit: int | None) -> pd.DataFrame:
-        rows = await self._collect(path, params, limit)
-        if not rows:
-            return pd.DataFrame()
-        if all(isinstance(r, Mapping) for r in rows):
-            return pd.json_normalize(rows)
-        return pd.DataFrame({"value": rows})
 
     async def _collect(self, path: str, params: Mapping[str, Any] | None, limit: int | None) -> list[Any]:
         base: dict[str, Any] = {**self.params, **(params or {})}

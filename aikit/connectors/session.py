@@ -15,32 +15,42 @@ False
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import Coroutine, Generator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
 from aikit import _runtime
+from aikit.auth.secrets import Secret, reveal
 from aikit.client.retry import RetryPolicy, is_retryable_status
 from aikit.connectors.pacing import WindowPacer
 from aikit.exceptions import ConfigError, CRMError
 
-__all__ = ["ApiSession", "TokenAuth", "on_runtime"]
+__all__ = ["ApiSession", "TokenAuth", "on_loop", "on_runtime"]
 
 log = logging.getLogger("aikit.connectors")
 T = TypeVar("T")
+P = ParamSpec("P")
 #: 409 is retryable for AI providers (locks), but a CRM 409 is a real conflict (duplicate): fail fast.
 _NOT_RETRIED = frozenset({409})
 
 
 class TokenAuth(httpx.Auth):
-    """``Authorization: Bearer <token>``; the token is hidden from ``repr``."""
+    """``Authorization: Bearer <token>``; the token (a str or a masked Secret) is revealed per request only.
 
-    def __init__(self, token: str) -> None:
-        if not token or not isinstance(token, str):
+    A pending Secret (a password box not submitted yet) is accepted: it is looked up at each request.
+
+    >>> TokenAuth(Secret("canary-123"))
+    TokenAuth(token='***')
+    """
+
+    def __init__(self, token: str | Secret) -> None:
+        pending = isinstance(token, Secret) and not token.available
+        if not isinstance(token, str | Secret) or (not pending and not reveal(token)):
             raise ConfigError("the token is empty")
         self._token = token
 
@@ -48,7 +58,7 @@ class TokenAuth(httpx.Auth):
         return "TokenAuth(token='***')"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
+        request.headers["Authorization"] = f"Bearer {reveal(self._token)}"
         yield request
 
 
@@ -57,6 +67,26 @@ async def on_runtime(coro: Coroutine[Any, Any, T]) -> T:
     if _runtime.in_runtime_thread():
         return await coro
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, _runtime.get_loop()))
+
+
+def on_loop(afunc: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Make an async method run its body on aikit's loop thread, whichever loop awaits it.
+
+    The connectors' ``afetch``/``apush`` are written once this way; their sync twins hand the same
+    coroutine to :func:`aikit._runtime.run_sync` (already on the loop, so no second hop).
+
+    >>> @on_loop
+    ... async def where() -> bool:
+    ...     return _runtime.in_runtime_thread()
+    >>> _runtime.run_sync(where())
+    True
+    """
+
+    @functools.wraps(afunc)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await on_runtime(afunc(*args, **kwargs))
+
+    return run
 
 
 def error_from_response(response: httpx.Response, what: str) -> CRMError:

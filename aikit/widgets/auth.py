@@ -2,7 +2,9 @@
 
 - :class:`SecretPrompt`: a password box for one credential. Never pre-filled; the submit callback
   copies the value out and clears the box *before* anything else, so neither a saved notebook nor an
-  executed notebook with stored widget state holds the secret.
+  executed notebook with stored widget state holds the secret. :func:`show_secret_prompt` displays
+  one; importing this module registers it as aikit.auth's prompter
+  (:func:`aikit.auth.prompt.register_prompter`), which :func:`aikit.auth.secret` calls in a live kernel.
 - :class:`DeviceCodeView`: shows the device code and link, polls on aikit's loop, updates its status.
 - :class:`LoginPanel`: one row per configured service with its state (connected, expires in, error)
   and a button per login flow.
@@ -30,11 +32,12 @@ import ipywidgets as w
 
 from aikit._runtime import get_loop
 from aikit.auth.oauth import DeviceAuthorization
+from aikit.auth.prompt import Check, register_prompter
 from aikit.auth.services import ApiKeyService, OAuthService
 from aikit.auth.session import AuthStatus, OAuth2Auth, is_remote_kernel
 from aikit.auth.tokens import Token
 
-__all__ = ["DeviceCodeView", "LoginPanel", "SecretPrompt", "render_status"]
+__all__ = ["DeviceCodeView", "LoginPanel", "SecretPrompt", "render_status", "show_secret_prompt"]
 
 _COLORS = {"connected": "#1a7f37", "expired": "#9a6700", "error": "#cf222e", "not connected": "#57606a"}
 _PASTE_REDIRECT = "http://127.0.0.1/callback"
@@ -115,6 +118,25 @@ class SecretPrompt:
 
     def __repr__(self) -> str:
         return f"SecretPrompt({self.service.variable!r}, state={self.service.status().state!r})"
+
+
+def show_secret_prompt(name: str, check: Check | None = None) -> SecretPrompt:
+    """Display a :class:`SecretPrompt` for ``name`` in the current cell and return it.
+
+    What :func:`aikit.auth.secret` does in a live kernel when nothing else holds the credential.
+
+    Examples
+    --------
+    >>> prompt = show_secret_prompt("DOC_PROMPT_KEY")     # doctest: +SKIP
+    """
+    from IPython.display import display
+
+    prompt = SecretPrompt(name, check=check)
+    display(prompt.widget)  # type: ignore[no-untyped-call]
+    return prompt
+
+
+register_prompter(show_secret_prompt)
 
 
 class DeviceCodeView:

@@ -64,7 +64,12 @@ def test_bad_configuration_is_a_clear_error() -> None:
 
 
 def test_other_secret_wrappers_are_accepted() -> None:
-    from aikit.credentials import Secret as ProviderSecret
+    class ProviderSecret:  # any object with .reveal(), e.g. another library's masked string
+        def __init__(self, value: str) -> None:
+            self._value = value
+
+        def reveal(self) -> str:
+            return self._value
 
     with httpx.Client(transport=httpx.MockTransport(_echo)) as client:
         got = client.get("http://127.0.0.1/", auth=BearerAuth(ProviderSecret("abc"))).json()  # type: ignore[arg-type]

@@ -90,7 +90,6 @@ def test_bad_private_key_error_never_echoes_the_key() -> None:
     assert "CANARY" not in str(info.value)
 
 
-# ----------------------------------------------------------------------- mTLS
 def _cert(
     subject: str,
     key: ec.EllipticCurvePrivateKey,

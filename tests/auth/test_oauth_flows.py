@@ -31,7 +31,6 @@ def _approve_in_browser(url: str, decision: str = "yes") -> None:
         browser.get(answer.headers["location"])  # lands on the loopback listener
 
 
-# ------------------------------------------------------------------ client credentials
 def test_client_credentials_login_and_use(oauth_server: OAuthServer) -> None:
     auth = OAuth2Auth.client_credentials(_client(oauth_server, "aikit-service"))
     response = httpx.get(f"{oauth_server.url}/userinfo", auth=auth)  # fetches a token by itself
@@ -56,7 +55,6 @@ def test_public_client_cannot_use_client_credentials(oauth_server: OAuthServer) 
         OAuth2Auth(_client(oauth_server)).login_client_credentials()
 
 
-# --------------------------------------------------------------------- PKCE
 def test_pkce_loopback_login_with_consent(oauth_server: OAuthServer) -> None:
     auth = OAuth2Auth(_client(oauth_server))
     users: list[threading.Thread] = []
@@ -138,7 +136,6 @@ def test_server_requires_pkce_for_public_clients(auto_server: OAuthServer) -> No
     assert answer.status_code == 400 and "code_verifier" in answer.json()["error_description"]
 
 
-# ---------------------------------------------------------------- device code
 def test_device_flow_approved_by_an_automated_user(oauth_server: OAuthServer) -> None:
     auth = OAuth2Auth(_client(oauth_server))
     device = auth.start_device_login()
@@ -182,7 +179,6 @@ def test_device_flow_denied_and_timeout(oauth_server: OAuthServer) -> None:
     )
 
 
-# -------------------------------------------------------------------- refresh
 def _device_login(server: OAuthServer, **kwargs: object) -> OAuth2Auth:
     auth = OAuth2Auth(_client(server), **kwargs)  # type: ignore[arg-type]
     device = auth.start_device_login()
@@ -282,7 +278,6 @@ def test_not_logged_in_is_a_clear_error(oauth_server: OAuthServer) -> None:
         httpx.get(f"{oauth_server.url}/userinfo", auth=OAuth2Auth(_client(oauth_server)))
 
 
-# ----------------------------------------------------------- persistence, logout
 def test_file_persistence_is_opt_in_0600_and_survives_a_new_session(
     oauth_server: OAuthServer, aikit_home: object
 ) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import pickle
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,8 +22,11 @@ from aikit.auth import (
     secret,
     set_secret,
 )
-from aikit.auth.secrets import read_dotenv
+from aikit.auth.secrets import read_dotenv, resolve_key
 from aikit.exceptions import ConfigError, MissingCredentialError
+
+#: The ``fake_keyring`` fixture (tests/auth/conftest.py): ``fake_keyring(usable=...)`` -> its store.
+FakeKeyring = Callable[..., dict[tuple[str, str], str]]
 
 CANARY = "sk-CANARY-" + "7f3a9c1e5b"  # built at runtime: the literal never sits in one string
 
@@ -66,6 +71,62 @@ def test_dotenv_parser_handles_export_quotes_and_comments(tmp_path: Path) -> Non
     path.write_text("# comment\nexport A=1\nB='single # kept'\nC=\"dq\"\nD=plain # dropped\nnot a line\nE=\n")
     assert read_dotenv(path) == {"A": "1", "B": "single # kept", "C": "dq", "D": "plain", "E": ""}
     assert read_dotenv(tmp_path / "missing.env") == {}
+
+
+def test_dotenv_parsing(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "# comment\nexport OPENAI_API_KEY='sk-quoted'\nANTHROPIC_API_KEY=sk-ant # trailing comment\n"
+        'AIKIT_API_KEY="with # hash"\nnot a pair\n=novalue\n'
+    )
+    assert read_dotenv(env) == {
+        "OPENAI_API_KEY": "sk-quoted",
+        "ANTHROPIC_API_KEY": "sk-ant",
+        "AIKIT_API_KEY": "with # hash",
+    }
+    assert read_dotenv(tmp_path / "missing") == {}
+
+
+def test_key_resolution_order(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("OPENAI_API_KEY=from-file\nAIKIT_API_KEY=aikit-file\n")
+    names = ["OPENAI_API_KEY", "AIKIT_API_KEY"]
+
+    def key(explicit: str | None = None, environ: dict[str, str] | None = None) -> str | None:
+        found = resolve_key(names, explicit, environ=environ or {}, dotenv=dotenv)
+        return found.reveal() if found else None
+
+    assert key("explicit", {"OPENAI_API_KEY": "env"}) == "explicit"
+    assert key(None, {"AIKIT_API_KEY": "env-fallback"}) == "env-fallback"  # env beats .env
+    assert key(None, {}) == "from-file"
+    set_secret("AIKIT_API_KEY", "from-session")  # the session beats env and .env, for every name
+    assert key(None, {"OPENAI_API_KEY": "env"}) == "from-session"
+    assert key("explicit", {}) == "explicit"
+    forget_secret("AIKIT_API_KEY")
+    with pytest.raises(MissingCredentialError, match="Set the environment variable OPENAI_API_KEY") as info:
+        resolve_key(names, environ={}, dotenv=tmp_path / "none", provider="openai:gpt-4o-mini")
+    message = str(info.value)
+    assert "AIKIT_API_KEY" in message and "api_key=" in message and ".env" in message
+    assert "login panel" in message and "aikit.auth.set_secret('OPENAI_API_KEY', ...)" in message
+    assert info.value.variable == "OPENAI_API_KEY"
+    assert resolve_key(["AIKIT_API_KEY"], environ={}, dotenv=tmp_path / "none", required=False) is None
+
+
+def test_resolve_key_says_where_the_key_came_from(tmp_path: Path, fake_keyring: FakeKeyring) -> None:
+    store = fake_keyring(usable=True)
+    store[("aikit", "AIKIT_API_KEY")] = "from-keyring"
+    names = ["OPENAI_API_KEY", "AIKIT_API_KEY"]
+    found = resolve_key(names, environ={}, dotenv=tmp_path / "none")
+    assert found is not None and (found.reveal(), found.source, found.name) == (
+        "from-keyring",
+        "keyring",
+        "AIKIT_API_KEY",
+    )
+    assert (
+        resolve_key(names, environ={}, dotenv=tmp_path / "none", keyring_service=None, required=False) is None
+    )
+    given = Secret("sk-given")
+    assert resolve_key(names, given) is given
 
 
 def test_empty_env_value_does_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,6 +178,18 @@ def test_terminal_mode_uses_getpass_only_with_a_tty(monkeypatch: pytest.MonkeyPa
     assert interaction_mode() is None
 
 
+def test_secret_masks_itself_everywhere_but_reveal() -> None:
+    s = Secret("sk-canary-abc")
+    shown = [repr(s), str(s), f"{s}", f"{s!r}", "%s" % s, str([s]), str({"k": s})]  # noqa: UP031
+    assert all("sk-canary-abc" not in text for text in shown)
+    assert s.reveal() == "sk-canary-abc" and Secret(s) == s and len({s, Secret("sk-canary-abc")}) == 1
+    assert not Secret("") and copy.deepcopy(s) is s and copy.copy(s) is s
+    with pytest.raises(TypeError, match="refuses to be pickled"):  # one Secret: never pickled silently
+        pickle.dumps(s)
+    with pytest.raises(TypeError):
+        Secret(123)  # type: ignore[arg-type]
+
+
 def test_secret_masks_itself_everywhere() -> None:
     s = Secret(CANARY, name=VAR, source="env")
     for text in (repr(s), str(s), f"{s}", f"{s!r}", format(s, ">20"), repr([s]), repr({"k": s})):
@@ -160,34 +233,10 @@ def test_keyring_is_skipped_when_not_installed_or_without_backend(monkeypatch: p
     assert lookup_secret(VAR) is None
 
 
-def _fake_keyring(monkeypatch: pytest.MonkeyPatch, *, usable: bool) -> dict[tuple[str, str], str]:
-    """A stand-in for the optional ``keyring`` package (no keyring backend exists on this machine)."""
-    import types
-
-    store: dict[tuple[str, str], str] = {}
-    fail = types.ModuleType("keyring.backends.fail")
-
-    class FailKeyring:
-        priority = 0
-
-    fail.Keyring = FailKeyring  # type: ignore[attr-defined]
-
-    class MemoryBackend:
-        priority = 1
-
-    keyring = types.ModuleType("keyring")
-    keyring.get_keyring = lambda: MemoryBackend() if usable else FailKeyring()  # type: ignore[attr-defined]
-    keyring.get_password = lambda service, name: store.get((service, name))  # type: ignore[attr-defined]
-    keyring.set_password = lambda service, name, value: store.__setitem__((service, name), value)  # type: ignore[attr-defined]
-    keyring.delete_password = lambda service, name: store.pop((service, name))  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "keyring", keyring)
-    monkeypatch.setitem(sys.modules, "keyring.backends", types.ModuleType("keyring.backends"))
-    monkeypatch.setitem(sys.modules, "keyring.backends.fail", fail)
-    return store
-
-
-def test_keyring_is_the_last_source_when_a_backend_exists(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = _fake_keyring(monkeypatch, usable=True)
+def test_keyring_is_the_last_source_when_a_backend_exists(
+    monkeypatch: pytest.MonkeyPatch, fake_keyring: FakeKeyring
+) -> None:
+    store = fake_keyring(usable=True)
     store[("aikit", VAR)] = "from-keyring"
     assert (secret(VAR).reveal(), secret(VAR).source) == ("from-keyring", "keyring")
     monkeypatch.setenv(VAR, "from-env")
@@ -195,21 +244,74 @@ def test_keyring_is_the_last_source_when_a_backend_exists(monkeypatch: pytest.Mo
     assert lookup_secret("OTHER", keyring_service=None) is None
 
 
-def test_keyring_without_a_real_backend_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = _fake_keyring(monkeypatch, usable=False)
+def test_keyring_without_a_real_backend_is_ignored(fake_keyring: FakeKeyring) -> None:
+    store = fake_keyring(usable=False)
     store[("aikit", VAR)] = "unreachable"
     assert lookup_secret(VAR) is None
 
 
-def test_keyring_token_store_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyring_token_store_round_trip(fake_keyring: FakeKeyring) -> None:
     from aikit.auth import KeyringTokenStore, Token
 
-    _fake_keyring(monkeypatch, usable=True)
+    fake_keyring(usable=True)
     tokens = KeyringTokenStore()
     tokens.save("crm", Token("at", refresh_token="rt", expires_at=123.0))
     assert tokens.load("crm") == Token("at", refresh_token="rt", expires_at=123.0)
     tokens.delete("crm")
     assert tokens.load("crm") is None
-    _fake_keyring(monkeypatch, usable=False)
+    fake_keyring(usable=False)
     with pytest.raises(ConfigError, match="No keyring backend"):
         KeyringTokenStore()
+
+
+def test_a_live_kernel_asks_through_the_registered_prompter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aikit.auth import prompt
+
+    asked: list[tuple[str, object]] = []
+
+    def check(value: str) -> None:
+        return None
+
+    monkeypatch.setattr("aikit.auth.secrets.interaction_mode", lambda: "widget")  # a live kernel
+    monkeypatch.setattr(prompt, "_prompter", lambda name, chk: asked.append((name, chk)))
+    pending = secret(VAR, check=check)
+    assert asked == [(VAR, check)] and pending.source == "pending" and not pending
+    set_secret(VAR, CANARY)  # what the password box does on Save
+    assert pending.reveal() == CANARY
+    forget_secret(VAR)
+    with pytest.raises(MissingCredentialError):
+        secret(VAR, prompt=False)
+    assert len(asked) == 1
+    monkeypatch.setattr(prompt, "_prompter", None)  # no widget side plugged in: no box, a clear error
+    with pytest.raises(MissingCredentialError, match=VAR):
+        secret(VAR)
+
+
+def test_register_prompter_replaces_or_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aikit.auth.prompt import current_prompter, register_prompter
+
+    def first(name: str, check: object) -> None:
+        return None
+
+    def second(name: str, check: object) -> None:
+        return None
+
+    monkeypatch.setattr("aikit.auth.prompt._prompter", None)
+    assert register_prompter(first, replace=False) is None and current_prompter() is first
+    assert register_prompter(second, replace=False) is first and current_prompter() is first
+    assert register_prompter(second) is first and current_prompter() is second
+
+
+def test_aikit_registers_the_password_box_lazily_and_auth_stays_light() -> None:
+    import subprocess
+
+    code = (
+        "import sys, aikit.auth.secrets\n"
+        "from aikit.auth.prompt import current_prompter\n"
+        "light = [m for m in ('httpx', 'authlib', 'ipywidgets', 'aikit.widgets') if m in sys.modules]\n"
+        "default = current_prompter()\n"
+        "import aikit.widgets.auth\n"
+        "print(light, default.__module__, current_prompter() is aikit.widgets.auth.show_secret_prompt)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "aikit", "True"]

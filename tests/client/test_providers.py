@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from aikit.auth.secrets import Secret
 from aikit.client.providers import make_provider, parse_model
 from aikit.client.providers.anthropic import AnthropicProvider
 from aikit.client.providers.base import ChatRequest, SSEDecoder, parse_duration
 from aikit.client.providers.openai import OpenAIProvider
 from aikit.client.schema import OutputSchema
-from aikit.credentials import Secret
 from aikit.exceptions import ConfigError
 from aikit.testing import FakeConfig, FakeProvider
 

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from hubspot_testkit import TOKEN
 
 import aikit
 from aikit.connectors.report import PushReport
@@ -24,7 +23,7 @@ def sentiments(ids: pd.Series, salt: int = 0) -> pd.Series:
 
 def stored(server: DemoCRM, t: str, prop: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as c:
         after = None
         while True:
             params = {"limit": 100, "properties": prop, **({"after": after} if after else {})}
@@ -35,8 +34,8 @@ def stored(server: DemoCRM, t: str, prop: str) -> dict[str, Any]:
             after = body["paging"]["next"]["after"]
 
 
-def test_dry_run_then_push_then_idempotent_repush(crm: DemoCRM) -> None:
-    hs = aikit.HubSpot(token=TOKEN, base_url=crm.url)
+def test_dry_run_then_push_then_idempotent_repush(crm: DemoCRM, crm_token: str) -> None:
+    hs = aikit.HubSpot(token=crm_token, base_url=crm.url)
     tickets = hs.fetch("tickets", ["subject"])
     out = tickets[["id"]].assign(
         ai_sentiment=sentiments(tickets["id"]), ai_summary="Summary of " + tickets["subject"]
@@ -74,8 +73,8 @@ def test_dry_run_then_push_then_idempotent_repush(crm: DemoCRM) -> None:
     assert set(delta.diff["property"]) <= {"ai_sentiment"}
 
 
-def test_number_and_date_columns_compare_by_value(crm: DemoCRM) -> None:
-    hs = aikit.HubSpot(token=TOKEN, base_url=crm.url)
+def test_number_and_date_columns_compare_by_value(crm: DemoCRM, crm_token: str) -> None:
+    hs = aikit.HubSpot(token=crm_token, base_url=crm.url)
     contacts = hs.fetch("contacts", ["email"], limit=150)
     frame = contacts[["id"]].assign(
         ai_churn_risk_score=[round(i / 150, 3) for i in range(150)],
@@ -119,11 +118,11 @@ class ArchiveBeforeUpdate(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def test_207_partial_failure_is_reported_row_by_row(crm: DemoCRM) -> None:
-    plain = aikit.HubSpot(token=TOKEN, base_url=crm.url)
+def test_207_partial_failure_is_reported_row_by_row(crm: DemoCRM, crm_token: str) -> None:
+    plain = aikit.HubSpot(token=crm_token, base_url=crm.url)
     tickets = plain.fetch("tickets", ["subject"], limit=250)
     victims = [tickets["id"].iloc[3], tickets["id"].iloc[140]]
-    hs = aikit.HubSpot(token=TOKEN, base_url=crm.url, transport=ArchiveBeforeUpdate(crm, victims))
+    hs = aikit.HubSpot(token=crm_token, base_url=crm.url, transport=ArchiveBeforeUpdate(crm, victims))
     out = tickets[["id"]].assign(ai_category="billing", ai_summary="s")
     bogus = pd.DataFrame({"id": ["98765"], "ai_category": ["billing"], "ai_summary": ["s"]})
     report = hs.push("tickets", pd.concat([out, bogus], ignore_index=True), create_properties=True)
@@ -143,10 +142,10 @@ def test_207_partial_failure_is_reported_row_by_row(crm: DemoCRM) -> None:
     assert rerun.sent == 0 and rerun.unchanged == 248 and set(rerun.failed_ids) == set(victims)
 
 
-def test_push_600_updates_is_paced_with_zero_429s() -> None:
+def test_push_600_updates_is_paced_with_zero_429s(crm_token: str) -> None:
     # A 1-second window of 12 requests: the push needs 18 requests (7 reads + 7 writes + 4 for properties).
-    with DemoCRM(token=TOKEN, rate_limit=12, window_s=1.0) as server:
-        hs = aikit.HubSpot(token=TOKEN, base_url=server.url)
+    with DemoCRM(token=crm_token, rate_limit=12, window_s=1.0) as server:
+        hs = aikit.HubSpot(token=crm_token, base_url=server.url)
         ids = hs.fetch("tickets", ["subject"], typed=False)["id"]
         before = server.stats
         t0 = time.perf_counter()
@@ -159,8 +158,8 @@ def test_push_600_updates_is_paced_with_zero_429s() -> None:
         assert elapsed >= 0.5  # 16 requests under 12/s had to wait for the window
 
 
-def test_bad_frames_fail_clearly(crm_ro: DemoCRM) -> None:
-    hs = aikit.HubSpot(token=TOKEN, base_url=crm_ro.url)
+def test_bad_frames_fail_clearly(crm_ro: DemoCRM, crm_token: str) -> None:
+    hs = aikit.HubSpot(token=crm_token, base_url=crm_ro.url)
     with pytest.raises(ConfigError, match="no 'id' column"):
         hs.push("tickets", pd.DataFrame({"x": [1]}))
     with pytest.raises(ConfigError, match="duplicate ids"):
@@ -173,8 +172,10 @@ def test_bad_frames_fail_clearly(crm_ro: DemoCRM) -> None:
     assert isinstance(report, PushReport) and report.diff.iloc[0].to_dict()["new"] == "Changed?"
 
 
-def test_invalid_enumeration_values_fail_row_by_row_without_sinking_the_batch(crm: DemoCRM) -> None:
-    hs = aikit.HubSpot(token=TOKEN, base_url=crm.url)
+def test_invalid_enumeration_values_fail_row_by_row_without_sinking_the_batch(
+    crm: DemoCRM, crm_token: str
+) -> None:
+    hs = aikit.HubSpot(token=crm_token, base_url=crm.url)
     hs.create_property(
         "tickets", "ai_sentiment", type="enumeration", options=["negative", "neutral", "positive"]
     )
@@ -188,7 +189,7 @@ def test_invalid_enumeration_values_fail_row_by_row_without_sinking_the_batch(cr
         set(report.failed["category"]) == {"INVALID_OPTION"} and "furious" in report.failed["error"].iloc[0]
     )
     # the server enforces the options too (HubSpot answers 400 VALIDATION_ERROR, code INVALID_OPTION)
-    with httpx.Client(base_url=crm.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    with httpx.Client(base_url=crm.url, headers={"Authorization": f"Bearer {crm_token}"}) as c:
         r = c.patch(f"/crm/v3/objects/tickets/{ids[0]}", json={"properties": {"ai_sentiment": "furious"}})
         assert r.status_code == 400 and r.json()["errors"][0]["code"] == "INVALID_OPTION"
 
@@ -196,8 +197,8 @@ def test_invalid_enumeration_values_fail_row_by_row_without_sinking_the_batch(cr
 class ShrinkOptionsBeforeUpdate(httpx.AsyncBaseTransport):
     """Someone edits the property's options after the client read them: the server now rejects a row."""
 
-    def __init__(self, base_url: str) -> None:
-        self.inner, self.base_url, self.done = httpx.AsyncHTTPTransport(), base_url, False
+    def __init__(self, server: DemoCRM) -> None:
+        self.inner, self.server, self.done = httpx.AsyncHTTPTransport(), server, False
         self.updates = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -206,7 +207,7 @@ class ShrinkOptionsBeforeUpdate(httpx.AsyncBaseTransport):
             if not self.done:
                 self.done = True
                 async with httpx.AsyncClient(
-                    base_url=self.base_url, headers={"Authorization": f"Bearer {TOKEN}"}
+                    base_url=self.server.url, headers={"Authorization": f"Bearer {self.server.token}"}
                 ) as c:
                     opts = [{"label": v, "value": v} for v in ("negative", "positive")]
                     r = await c.patch("/crm/v3/properties/tickets/ai_sentiment", json={"options": opts})
@@ -217,9 +218,9 @@ class ShrinkOptionsBeforeUpdate(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def test_a_rejected_batch_is_bisected_to_the_offending_rows(crm: DemoCRM) -> None:
-    transport = ShrinkOptionsBeforeUpdate(crm.url)
-    hs = aikit.HubSpot(token=TOKEN, base_url=crm.url, transport=transport)
+def test_a_rejected_batch_is_bisected_to_the_offending_rows(crm: DemoCRM, crm_token: str) -> None:
+    transport = ShrinkOptionsBeforeUpdate(crm)
+    hs = aikit.HubSpot(token=crm_token, base_url=crm.url, transport=transport)
     hs.create_property(
         "tickets", "ai_sentiment", type="enumeration", options=["negative", "neutral", "positive"]
     )

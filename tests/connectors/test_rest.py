@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
-from hubspot_testkit import TOKEN
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 import aikit
 from aikit.connectors.rest import dig
-from aikit.exceptions import ConfigError, CRMError
+from aikit.exceptions import ConfigError, CRMError, MissingCredentialError
 from aikit.local.crm import DemoCRM
 from aikit.local.crm.thread import AppThread
 
@@ -150,11 +150,29 @@ def test_retries_loops_and_secrets(api: str) -> None:
         aikit.RestSource(api, pagination="scroll")
 
 
-def test_against_the_demo_crm_cursor_and_next_link() -> None:
-    with DemoCRM(token=TOKEN) as server:
+def test_token_variable_resolves_in_the_one_order(api: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HELPDESK_TOKEN", raising=False)
+    with pytest.raises(MissingCredentialError, match="HELPDESK_TOKEN") as missing:
+        aikit.RestSource(api, token_variable="HELPDESK_TOKEN")
+    assert "set_secret('HELPDESK_TOKEN', ...)" in str(missing.value)
+    monkeypatch.setenv("HELPDESK_TOKEN", "rest-canary-99")
+    from_env = aikit.RestSource(api, pagination=None, token_variable="HELPDESK_TOKEN")
+    assert len(from_env.fetch("/secret")) == 3
+    aikit.auth.set_secret("HELPDESK_TOKEN", "rest-canary-from-session")  # the session beats env
+    with pytest.raises(CRMError) as refused:
+        aikit.RestSource(api, pagination=None, token_variable="HELPDESK_TOKEN").fetch("/secret")
+    assert refused.value.status == 401 and "rest-canary" not in str(refused.value)
+    explicit = aikit.RestSource(api, pagination=None, token="rest-canary-99", token_variable="HELPDESK_TOKEN")
+    assert len(explicit.fetch("/secret")) == 3 and "rest-canary" not in repr(explicit)
+    with pytest.raises(ConfigError):
+        aikit.RestSource(api, token_variable="HELPDESK_TOKEN", auth=httpx.BasicAuth("a", "b"))
+
+
+def test_against_the_demo_crm_cursor_and_next_link(crm_token: str) -> None:
+    with DemoCRM(token=crm_token) as server:
         by_cursor = aikit.RestSource(
             server.url,
-            token=TOKEN,
+            token=crm_token,
             records="results",
             pagination="cursor",
             cursor_param="after",
@@ -162,7 +180,7 @@ def test_against_the_demo_crm_cursor_and_next_link() -> None:
         ).fetch("/crm/v3/objects/contacts", params={"properties": "email"})
         by_link = aikit.RestSource(
             server.url,
-            token=TOKEN,
+            token=crm_token,
             records="results",
             pagination="next_url",
             next_url_path="paging.next.link",

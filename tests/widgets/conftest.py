@@ -1,5 +1,10 @@
-"""Fixtures for widgets tests (shared with the other auth-facing suite)."""
+"""Every widget test starts with an empty session store and no .env (tests/conftest.py: clean_credentials)."""
 
-from oauth_fixtures import CANARY, _clean_credentials, auto_server, oauth_server
+from __future__ import annotations
 
-__all__ = ["CANARY", "_clean_credentials", "auto_server", "oauth_server"]
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _clean_credentials(clean_credentials: None) -> None:
+    """Apply the shared ``clean_credentials`` fixture to every test here."""

@@ -9,10 +9,13 @@ import httpx
 import ipywidgets as w
 import pytest
 
+import aikit
 from aikit.auth import ApiKeyService, OAuth2Auth, OAuth2Client, OAuthService, lookup_secret
 from aikit.auth.secrets import _SESSION
-from aikit.exceptions import OAuthError
+from aikit.exceptions import MissingCredentialError, OAuthError
+from aikit.local.crm import DemoCRM
 from aikit.local.oauth.server import OAuthServer
+from aikit.testing import FakeConfig, FakeProvider
 from aikit.widgets.auth import DeviceCodeView, LoginPanel, SecretPrompt, render_status
 
 CANARY = "sk-CANARY-" + "7f3a9c1e5b"  # built at runtime: the literal never sits in one string
@@ -154,3 +157,40 @@ def test_login_panel_pkce_paste_mode_on_remote_kernels(
     finish.click()
     assert pasted.value == ""
     assert "● connected" in panel.statuses["CRM"].value
+
+
+def test_keys_typed_into_the_login_panel_reach_ai_hubspot_and_rest(
+    fake: FakeProvider, fake_config: FakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("OPENAI_API_KEY", "AIKIT_API_KEY", "HUBSPOT_TOKEN", "HELPDESK_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    crm_token = "pat-" + "CANARY-panel-6e1d"
+    services = [
+        ApiKeyService("OpenAI", "OPENAI_API_KEY"),
+        ApiKeyService("HubSpot", "HUBSPOT_TOKEN"),
+        ApiKeyService("Helpdesk", "HELPDESK_TOKEN"),
+    ]
+    panel = LoginPanel(services)
+    with pytest.raises(MissingCredentialError, match="OPENAI_API_KEY"):
+        aikit.AI("openai:gpt-4o-mini", base_url=fake.base_url, cache=False).chat("hi")
+    typed = {"OpenAI": fake_config.api_key, "HubSpot": crm_token, "Helpdesk": crm_token}
+    for label, value in typed.items():
+        panel.prompts[label].password.value = value
+        panel.prompts[label].button.click()
+        assert "● connected" in panel.statuses[label].value
+    ai = aikit.AI("openai:gpt-4o-mini", base_url=fake.base_url, cache=False)
+    assert ai.chat("hi").text.startswith("fake-")
+    with DemoCRM(token=crm_token) as server:
+        crm = aikit.HubSpot(base_url=server.url)
+        assert len(crm.fetch("companies", ["name"], limit=5)) == 5
+        rest = aikit.RestSource(
+            server.url,
+            records="results",
+            cursor_param="after",
+            cursor_path="paging.next.after",
+            token_variable="HELPDESK_TOKEN",
+        )
+        assert len(rest.fetch("/crm/v3/objects/companies")) == 50
+    state = _all_widget_state()
+    assert fake_config.api_key not in state and crm_token not in state
+    assert all(crm_token not in text for text in (repr(crm), repr(rest), repr(ai), repr(panel)))

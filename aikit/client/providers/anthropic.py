@@ -34,7 +34,7 @@ from aikit.client.providers.base import (
 from aikit.client.response import Usage
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.credentials import Secret
+    from aikit.auth.secrets import Secret
 
 __all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicProvider"]
 

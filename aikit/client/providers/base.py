@@ -23,8 +23,8 @@ from aikit.client.retry import is_retryable_status, parse_retry_after
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
+    from aikit.auth.secrets import Secret
     from aikit.client.schema import OutputSchema
-    from aikit.credentials import Secret
 
 __all__ = [
     "ChatRequest",

@@ -32,8 +32,8 @@ from aikit.client.providers.base import (
 from aikit.client.response import Usage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from aikit.auth.secrets import Secret
     from aikit.client.schema import OutputSchema
-    from aikit.credentials import Secret
 
 __all__ = ["OpenAIProvider"]
 
