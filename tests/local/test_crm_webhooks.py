@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aikit._serving import AppThread
 from aikit.exceptions import ConfigError
 from aikit.local.crm import DemoCRM
-from aikit.local.crm.thread import AppThread
 
 Signature = pytest.importorskip("hubspot.utils.signature").Signature
 

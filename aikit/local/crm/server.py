@@ -5,8 +5,9 @@
 ...     crm = aikit.HubSpot(token=server.token, base_url=server.url)
 ...     tickets = crm.fetch("tickets", properties=["subject", "content"])
 
-Start, wait until ready, serve, stop, join: a uvicorn ``Server`` on a socket bound to 127.0.0.1 (port 0
-picks a free port), its signal handlers left alone because it runs off the main thread.
+The server runs in a daemon thread through :class:`aikit._serving.AppThread` (start, wait until ready,
+serve, stop, join; bound to 127.0.0.1, port 0 picks a free port); ``aikit serve crm`` runs the same
+thread and waits for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import uvicorn
-
+from aikit._serving import AppThread, wait_until_interrupted
 from aikit.exceptions import ConfigError, CRMError
 from aikit.local.crm.app import AppConfig, build_app
 from aikit.local.crm.store import Store
-from aikit.local.crm.thread import AppThread, bind_loopback
 from aikit.local.crm.webhooks import WebhookDispatcher
 
 __all__ = ["DEMO_APP_ID", "DEMO_PORTAL_ID", "DemoCRM"]
@@ -139,14 +138,13 @@ class DemoCRM:
         return list(self.dispatcher.deliveries)
 
     def start(self) -> DemoCRM:
-        """Serve in a daemon thread and return once the server accepts connections."""
+        """Serve in a daemon thread and return once the server accepts connections.
+
+        Raises ``ConfigError`` when the port is taken, ``CRMError`` when the server does not start.
+        """
         if self.running:
             return self
-        thread = AppThread(self.app, self.port, name="aikit-demo-crm")
-        try:
-            thread.start()
-        except RuntimeError as exc:
-            raise CRMError(f"demo CRM did not start: {exc}") from exc
+        thread = AppThread(self.app, self.port, name="aikit-demo-crm", error=CRMError).start()
         self._thread, self.port = thread, thread.port
         return self
 
@@ -157,18 +155,17 @@ class DemoCRM:
         self._thread = None
 
     def serve_forever(self, announce: Callable[[str], None] | None = None) -> None:
-        """Serve in the calling thread until Ctrl-C / SIGTERM (used by ``aikit serve crm``).
+        """Serve until Ctrl-C / SIGTERM, then stop and close the store (used by ``aikit serve crm``).
 
-        ``announce`` is called with the URL once the port is bound (port 0 picks a free one).
+        ``announce`` is called with the URL once the server is ready (port 0 picks a free one).
         """
-        sock = bind_loopback(self.port)
-        self.port = sock.getsockname()[1]
-        if announce is not None:
-            announce(self.url)
+        self.start()
         try:
-            uvicorn.Server(AppThread(self.app, self.port).config()).run(sockets=[sock])
+            if announce is not None:
+                announce(self.url)
+            wait_until_interrupted(lambda: self.running)
         finally:
-            sock.close()
+            self.stop()
             self.store.close()
 
     def subscribe(
