@@ -23,6 +23,7 @@ from typing import Any
 from aikit._serving import AppThread, wait_until_interrupted
 from aikit.exceptions import ConfigError, CRMError
 from aikit.local.crm.app import AppConfig, build_app
+from aikit.local.crm.schema import EVENT_TYPES
 from aikit.local.crm.store import Store
 from aikit.local.crm.webhooks import WebhookDispatcher
 
@@ -190,8 +191,6 @@ class DemoCRM:
         list of dict
             The created subscriptions (``id``, ``eventType``, ``active``, ...).
         """
-        from aikit.local.crm.catalog import EVENT_TYPES
-
         names = [events] if isinstance(events, str) else list(events)
         unknown = [e for e in names if e not in EVENT_TYPES]
         if unknown:
@@ -200,8 +199,8 @@ class DemoCRM:
             )
         if signature_version not in ("v1", "v2", "v3"):
             raise ConfigError("signature_version must be 'v1', 'v2' or 'v3'")
-        self.store.set_webhook_app(app_id, target_url, client_secret, signature_version)
-        return [self.store.add_subscription(app_id, e, property_name, True) for e in names]
+        self.store.webhooks.set_app(app_id, target_url, client_secret, signature_version)
+        return [self.store.webhooks.add_subscription(app_id, e, property_name, True) for e in names]
 
     def flush_webhooks(self, timeout: float = 5.0) -> None:
         """Wait until queued webhook deliveries (and their retries) have finished, up to ``timeout``."""
