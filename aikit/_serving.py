@@ -1,9 +1,9 @@
 """Serve an ASGI app on a loopback address from a daemon thread: start -> ready -> stop -> join.
 
-This is how every server aikit ships runs: the demo CRM, the OAuth demo server and the fake AI
-provider (in a thread of the caller, or of the child process behind ``FakeProvider.start_process``);
-the ``aikit serve ...`` commands start the same thread and :func:`wait_until_interrupted` in the main
-thread. The shape is httpx's ``serve_in_thread`` test fixture:
+The demo CRM, the OAuth demo server and the fake AI provider run this way (in a thread of the
+caller, or of the child process behind ``FakeProvider.start_process``); their ``aikit serve ...``
+commands start the same thread and :func:`wait_until_interrupted` in the main thread (the offline
+LLM is a llama.cpp child process, not an ASGI app). The shape is httpx's ``serve_in_thread`` fixture:
 
 * The socket is bound *and listening* before the thread starts, so ``port=0`` gets a free port that is
   known at once, and a taken port fails at once with :class:`~aikit.exceptions.ConfigError`.

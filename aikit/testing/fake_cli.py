@@ -42,7 +42,7 @@ _FLAGS: dict[str, tuple[str, Any, str]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``aikit serve fake``."""
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8089, help="port (default 8089; 0 picks a free one)")
     for flag, (field, kind, help_text) in _FLAGS.items():
         metavar = flag[2:].upper().replace("-", "_")
