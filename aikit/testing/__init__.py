@@ -8,6 +8,10 @@
 ``FakeProvider(...).start()`` serves from a background thread; ``FakeProvider.start_process(...)``
 from a child process (for benchmarks). Both expose ``base_url``, ``stats()``, ``reset()``,
 ``configure(**changes)`` and ``stop()``. ``aikit serve fake`` runs it from the command line.
+
+Modules: ``fake_config`` (:class:`FakeConfig`, the behaviour), ``fake_app`` (the ASGI app),
+``fake_request`` and ``fake_wire`` (reading requests, writing replies: pure), ``fake_limits`` (token
+buckets, 429 headers), ``fake_provider`` (the thread and process forms), ``fake_cli``.
 """
 
 from __future__ import annotations

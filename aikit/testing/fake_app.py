@@ -16,7 +16,8 @@ A request is handled in this order: count the arrival, check the API key (401), 
 Per-request directives let a test script one request without touching the global config: put
 ``[[fake:status=503,times=2]]`` in a message and the first two arrivals of that exact request get 503.
 Keys: ``status=N``, ``times=K``, ``retry_after=S``, ``delay=S``, ``hang``, ``invalid_json``,
-``finish=length``.
+``finish=length``. Reading the request (checks, answer schema, directives) is
+:mod:`aikit.testing.fake_request`; writing the reply is :mod:`aikit.testing.fake_wire`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import hmac
 import json
 import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -36,6 +36,7 @@ from aikit.exceptions import ConfigError
 from aikit.testing import fake_wire as wire
 from aikit.testing.fake_config import FakeConfig
 from aikit.testing.fake_limits import RateLimiter, retry_after_headers
+from aikit.testing.fake_request import answer_shape, directives, max_tokens, validate
 
 __all__ = ["FakeApp"]
 
@@ -46,7 +47,6 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = Sequence[tuple[bytes, bytes]]
 
 _JSON = (b"content-type", b"application/json")
-_DIRECTIVE = re.compile(r"\[\[fake:([^\]]*)\]\]")
 _ERROR_TEXT = {
     400: ("invalid_request_error", "invalid_request_error"),
     401: ("invalid_request_error", "authentication_error"),
@@ -112,7 +112,6 @@ class FakeApp:
         self._counter = 0
         self.reset()
 
-    # -- state --------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Zero the counters, refill the buckets, reseed the generator, forget directive counts."""
         self.stats_data = _Stats()
@@ -140,7 +139,6 @@ class FakeApp:
         for wake in list(self._sleepers):
             _resolve(wake, True)
 
-    # -- ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
@@ -200,7 +198,6 @@ class FakeApp:
             given = given or auth[7:].strip()
         return hmac.compare_digest(given.encode(), expected.encode())
 
-    # -- chat ---------------------------------------------------------------------------------------
     async def _chat(
         self, send: Send, receive: Receive, raw: bytes, headers: dict[str, str], anthropic: bool
     ) -> None:
@@ -210,7 +207,7 @@ class FakeApp:
         except ValueError:
             await self._error(send, 400, "We could not parse the JSON body of your request.", anthropic)
             return
-        problem = _validate(req, headers, anthropic, cfg)
+        problem = validate(req, headers, anthropic, cfg)
         if problem:
             await self._error(send, 400, problem, anthropic)
             return
@@ -222,10 +219,8 @@ class FakeApp:
         except ValueError as exc:
             await self._error(send, 400, f"bad [[fake:...]] directive: {exc}", anthropic)
             return
-        max_tokens = (
-            req.get("max_tokens") if anthropic else req.get("max_completion_tokens", req.get("max_tokens"))
-        )
-        cost = wire.prompt_tokens(pairs) + int(max_tokens or cfg.default_max_tokens)
+        limit = max_tokens(req, anthropic)
+        cost = wire.prompt_tokens(pairs) + int(limit or cfg.default_max_tokens)
         limit_headers = self._limits.anthropic_headers if anthropic else self._limits.openai_headers
         if directive.get("status"):
             status = int(directive["status"])
@@ -269,7 +264,7 @@ class FakeApp:
             status = cfg.error_statuses[self._rng.randrange(len(cfg.error_statuses))]
             await self._error(send, status, "The server had an error processing your request.", anthropic)
             return
-        await self._answer(send, req, model, pairs, digest, max_tokens, directive, anthropic, limit_headers())
+        await self._answer(send, req, model, pairs, digest, limit, directive, anthropic, limit_headers())
 
     def _draw(self) -> tuple[str, float]:
         cfg = self.config
@@ -291,23 +286,8 @@ class FakeApp:
         return "", delay
 
     def _directive(self, pairs: list[tuple[str, str]], digest: str) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for _, text in pairs:
-            if "[[fake:" not in text:
-                continue
-            for match in _DIRECTIVE.finditer(text):
-                for item in match.group(1).split(","):
-                    name, _, value = item.strip().partition("=")
-                    if name:
-                        found[name] = value or "1"
-        if not found:
-            return found
-        for name in ("status", "times"):
-            if name in found:
-                int(found[name])
-        for name in ("retry_after", "delay"):
-            if name in found:
-                float(found[name])
+        """This request's directives; ``times=K`` ones stop applying after K arrivals of the request."""
+        found = directives(pairs)
         if "times" in found:
             self._seen[digest] += 1
             if self._seen[digest] > int(found["times"]):
@@ -353,13 +333,13 @@ class FakeApp:
         model: str,
         pairs: list[tuple[str, str]],
         digest: str,
-        max_tokens: Any,
+        limit: Any,
         directive: dict[str, str],
         anthropic: bool,
         headers: Headers,
     ) -> None:
         cfg = self.config
-        structured, tool_name = _structure(req, anthropic)
+        structured, tool_name = answer_shape(req, anthropic)
         if structured is not None:
             value: Any = wire.schema_instance(structured, digest)
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -370,8 +350,8 @@ class FakeApp:
             text, value = '{"not valid": ', None
         out_tokens = wire.count_tokens(text)
         truncated = directive.get("finish") == "length"
-        if max_tokens is not None and out_tokens > int(max_tokens):
-            text, out_tokens, truncated = text[: int(max_tokens) * 4], int(max_tokens), True
+        if limit is not None and out_tokens > int(limit):
+            text, out_tokens, truncated = text[: int(limit) * 4], int(limit), True
         in_tokens = wire.prompt_tokens(pairs)
         stats = self.stats_data
         stats.prompt_tokens += in_tokens
@@ -416,7 +396,6 @@ class FakeApp:
                 send, 200, wire.openai_completion(ident, model, created, text, usage, finish), headers
             )
 
-    # -- responses ----------------------------------------------------------------------------------
     async def _send(self, send: Send, status: int, payload: Any, headers: Headers = ()) -> None:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         self.stats_data.by_status[status] += 1
@@ -477,7 +456,6 @@ class FakeApp:
         first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
         return {"object": "list", "data": data, "has_more": False, "first_id": first, "last_id": last}
 
-    # -- admin --------------------------------------------------------------------------------------
     async def _admin(self, path: str, method: str, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
         what = path[len("/_admin/") :]
@@ -529,46 +507,3 @@ async def _read_body(receive: Receive) -> bytes:
 
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-
-
-def _validate(req: Any, headers: dict[str, str], anthropic: bool, cfg: FakeConfig) -> str | None:
-    if not isinstance(req, dict):
-        return "The request body must be a JSON object."
-    if not isinstance(req.get("model"), str) or not req["model"]:
-        return "model: Field required" if anthropic else "you must provide a model parameter"
-    messages = req.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "messages: Field required" if anthropic else "'messages' must be a non-empty array"
-    limit = req.get("max_tokens") if anthropic else req.get("max_completion_tokens", req.get("max_tokens"))
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        return f"max_tokens must be a positive integer, got {limit!r}"
-    if anthropic:
-        if cfg.require_anthropic_version and "anthropic-version" not in headers:
-            return "anthropic-version: header is required"
-        if not isinstance(req.get("max_tokens"), int) or req["max_tokens"] < 1:
-            return "max_tokens: Field required (a positive integer)"
-        if any(isinstance(m, dict) and m.get("role") == "system" for m in messages):
-            return 'messages: Unexpected role "system". Use the top-level `system` parameter instead.'
-    return None
-
-
-def _structure(req: dict[str, Any], anthropic: bool) -> tuple[Any, str | None]:
-    """(JSON schema to answer with or None, name of the forced tool or None)."""
-    if not anthropic:
-        fmt = req.get("response_format")
-        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-            return (fmt.get("json_schema") or {}).get("schema") or {}, None
-        if isinstance(fmt, dict) and fmt.get("type") == "json_object":
-            return {"type": "object", "properties": {"answer": {"type": "string"}}}, None
-        return None, None
-    tools = [t for t in req.get("tools") or () if isinstance(t, dict)]
-    choice = req.get("tool_choice") or {}
-    if tools and isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
-        name = choice.get("name") if choice.get("type") == "tool" else tools[0].get("name")
-        for tool in tools:
-            if tool.get("name") == name:
-                return tool.get("input_schema") or {"type": "object"}, str(name)
-    fmt = req.get("output_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        return fmt.get("schema") or {}, None
-    return None, None

@@ -2,17 +2,18 @@
 
     aikit serve fake --port 8089 --rpm 3000 --latency-median 0.3 --error-rate 0.01
 
-It prints one line, ``aikit fake provider listening on http://127.0.0.1:PORT/v1``, then serves until
-Ctrl-C or SIGTERM. ``--config-stdin`` reads a JSON object of :class:`FakeConfig` fields from stdin
-(how :meth:`FakeProvider.start_process` passes its config, keeping API keys out of the command line);
-flags given explicitly override it.
+It prints one line, ``aikit fake provider listening on http://127.0.0.1:PORT/v1``, once it is ready,
+then serves (a :class:`~aikit.testing.FakeProvider` thread) until Ctrl-C or SIGTERM, or, with
+``--parent-pid``, until that parent process is gone. ``--config-stdin`` reads a JSON object of
+:class:`FakeConfig` fields from stdin (how :meth:`FakeProvider.start_process` passes its config,
+keeping API keys out of the command line); flags given explicitly override it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import socket
+import os
 import sys
 from typing import Any
 
@@ -41,7 +42,7 @@ _FLAGS: dict[str, tuple[str, Any, str]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``aikit serve fake``."""
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8089, help="port (default 8089; 0 picks a free one)")
     for flag, (field, kind, help_text) in _FLAGS.items():
         metavar = flag[2:].upper().replace("-", "_")
@@ -61,8 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> FakeConfig:
     """The :class:`FakeConfig` described by parsed arguments (and stdin with ``--config-stdin``)."""
-    import os
-
     from aikit.exceptions import ConfigError
 
     data: dict[str, Any] = {}
@@ -81,39 +80,22 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; exit code 0."""
-    from aikit.testing.fake_app import FakeApp
-    from aikit.testing.fake_provider import _READY_PREFIX, uvicorn_server
+    """Serve until Ctrl-C, SIGTERM or (with ``--parent-pid``) the parent's exit; exit code 0."""
+    from aikit._serving import wait_until_interrupted
+    from aikit.testing.fake_provider import _READY_PREFIX, FakeProvider
 
-    config = config_from_args(args)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    port = sock.getsockname()[1]
-    server = uvicorn_server(FakeApp(config))
-    if args.parent_pid:
-        _watch_parent(args.parent_pid)
-    print(f"{_READY_PREFIX}http://{args.host}:{port}/v1", flush=True)
+    fake = FakeProvider(config_from_args(args), host=args.host, port=args.port).start()
+    print(f"{_READY_PREFIX}{fake.base_url}", flush=True)
+    parent = args.parent_pid
+
+    def alive() -> bool:
+        return fake.running and (not parent or os.getppid() == parent)
+
     try:
-        server.run(sockets=[sock])
+        wait_until_interrupted(alive)
     finally:
-        sock.close()
+        fake.stop()
     return 0
-
-
-def _watch_parent(parent: int) -> None:
-    """Send ourselves SIGTERM (a graceful uvicorn shutdown) once ``parent`` is no longer our parent."""
-    import os
-    import signal
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="aikit-fake-parent-watch", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,11 @@
 
 Both forms give the same handle: ``base_url`` (``http://127.0.0.1:PORT/v1``, good for OpenAI-style and
 Anthropic clients alike), ``stats()``, ``reset()``, ``configure(**changes)`` and ``stop()``, and both are
-context managers. The thread form follows httpx's ``serve_in_thread`` (start, wait until ready, stop,
-join; a uvicorn ``Server`` without signal handlers). The process form keeps the server off the client's
-GIL, which is what benchmarks want.
+context managers. There is one start-up path: :class:`FakeProvider` serves :class:`FakeApp` through
+:class:`aikit._serving.AppThread` (start, wait until ready, stop, join; uvloop and httptools when
+installed), and the child process of :class:`FakeProviderProcess` (``python -m aikit.testing.fake_cli``)
+runs a :class:`FakeProvider` too, until it is told to stop. The process form keeps the server off the
+client's GIL, which is what benchmarks want.
 
 >>> with FakeProvider(FakeConfig(api_key="sk-test")) as fake:  # doctest: +SKIP
 ...     r = httpx.post(fake.base_url + "/chat/completions", headers={"authorization": "Bearer sk-test"},
@@ -17,18 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import selectors
-import socket
 import subprocess
 import sys
-import threading
-import time
 import weakref
 from pathlib import Path
 from typing import Any
 
+from aikit._serving import LOOPBACK, AppThread
 from aikit.testing.fake_app import FakeApp
 from aikit.testing.fake_config import FakeConfig
 
@@ -38,43 +39,25 @@ _READY_PREFIX = "aikit fake provider listening on "
 _START_TIMEOUT_S = 20.0
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
-
-
-def uvicorn_server(app: FakeApp) -> Any:
-    """A quiet uvicorn ``Server`` for ``app`` (httptools + uvloop when installed, no access log)."""
-    import importlib.util
-
-    import uvicorn
-
-    fast = importlib.util.find_spec("uvloop") is not None and sys.platform != "win32"
-    config = uvicorn.Config(
+def _app_thread(app: FakeApp, host: str, port: int) -> AppThread:
+    """The server of a fake provider: as fast as uvicorn goes (uvloop, httptools), quiet, quick to stop."""
+    fast_loop = importlib.util.find_spec("uvloop") is not None and sys.platform != "win32"
+    options = {
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "log_level": "error",
+        "timeout_graceful_shutdown": 1,
+        "timeout_keep_alive": 30,
+        "backlog": 4096,
+    }
+    return AppThread(
         app,
-        loop="uvloop" if fast else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        lifespan="on",
-        log_config=None,
-        log_level="error",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-        timeout_keep_alive=30,
-        backlog=4096,
+        port,
+        host=host,
+        name="aikit-fake-provider",
+        loop="uvloop" if fast_loop else "asyncio",
+        options=options,
+        start_timeout_s=_START_TIMEOUT_S,
     )
-
-    class _Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            # Ctrl-C / SIGTERM: answer sleeping and hanging requests now, so the graceful shutdown
-            # does not have to cancel them.
-            if app.loop is not None:
-                app.loop.call_soon_threadsafe(app.release_hangs)
-            super().handle_exit(sig, frame)
-
-    # uvicorn installs signal handlers only in the main thread, so a server thread leaves them alone.
-    return _Server(config)
 
 
 def _config_of(config: FakeConfig | None, changes: dict[str, Any]) -> FakeConfig:
@@ -103,19 +86,17 @@ class FakeProvider:
     """
 
     def __init__(
-        self, config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, **changes: Any
+        self, config: FakeConfig | None = None, *, host: str = LOOPBACK, port: int = 0, **changes: Any
     ) -> None:
         self.config = _config_of(config, changes)
         self.host = host
         self._port = port
         self.app = FakeApp(self.config)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._thread: AppThread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
-        state = self.base_url if self._thread is not None else "not started"
+        state = self.base_url if self.running else "not started"
         return f"FakeProvider({state})"
 
     @property
@@ -132,29 +113,25 @@ class FakeProvider:
     def port(self) -> int:
         return self._port
 
+    @property
+    def running(self) -> bool:
+        """True while the server thread serves."""
+        return self._thread is not None and self._thread.running
+
     def start(self) -> FakeProvider:
-        """Start serving in a daemon thread and return once the socket accepts connections."""
-        if self._thread is not None:
+        """Start serving in a daemon thread and return once the socket accepts connections.
+
+        Raises ``ConfigError`` when the port is taken or ``host`` is not a loopback address.
+        """
+        if self.running:
             return self
-        self._sock = _bind(self.host, self._port)
-        self._port = self._sock.getsockname()[1]
-        self._server = uvicorn_server(self.app)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, name="aikit-fake-provider", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the fake provider did not start (see stderr)")
-            time.sleep(0.005)
-        self._loop = self.app.loop
+        thread = _app_thread(self.app, self.host, self._port).start()
+        self._thread, self._port, self._loop = thread, thread.port, self.app.loop
         return self
 
     def _on_loop(self, fn: Any, *args: Any) -> Any:
         loop = self._loop
-        if loop is None or self._thread is None:
+        if loop is None or not self.running:
             return fn(*args)  # not running: plain call is safe
 
         async def call() -> Any:
@@ -177,16 +154,14 @@ class FakeProvider:
 
     def stop(self) -> None:
         """Release hanging requests, stop the server and join its thread. Idempotent."""
-        thread, server = self._thread, self._server
-        if thread is not None and server is not None:
-            if self._loop is not None and thread.is_alive():
-                with contextlib.suppress(RuntimeError):  # the loop may already be closed
-                    self._loop.call_soon_threadsafe(self.app.release_hangs)
-            server.should_exit = True
-            thread.join(10)
-        if self._sock is not None:
-            self._sock.close()
-        self._thread = self._server = self._sock = self._loop = None
+        thread, loop = self._thread, self._loop
+        self._thread = self._loop = None
+        if thread is None:
+            return
+        if loop is not None and thread.running:
+            with contextlib.suppress(RuntimeError):  # the loop may already be closed
+                loop.call_soon_threadsafe(self.app.release_hangs)
+        thread.stop(10)
 
     def __enter__(self) -> FakeProvider:
         return self.start()
@@ -196,7 +171,7 @@ class FakeProvider:
 
     @classmethod
     def start_process(
-        cls, config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0, **changes: Any
+        cls, config: FakeConfig | None = None, *, host: str = LOOPBACK, port: int = 0, **changes: Any
     ) -> FakeProviderProcess:
         """Start the fake provider in a child process (``python -m aikit serve fake``); return its handle."""
         return FakeProviderProcess(_config_of(config, changes), host=host, port=port).start()
@@ -215,7 +190,7 @@ def _terminate(proc: subprocess.Popen[str]) -> None:
 class FakeProviderProcess:
     """Handle of a fake provider running in a child process; admin calls go over HTTP."""
 
-    def __init__(self, config: FakeConfig, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, config: FakeConfig, *, host: str = LOOPBACK, port: int = 0) -> None:
         self.config = config
         self.host = host
         self._port = port

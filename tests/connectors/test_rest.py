@@ -12,10 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import aikit
+from aikit._serving import AppThread
 from aikit.connectors.rest import dig
 from aikit.exceptions import ConfigError, CRMError, MissingCredentialError
 from aikit.local.crm import DemoCRM
-from aikit.local.crm.thread import AppThread
 
 ROWS = [
     {"id": i, "name": f"Ticket {i}", "meta": {"prio": "high" if i % 3 == 0 else "low"}} for i in range(1, 238)

@@ -23,11 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aikit.local.crm import catalog, objects
+from aikit.local.crm import associations, objects, properties, subscriptions
 from aikit.local.crm.objects import Call
 from aikit.local.crm.ratelimit import RATE_LIMIT_BODY, RollingWindow
-from aikit.local.crm.store import Store, StoreError
+from aikit.local.crm.store import Store
 from aikit.local.crm.webhooks import WebhookDispatcher
+from aikit.local.crm.wire import StoreError
 
 __all__ = ["AppConfig", "build_app"]
 
@@ -97,7 +98,7 @@ class _Guard:
 def build_app(store: Store, config: AppConfig, dispatcher: WebhookDispatcher | None = None) -> Starlette:
     """The Starlette app serving ``store`` under HubSpot's paths (v3 and ``2026-03`` objects)."""
     guard = _Guard(config)
-    table = objects.handlers() | catalog.handlers()
+    table = objects.handlers() | properties.handlers() | associations.handlers() | subscriptions.handlers()
 
     def endpoint(name: str, *, search: bool = False) -> Callable[[Request], Any]:
         handler = table[name]

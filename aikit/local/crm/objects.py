@@ -1,7 +1,7 @@
 """Object endpoints of the demo CRM: list, get, create, update, archive, batch and search.
 
 Each handler takes a :class:`Call` and returns ``(status, body)``; errors are raised as
-:class:`~aikit.local.crm.store.StoreError` and rendered by the app in HubSpot's error shape. Status
+:class:`~aikit.local.crm.wire.StoreError` and rendered by the app in HubSpot's error shape. Status
 codes are the ones the official SDK keys its deserializer on: create 201, batch create 201, batch
 read/update 200, partial failure 207, archive 204.
 """
@@ -31,7 +31,8 @@ from aikit.local.crm.search import (
     sort_key,
     validate_filter_groups,
 )
-from aikit.local.crm.store import Record, Store, StoreError, iso_now
+from aikit.local.crm.store import Record, Store
+from aikit.local.crm.wire import StoreError, iso_now
 
 __all__ = ["MAX_BATCH", "MAX_SEARCH_RESULTS", "Call", "handlers"]
 
@@ -147,7 +148,7 @@ def list_objects(call: Call) -> tuple[int, Any]:
     after = _bounded("after", after_raw, 0, 2**62) if after_raw else 0
     wanted, to_types = call.multi("properties"), _assoc_types(call)
     recs, more = call.store.page(t, limit=limit, after=after - 1, archived=call.flag("archived"))
-    known = call.store.property_names(t)
+    known = call.store.properties.names(t)
     links = {to: call.store.associations_of(t, [r.id for r in recs], to) for to in to_types}
     results = [serialize(r, wanted, known, {to: links[to][r.id] for to in to_types}) for r in recs]
     body: dict[str, Any] = {"results": results}
@@ -171,7 +172,7 @@ def get_object(call: Call) -> tuple[int, Any]:
     rec = _find(call, t)
     to_types = _assoc_types(call)
     links = {to: call.store.associations_of(t, [rec.id], to)[rec.id] for to in to_types}
-    return 200, serialize(rec, call.multi("properties"), call.store.property_names(t), links)
+    return 200, serialize(rec, call.multi("properties"), call.store.properties.names(t), links)
 
 
 def _parse_associations(t: str, raw: Any) -> list[tuple[str, int, int]]:
@@ -204,7 +205,7 @@ def create_object(call: Call) -> tuple[int, Any]:
     t = call.object_type()
     data = call.json_object()
     rec = call.store.create(t, _props(data), associations=_parse_associations(t, data.get("associations")))
-    return 201, serialize(rec, list(_props(data)), call.store.property_names(t))
+    return 201, serialize(rec, list(_props(data)), call.store.properties.names(t))
 
 
 def update_object(call: Call) -> tuple[int, Any]:
@@ -213,7 +214,7 @@ def update_object(call: Call) -> tuple[int, Any]:
     rec = call.store.update(t, call.path["id"], _props(data), id_property=call.query.get("idProperty"))
     if rec is None:
         raise StoreError(404, "OBJECT_NOT_FOUND", f"resource not found: {t} {call.path['id']}")
-    return 200, serialize(rec, list(_props(data)), call.store.property_names(t))
+    return 200, serialize(rec, list(_props(data)), call.store.properties.names(t))
 
 
 def archive_object(call: Call) -> tuple[int, Any]:
@@ -276,7 +277,7 @@ def batch(call: Call) -> tuple[int, Any]:
     data = call.json_object()
     inputs = _inputs(data)
     started = iso_now()
-    store, known = call.store, call.store.property_names(t)
+    store, known = call.store, call.store.properties.names(t)
     id_prop = data.get("idProperty")
     if op == "read":
         wanted = data.get("properties") or []
@@ -288,7 +289,7 @@ def batch(call: Call) -> tuple[int, Any]:
     if op == "update":
         ids = _ids(inputs)
         for item in inputs:  # validate the whole batch before writing any of it
-            store.check_props(t, _props(item))
+            store.properties.check(t, _props(item))
         results, missing = [], []
         for i, item in zip(ids, inputs, strict=True):
             rec = store.update(t, i, _props(item), id_property=id_prop)
@@ -297,7 +298,7 @@ def batch(call: Call) -> tuple[int, Any]:
     if op == "create":
         parsed = [(_props(item), _parse_associations(t, item.get("associations"))) for item in inputs]
         for props, _ in parsed:
-            store.check_props(t, props)
+            store.properties.check(t, props)
         created = [serialize(store.create(t, p, associations=a), list(p), known) for p, a in parsed]
         _status, body = _batch_body(created, [], t, started)
         return 201, body
@@ -339,7 +340,7 @@ def search(call: Call) -> tuple[int, Any]:
         present.sort(key=functools.partial(_prop_key, name), reverse=desc)
         hits = present + empty
     end = min(offset + limit, MAX_SEARCH_RESULTS)
-    known = call.store.property_names(t)
+    known = call.store.properties.names(t)
     wanted = data.get("properties") or []
     body: dict[str, Any] = {
         "total": len(hits),

@@ -2,7 +2,8 @@
 
 These mirror HubSpot CRM v3 closely enough that code written against the demo works against a real
 portal: object type names and ids, the default properties returned when ``properties`` is omitted,
-the read-only system properties, and the HUBSPOT_DEFINED association type ids (v4).
+the read-only system properties, the HUBSPOT_DEFINED association type ids (v4) and the webhook
+event types.
 
 >>> OBJECT_TYPES["tickets"].type_id
 '0-5'
@@ -17,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "ASSOCIATION_TYPES",
+    "EVENT_TYPES",
     "OBJECT_TYPES",
     "READ_ONLY",
     "ObjectType",
@@ -230,3 +232,11 @@ def type_pair_for_id(type_id: int) -> tuple[str, str] | None:
         if tid == type_id:
             return pair
     return _PRIMARY.get(type_id)
+
+
+#: Webhook subscription event types: ``contact.creation``, ``ticket.propertyChange``, ...
+EVENT_TYPES = frozenset(
+    f"{obj}.{ev}"
+    for obj in ("contact", "company", "ticket", "deal")
+    for ev in ("creation", "deletion", "propertyChange", "associationChange", "merge", "restore")
+)

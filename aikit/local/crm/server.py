@@ -5,8 +5,9 @@
 ...     crm = aikit.HubSpot(token=server.token, base_url=server.url)
 ...     tickets = crm.fetch("tickets", properties=["subject", "content"])
 
-Start, wait until ready, serve, stop, join: a uvicorn ``Server`` on a socket bound to 127.0.0.1 (port 0
-picks a free port), its signal handlers left alone because it runs off the main thread.
+The server runs in a daemon thread through :class:`aikit._serving.AppThread` (start, wait until ready,
+serve, stop, join; bound to 127.0.0.1, port 0 picks a free port); ``aikit serve crm`` runs the same
+thread and waits for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import uvicorn
-
+from aikit._serving import AppThread, wait_until_interrupted
 from aikit.exceptions import ConfigError, CRMError
 from aikit.local.crm.app import AppConfig, build_app
+from aikit.local.crm.schema import EVENT_TYPES
 from aikit.local.crm.store import Store
-from aikit.local.crm.thread import AppThread, bind_loopback
 from aikit.local.crm.webhooks import WebhookDispatcher
 
 __all__ = ["DEMO_APP_ID", "DEMO_PORTAL_ID", "DemoCRM"]
@@ -139,14 +139,13 @@ class DemoCRM:
         return list(self.dispatcher.deliveries)
 
     def start(self) -> DemoCRM:
-        """Serve in a daemon thread and return once the server accepts connections."""
+        """Serve in a daemon thread and return once the server accepts connections.
+
+        Raises ``ConfigError`` when the port is taken, ``CRMError`` when the server does not start.
+        """
         if self.running:
             return self
-        thread = AppThread(self.app, self.port, name="aikit-demo-crm")
-        try:
-            thread.start()
-        except RuntimeError as exc:
-            raise CRMError(f"demo CRM did not start: {exc}") from exc
+        thread = AppThread(self.app, self.port, name="aikit-demo-crm", error=CRMError).start()
         self._thread, self.port = thread, thread.port
         return self
 
@@ -157,18 +156,17 @@ class DemoCRM:
         self._thread = None
 
     def serve_forever(self, announce: Callable[[str], None] | None = None) -> None:
-        """Serve in the calling thread until Ctrl-C / SIGTERM (used by ``aikit serve crm``).
+        """Serve until Ctrl-C / SIGTERM, then stop and close the store (used by ``aikit serve crm``).
 
-        ``announce`` is called with the URL once the port is bound (port 0 picks a free one).
+        ``announce`` is called with the URL once the server is ready (port 0 picks a free one).
         """
-        sock = bind_loopback(self.port)
-        self.port = sock.getsockname()[1]
-        if announce is not None:
-            announce(self.url)
+        self.start()
         try:
-            uvicorn.Server(AppThread(self.app, self.port).config()).run(sockets=[sock])
+            if announce is not None:
+                announce(self.url)
+            wait_until_interrupted(lambda: self.running)
         finally:
-            sock.close()
+            self.stop()
             self.store.close()
 
     def subscribe(
@@ -193,8 +191,6 @@ class DemoCRM:
         list of dict
             The created subscriptions (``id``, ``eventType``, ``active``, ...).
         """
-        from aikit.local.crm.catalog import EVENT_TYPES
-
         names = [events] if isinstance(events, str) else list(events)
         unknown = [e for e in names if e not in EVENT_TYPES]
         if unknown:
@@ -203,8 +199,8 @@ class DemoCRM:
             )
         if signature_version not in ("v1", "v2", "v3"):
             raise ConfigError("signature_version must be 'v1', 'v2' or 'v3'")
-        self.store.set_webhook_app(app_id, target_url, client_secret, signature_version)
-        return [self.store.add_subscription(app_id, e, property_name, True) for e in names]
+        self.store.webhooks.set_app(app_id, target_url, client_secret, signature_version)
+        return [self.store.webhooks.add_subscription(app_id, e, property_name, True) for e in names]
 
     def flush_webhooks(self, timeout: float = 5.0) -> None:
         """Wait until queued webhook deliveries (and their retries) have finished, up to ``timeout``."""

@@ -1,8 +1,11 @@
-"""The demo CRM's SQLite store: objects, associations, custom properties and webhook subscriptions.
+"""The demo CRM's SQLite store: objects and associations; property definitions and webhook settings.
 
 One connection guarded by a lock (the server's handlers and in-process callers such as
 ``DemoCRM.subscribe`` share it). A file path makes the CRM durable across restarts; ``":memory:"``
-keeps it in the process. Every property value is stored and returned as a string, as HubSpot does.
+keeps it in the process. :class:`Store` owns the ``objects``, ``associations`` and ``meta`` tables;
+its :attr:`~Store.properties` (:mod:`aikit.local.crm.property_store`) and :attr:`~Store.webhooks`
+(:mod:`aikit.local.crm.webhook_store`) own theirs on the same connection. Every property value is
+stored and returned as a string, as HubSpot does.
 
 >>> store = Store(":memory:")
 >>> rec = store.create("contacts", {"email": "ada@lovelace.example", "firstname": "Ada"})
@@ -18,19 +21,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from aikit.local.crm.schema import (
-    OBJECT_TYPES,
-    READ_ONLY,
-    association_type,
-    builtin_properties,
-    modified_property,
-    type_pair_for_id,
-)
+from aikit.local.crm.property_store import PropertyStore
+from aikit.local.crm.schema import association_type, modified_property, type_pair_for_id
+from aikit.local.crm.webhook_store import WebhookStore
+from aikit.local.crm.wire import StoreError, iso_now, stringify
 
-__all__ = ["Listener", "Record", "Store", "StoreError", "iso_now"]
+__all__ = ["Listener", "Record", "Store"]
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -41,33 +39,9 @@ CREATE INDEX IF NOT EXISTS objects_type ON objects(type, archived, id);
 CREATE TABLE IF NOT EXISTS associations (
     from_type TEXT, from_id INTEGER, to_type TEXT, to_id INTEGER, type_id INTEGER,
     PRIMARY KEY (from_type, from_id, to_type, to_id, type_id));
-CREATE TABLE IF NOT EXISTS properties (type TEXT, name TEXT, def TEXT, PRIMARY KEY (type, name));
-CREATE TABLE IF NOT EXISTS property_groups (type TEXT, name TEXT, label TEXT, display_order INTEGER,
-    PRIMARY KEY (type, name));
-CREATE TABLE IF NOT EXISTS webhook_apps (
-    app_id INTEGER PRIMARY KEY, target_url TEXT, client_secret TEXT, signature_version TEXT);
-CREATE TABLE IF NOT EXISTS subscriptions (
-    id INTEGER PRIMARY KEY, app_id INTEGER, event_type TEXT, property_name TEXT, active INTEGER,
-    created_at TEXT, updated_at TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 _FIRST_ID = 1001
-
-
-def iso_now() -> str:
-    """Now as HubSpot writes it: ``2025-01-06T09:30:00.123Z``."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-
-
-class StoreError(Exception):
-    """A request the API answers with an error body (status, category, message, errors)."""
-
-    def __init__(
-        self, status: int, category: str, message: str, errors: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.category, self.message, self.errors = status, category, message, errors or []
 
 
 @dataclass
@@ -99,9 +73,10 @@ class Store:
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self.listener: Listener | None = None
-        self._names: dict[str, set[str]] = {}
-        self._options: dict[str, dict[str, set[str]]] = {}
-        self._subs: list[dict[str, Any]] | None = None
+        #: Property definitions, groups and value checks (the ``properties`` tables).
+        self.properties = PropertyStore(self._db, self._lock, strict=strict)
+        #: Webhook apps and subscriptions (the ``webhook_apps`` and ``subscriptions`` tables).
+        self.webhooks = WebhookStore(self._db, self._lock)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -119,7 +94,6 @@ class Store:
         with self._lock:
             self._db.close()
 
-    # -- meta ------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -136,91 +110,6 @@ class Store:
             ).fetchone()
         return int(row[0])
 
-    # -- properties ------------------------------------------------------------------------------
-    def list_properties(self, object_type: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT def FROM properties WHERE type=? ORDER BY rowid", (object_type,))
-            custom = [json.loads(r[0]) for r in rows]
-        return builtin_properties(object_type) + custom
-
-    def property_groups(self, object_type: str) -> list[dict[str, Any]]:
-        """HubSpot's default group for the type plus the groups created through the API."""
-        builtin = OBJECT_TYPES[object_type].group
-        out = [
-            {
-                "name": builtin,
-                "label": builtin.replace("information", " information").title(),
-                "displayOrder": -1,
-                "archived": False,
-            }
-        ]
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT name, label, display_order FROM property_groups WHERE type=? ORDER BY rowid",
-                (object_type,),
-            ).fetchall()
-        return out + [{"name": n, "label": lab, "displayOrder": d, "archived": False} for n, lab, d in rows]
-
-    def create_property_group(
-        self, object_type: str, name: str, label: str, display_order: int
-    ) -> dict[str, Any]:
-        with self._lock:
-            if any(g["name"] == name for g in self.property_groups(object_type)):
-                raise StoreError(409, "CONFLICT", f"A property group named '{name}' already exists.")
-            self._db.execute(
-                "INSERT INTO property_groups VALUES (?, ?, ?, ?)", (object_type, name, label, display_order)
-            )
-        return {"name": name, "label": label, "displayOrder": display_order, "archived": False}
-
-    def property_options(self, object_type: str) -> dict[str, set[str]]:
-        """Allowed values of the enumeration (and bool) properties that define options."""
-        with self._lock:
-            opts = self._options.get(object_type)
-            if opts is None:
-                opts = self._options[object_type] = {
-                    p["name"]: {str(o["value"]) for o in p["options"]}
-                    for p in self.list_properties(object_type)
-                    if p.get("type") in ("enumeration", "bool") and p.get("options")
-                }
-            return opts
-
-    def property_names(self, object_type: str) -> set[str]:
-        with self._lock:
-            names = self._names.get(object_type)
-            if names is None:
-                names = self._names[object_type] = {p["name"] for p in self.list_properties(object_type)}
-            return names
-
-    def create_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
-        name = definition["name"]
-        with self._lock:
-            if name in self.property_names(object_type):
-                raise StoreError(409, "CONFLICT", f"A property named '{name}' already exists.")
-            self._db.execute(
-                "INSERT INTO properties VALUES (?, ?, ?)", (object_type, name, json.dumps(definition))
-            )
-            self._names.pop(object_type, None)
-            self._options.pop(object_type, None)
-        return definition
-
-    def update_property(self, object_type: str, name: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        """Patch a custom property's definition; None when there is no such custom property."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT def FROM properties WHERE type=? AND name=?", (object_type, name)
-            ).fetchone()
-            if row is None:
-                return None
-            definition: dict[str, Any] = json.loads(row[0]) | changes
-            self._db.execute(
-                "UPDATE properties SET def=? WHERE type=? AND name=?",
-                (json.dumps(definition), object_type, name),
-            )
-            self._names.pop(object_type, None)
-            self._options.pop(object_type, None)
-        return definition
-
-    # -- objects ---------------------------------------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> Record:
         return Record(
             id=row[0],
@@ -231,45 +120,6 @@ class Store:
             archived=bool(row[5]),
             archived_at=row[6],
         )
-
-    def check_props(self, object_type: str, props: dict[str, Any]) -> dict[str, str | None]:
-        errors: list[dict[str, Any]] = []
-        known = self.property_names(object_type) if self.strict else set()
-        clean: dict[str, str | None] = {}
-        for name, value in props.items():
-            if name in READ_ONLY:
-                errors.append(
-                    {
-                        "message": f'Property "{name}" is read-only',
-                        "code": "READ_ONLY_VALUE",
-                        "context": {"propertyName": [name]},
-                    }
-                )
-            elif self.strict and name not in known:
-                errors.append(
-                    {
-                        "message": f'Property "{name}" does not exist',
-                        "code": "PROPERTY_DOESNT_EXIST",
-                        "context": {"propertyName": [name]},
-                    }
-                )
-            else:
-                text = None if value is None else _stringify(value)
-                allowed = self.property_options(object_type).get(name)
-                if text and allowed is not None and not set(text.split(";")) <= allowed:
-                    errors.append(
-                        {
-                            "message": f"{text} was not one of the allowed options: {sorted(allowed)}",
-                            "code": "INVALID_OPTION",
-                            "context": {"propertyName": [name]},
-                        }
-                    )
-                clean[name] = text
-        if errors:
-            raise StoreError(
-                400, "VALIDATION_ERROR", f"Property values were not valid: {json.dumps(errors)}", errors
-            )
-        return clean
 
     def get(
         self, object_type: str, object_id: str, *, id_property: str | None = None, archived: bool = False
@@ -320,9 +170,9 @@ class Store:
         """Insert an object; ``associations`` are ``(to_type, to_id, type_id)``."""
         with self._lock:
             clean: dict[str, str | None] = (
-                self.check_props(object_type, props)
+                self.properties.check(object_type, props)
                 if check
-                else {k: _stringify(v) for k, v in props.items()}
+                else {k: stringify(v) for k, v in props.items()}
             )
             if check and object_type == "contacts" and clean.get("email"):
                 existing = self.get("contacts", str(clean["email"]), id_property="email")
@@ -349,7 +199,7 @@ class Store:
     ) -> Record | None:
         """Apply ``props`` (``""`` clears a value); ``None`` when the object does not exist."""
         with self._lock:
-            clean = self.check_props(object_type, props)
+            clean = self.properties.check(object_type, props)
             rec = self.get(object_type, object_id, id_property=id_property)
             if rec is None:
                 return None
@@ -377,7 +227,6 @@ class Store:
             self._emit("deletion", object_type, rec.id, None, None)
         return True
 
-    # -- associations ----------------------------------------------------------------------------
     def _associate(self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int) -> None:
         if type_pair_for_id(type_id) != (from_type, to_type):
             raise StoreError(
@@ -428,79 +277,8 @@ class Store:
                     out[from_id].append((to_id, type_id))
         return out
 
-    # -- webhooks --------------------------------------------------------------------------------
-    def set_webhook_app(
-        self, app_id: int, target_url: str, client_secret: str, signature_version: str
-    ) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO webhook_apps VALUES (?, ?, ?, ?)",
-                (app_id, target_url, client_secret, signature_version),
-            )
-
-    def webhook_app(self, app_id: int) -> tuple[str, str, str] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT target_url, client_secret, signature_version FROM webhook_apps WHERE app_id=?",
-                (app_id,),
-            ).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
-
-    def add_subscription(
-        self, app_id: int, event_type: str, property_name: str | None, active: bool
-    ) -> dict[str, Any]:
-        now = iso_now()
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO subscriptions "
-                "(app_id, event_type, property_name, active, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (app_id, event_type, property_name, int(active), now, now),
-            )
-            sub_id = int(cur.lastrowid or 0)
-            self._subs = None
-        return _subscription(sub_id, event_type, property_name, active, now, now)
-
-    def subscriptions(self, app_id: int | None = None) -> list[dict[str, Any]]:
-        if app_id is None and self._subs is not None:
-            return self._subs
-        with self._lock:
-            if app_id is None:
-                rows = self._db.execute("SELECT * FROM subscriptions ORDER BY id").fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT * FROM subscriptions WHERE app_id=? ORDER BY id", (app_id,)
-                ).fetchall()
-        out = [_subscription(r[0], r[2], r[3], bool(r[4]), r[5], r[6]) | {"appId": r[1]} for r in rows]
-        if app_id is None:
-            self._subs = out
-        return out
-
-    def delete_subscription(self, app_id: int, sub_id: int) -> bool:
-        with self._lock:
-            cur = self._db.execute("DELETE FROM subscriptions WHERE app_id=? AND id=?", (app_id, sub_id))
-            self._subs = None
-        return cur.rowcount > 0
-
     def _emit(
         self, event: str, object_type: str, object_id: int, prop: str | None, value: str | None
     ) -> None:
         if self.listener is not None:
             self.listener(event, object_type, object_id, prop, value)
-
-
-def _subscription(
-    sub_id: int, event_type: str, prop: str | None, active: bool, created: str, updated: str
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": str(sub_id), "eventType": event_type, "active": active}
-    if prop:
-        out["propertyName"] = prop
-    return out | {"createdAt": created, "updatedAt": updated}
-
-
-def _stringify(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

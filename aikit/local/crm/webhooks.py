@@ -87,7 +87,7 @@ class WebhookDispatcher:
         singular = OBJECT_TYPES[object_type].singular
         sub_type = f"{singular}.{event}"
         now_ms = int(time.time() * 1000)
-        for sub in self.store.subscriptions():
+        for sub in self.store.webhooks.subscriptions():
             if not sub["active"] or sub["eventType"] != sub_type:
                 continue
             if event == "propertyChange" and sub.get("propertyName") not in (None, prop):
@@ -139,7 +139,7 @@ class WebhookDispatcher:
                 task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, app_id: int, events: list[dict[str, Any]]) -> None:
-        app = self.store.webhook_app(app_id)
+        app = self.store.webhooks.app(app_id)
         if app is None:
             self.deliveries.append(
                 {"appId": app_id, "events": len(events), "status": None, "error": "no target URL"}

@@ -1,5 +1,29 @@
 """The local OAuth 2.0 authorization server the auth notebook and tests log in against.
 
-Modules: ``server`` (:class:`~aikit.local.oauth.server.OAuthServer`, the thread), ``app`` (the ASGI
-app), ``grants`` (authlib grant types), ``store`` (SQLite clients, codes and tokens), ``cli``.
+>>> from aikit.local.oauth import OAuthServer
+>>> with OAuthServer() as server:                      # doctest: +SKIP
+...     server.client_config("aikit-cli")["token_url"]
+'http://127.0.0.1:41235/token'
+
+Modules: ``server`` (:class:`OAuthServer`: the Python API, served in a thread), ``endpoints`` (the
+HTTP endpoints, framework-free), ``app`` (their Starlette routes), ``grants`` (authlib's grant types
+wired to the store), ``store`` (in-memory clients, codes and tokens) and ``cli`` (``aikit serve
+oauth``). ``OAuthServer`` is imported on first use (it needs ``aikit[serve,auth]``).
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aikit.local.oauth.server import OAuthServer
+
+__all__ = ["OAuthServer"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OAuthServer":
+        from aikit.local.oauth.server import OAuthServer
+
+        return OAuthServer
+    raise AttributeError(f"module 'aikit.local.oauth' has no attribute {name!r}")

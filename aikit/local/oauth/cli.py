@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import threading
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server, print its endpoints and demo clients, serve until Ctrl+C."""
+    from aikit._serving import wait_until_interrupted
     from aikit.local.oauth.server import OAuthServer
 
     server = OAuthServer(
@@ -41,11 +41,9 @@ def run(args: argparse.Namespace) -> int:
     for client in server.store.clients():
         kind = "public" if client.is_public else f"confidential, demo secret {client.client_secret}"
         print(f"  client {client.client_id} ({kind}): {', '.join(client.grant_types)}")
-    print("  approve a device code: POST /device/approve user_code=XXXX-XXXX   (Ctrl+C stops)")
+    print("  approve a device code: POST /device/approve user_code=XXXX-XXXX   (Ctrl+C stops)", flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        wait_until_interrupted(lambda: server.running)
     finally:
         server.stop()
     return 0

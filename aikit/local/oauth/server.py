@@ -4,7 +4,9 @@ It speaks the real protocol on ``127.0.0.1``: authorization code with PKCE (RFC 
 credentials, device authorization (RFC 8628), refresh tokens, JWT bearer assertions (RFC 7523),
 revocation (RFC 7009) and introspection (RFC 7662). The demo CRM accepts its access tokens through
 :meth:`OAuthServer.validate`. The "user" is a fixed demo analyst; an automated user approves a device
-code with ``POST /device/approve`` (or :meth:`OAuthServer.approve_device`).
+code with ``POST /device/approve`` (or :meth:`OAuthServer.approve_device`). The server runs in a daemon
+thread (:class:`aikit._serving.AppThread`); the endpoints live in :mod:`aikit.local.oauth.endpoints`,
+the grants in :mod:`aikit.local.oauth.grants`, the records in :mod:`aikit.local.oauth.store`.
 
 Endpoints: ``GET|POST /authorize``, ``POST /token``, ``POST /device_authorization``, ``GET /device``,
 ``POST /device/approve``, ``POST /revoke``, ``POST /introspect``, ``GET /userinfo`` (a protected
@@ -18,39 +20,20 @@ resource), ``GET /.well-known/oauth-authorization-server``.
 
 from __future__ import annotations
 
-import html
 import secrets
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from aikit.local.oauth.grants import (
-    DEMO_USER,
-    DeviceEndpoint,
-    LocalAuthorizationServer,
-    RawRequest,
-)
+from aikit._serving import LOOPBACK, AppThread
+from aikit.exceptions import AuthError
+from aikit.local.oauth.app import build_app
+from aikit.local.oauth.endpoints import Endpoints, introspection
+from aikit.local.oauth.grants import DEMO_USER, LocalAuthorizationServer
 from aikit.local.oauth.store import DemoClient, OAuthStore
 
 __all__ = ["DEMO_USER", "DemoClient", "OAuthServer"]
-
-_JSON = {"content-type": "application/json", "cache-control": "no-store"}
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: bytes
-    headers: list[tuple[str, str]]
-
-
-def _html(body: str, status: int = 200) -> _Reply:
-    head = "<head><meta charset='utf-8'><title>aikit demo login</title></head>"
-    page = f"<!doctype html><html>{head}<body>{body}</body></html>"
-    return _Reply(status, page.encode(), [("content-type", "text/html; charset=utf-8")])
 
 
 class OAuthServer:
@@ -92,10 +75,7 @@ class OAuthServer:
         clients: Iterable[DemoClient] | None = None,
     ) -> None:
         self._port = port
-        self.auto_approve = auto_approve
         self.store = OAuthStore()
-        self.stats: Counter[str] = Counter()
-        self._stats_lock = threading.Lock()
         for client in clients if clients is not None else _default_clients():
             self.store.add_client(client)
         self.authz = LocalAuthorizationServer(
@@ -105,51 +85,52 @@ class OAuthServer:
             device_interval=device_interval,
             base_url=lambda: self.url,
         )
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self.endpoints = Endpoints(self.authz, base_url=lambda: self.url, auto_approve=auto_approve)
+        self._thread: AppThread | None = None
 
-    # ----------------------------------------------------------------- lifecycle
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:53124`` (valid once started)."""
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://{LOOPBACK}:{self._port}"
+
+    @property
+    def auto_approve(self) -> bool:
+        """Whether ``GET /authorize`` grants at once (settable while running)."""
+        return self.endpoints.auto_approve
+
+    @auto_approve.setter
+    def auto_approve(self, value: bool) -> None:
+        self.endpoints.auto_approve = value
+
+    @property
+    def stats(self) -> Counter[str]:
+        """Requests counted per event: each grant type at ``/token``, ``authorize``, ``revoke``, ..."""
+        return self.endpoints.stats
 
     def start(self, timeout: float = 10.0) -> OAuthServer:
-        """Serve in a daemon thread and return once the socket accepts connections."""
-        import uvicorn
+        """Serve in a daemon thread and return once the socket accepts connections.
 
-        from aikit.local.oauth.app import build_app
-
-        if self._thread is not None:
+        Raises ``ConfigError`` when the port is taken, ``AuthError`` when the server does not start.
+        """
+        if self.running:
             return self
-        config = uvicorn.Config(
-            build_app(self),
-            host="127.0.0.1",
-            port=self._port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
+        app = build_app(self.endpoints)
+        thread = AppThread(
+            app, self._port, name="aikit-oauth-server", start_timeout_s=timeout, error=AuthError
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="aikit-oauth-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError(f"OAuth demo server did not start on 127.0.0.1:{self._port}")
-            time.sleep(0.01)
-        self._port = server.servers[0].sockets[0].getsockname()[1]
-        self._server, self._thread = server, thread
+        self._thread, self._port = thread.start(), thread.port
         return self
 
+    @property
+    def running(self) -> bool:
+        """True while the server thread serves."""
+        return self._thread is not None and self._thread.running
+
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving and join the thread."""
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        self._server, self._thread = None, None
+        """Stop serving and join the thread (idempotent)."""
+        if self._thread is not None:
+            self._thread.stop(timeout)
+        self._thread = None
 
     def __enter__(self) -> OAuthServer:
         return self.start()
@@ -158,12 +139,11 @@ class OAuthServer:
         self.stop()
 
     def __repr__(self) -> str:
-        state = "running" if self._thread is not None else "stopped"
+        state = "running" if self.running else "stopped"
         return (
             f"OAuthServer(url={self.url!r}, {state}, clients={[c.client_id for c in self.store.clients()]})"
         )
 
-    # ------------------------------------------------------------ python API
     def client_config(self, client_id: str = "aikit-cli") -> dict[str, Any]:
         """Keyword arguments for :class:`aikit.auth.OAuth2Client` pointing at this server."""
         client = self.store.client(client_id)
@@ -196,31 +176,15 @@ class OAuthServer:
 
         This is the ``token_validator`` the demo CRM accepts.
         """
-        token = self.store.by_access(access_token)
-        return token is not None and not token.is_expired() and not token.is_revoked()
+        return self.store.live(access_token) is not None
 
     def introspect(self, access_token: str) -> dict[str, Any]:
         """RFC 7662-style view of a token: ``{"active": bool, ...}``."""
-        token = self.store.by_access(access_token)
-        if token is None or token.is_expired() or token.is_revoked():
-            return {"active": False}
-        return {
-            "active": True,
-            "client_id": token.client_id,
-            "scope": token.scope,
-            "sub": token.user,
-            "exp": int(token.issued_at + token.expires_in),
-            "token_type": "Bearer",
-        }
+        return introspection(self.store, access_token)
 
     def approve_device(self, user_code: str, *, approve: bool = True, user: str = DEMO_USER) -> bool:
         """Record the user's decision for a device code; False when the code is unknown or expired."""
-        record = self.store.device_by_user_code(user_code)
-        if record is None or record.is_expired():
-            return False
-        with self.store.lock:
-            record.approved, record.user = approve, user
-        return True
+        return self.store.decide_device(user_code, approve=approve, user=user)
 
     def expire_access_token(self, access_token: str) -> None:
         """Make an access token expire now (tests: force the 401 -> refresh path)."""
@@ -230,118 +194,8 @@ class OAuthServer:
                 token.issued_at = time.time() - token.expires_in - 1
 
     def count(self, event: str) -> None:
-        with self._stats_lock:
-            self.stats[event] += 1
-
-    # ------------------------------------------------------------ HTTP handlers
-    # The ASGI layer (aikit.local.oauth.app) reads the request and calls these synchronously.
-    def handle_token(self, req: RawRequest) -> _Reply:
-        self.count(str(req.form.get("grant_type", "")))
-        return self._reply(self.authz.create_token_response(req))
-
-    def handle_device_authorization(self, req: RawRequest) -> _Reply:
-        self.count("device_authorization")
-        return self._reply(self.authz.create_endpoint_response(DeviceEndpoint.ENDPOINT_NAME, req))
-
-    def handle_revoke(self, req: RawRequest) -> _Reply:
-        self.count("revoke")
-        return self._reply(self.authz.create_endpoint_response("revocation", req))
-
-    def handle_introspect(self, req: RawRequest) -> _Reply:
-        return self._reply(self.authz.create_endpoint_response("introspection", req))
-
-    def handle_authorize(self, req: RawRequest) -> _Reply:
-        from authlib.oauth2 import OAuth2Error
-
-        try:
-            grant = self.authz.get_consent_grant(req, end_user=DEMO_USER)
-        except OAuth2Error as error:  # unknown client or unregistered redirect: never redirect
-            return _html(f"<p>Invalid request: {html.escape(error.error or '')}</p>", 400)
-        if req.method == "GET" and not self.auto_approve:
-            return self._consent_page(req, grant.client.client_id, grant.request.scope or "")
-        granted = self.auto_approve if req.method == "GET" else req.form.get("confirm") == "yes"
-        self.count("authorize")
-        return self._reply(
-            self.authz.create_authorization_response(
-                req, grant_user=DEMO_USER if granted else None, grant=grant
-            )
-        )
-
-    def handle_device_page(self, req: RawRequest) -> _Reply:
-        code = html.escape(req.query.get("user_code", ""))
-        return _html(
-            "<h1>Connect a device</h1><form method='post' action='/device/approve'>"
-            f"<label>Code <input name='user_code' value='{code}'></label>"
-            "<button name='approve' value='yes'>Approve</button>"
-            "<button name='approve' value='no'>Deny</button></form>"
-        )
-
-    def handle_device_approve(self, req: RawRequest) -> _Reply:
-        user_code = str(req.form.get("user_code") or req.json.get("user_code") or "")
-        raw = req.form.get("approve", req.json.get("approve", "yes"))
-        approve = raw is True or str(raw).lower() in ("yes", "true", "1")
-        ok = self.approve_device(user_code, approve=approve)
-        self.count("device_approve")
-        body = (
-            {"ok": ok, "approved": approve} if ok else {"ok": False, "error": "unknown or expired user_code"}
-        )
-        return _Reply(200 if ok else 404, _json(body), list(_JSON.items()))
-
-    def handle_userinfo(self, req: RawRequest) -> _Reply:
-        header = req.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else ""
-        info = self.introspect(token) if token else {"active": False}
-        if not info["active"]:
-            headers = [*_JSON.items(), ("www-authenticate", 'Bearer error="invalid_token"')]
-            return _Reply(401, _json({"error": "invalid_token"}), headers)
-        self.count("userinfo")
-        return _Reply(
-            200,
-            _json({"sub": info["sub"], "client_id": info["client_id"], "scope": info["scope"]}),
-            list(_JSON.items()),
-        )
-
-    def handle_metadata(self, req: RawRequest) -> _Reply:
-        base = self.url
-        body = {
-            "issuer": base,
-            "authorization_endpoint": f"{base}/authorize",
-            "token_endpoint": f"{base}/token",
-            "device_authorization_endpoint": f"{base}/device_authorization",
-            "revocation_endpoint": f"{base}/revoke",
-            "introspection_endpoint": f"{base}/introspect",
-            "grant_types_supported": sorted({g for c in self.store.clients() for g in c.grant_types}),
-            "code_challenge_methods_supported": ["S256"],
-        }
-        return _Reply(200, _json(body), list(_JSON.items()))
-
-    # ----------------------------------------------------------------- helpers
-    def _consent_page(self, req: RawRequest, client_id: str, scope: str) -> _Reply:
-        hidden = "".join(
-            f"<input type='hidden' name='{html.escape(k)}' value='{html.escape(v)}'>"
-            for k, v in req.query.items()
-        )
-        return _html(
-            f"<h1>Allow {html.escape(client_id)}?</h1><p>Scopes: {html.escape(scope)}</p>"
-            f"<form method='post' action='/authorize'>{hidden}"
-            "<button name='confirm' value='yes'>Allow</button>"
-            "<button name='confirm' value='no'>Deny</button></form>"
-        )
-
-    @staticmethod
-    def _reply(result: tuple[int, Any, list[tuple[str, str]]]) -> _Reply:
-        status, body, headers = result
-        if isinstance(body, dict):
-            data = _json(body)
-        else:
-            data = (body or "").encode() if isinstance(body, str) else bytes(body or b"")
-        return _Reply(status, data, [(k.lower(), v) for k, v in headers])
-
-
-def _json(body: dict[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(body).encode()
+        """Count one ``event`` in :attr:`stats`."""
+        self.endpoints.count(event)
 
 
 def _default_clients() -> list[DemoClient]:

@@ -255,6 +255,22 @@ class OAuthStore:
         with self.lock:
             return self._refresh.get(refresh_token)
 
+    def live(self, access_token: str) -> IssuedToken | None:
+        """The token issued as ``access_token`` if it is neither expired nor revoked."""
+        token = self.by_access(access_token)
+        if token is None or token.is_expired() or token.is_revoked():
+            return None
+        return token
+
+    def decide_device(self, user_code: str, *, approve: bool, user: str) -> bool:
+        """Record the user's decision on a device code; False when it is unknown or expired."""
+        record = self.device_by_user_code(user_code)
+        if record is None or record.is_expired():
+            return False
+        with self.lock:
+            record.approved, record.user = approve, user
+        return True
+
     def find(self, token: str, hint: str | None = None) -> IssuedToken | None:
         if hint == "refresh_token":
             return self.by_refresh(token) or self.by_access(token)

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from llm_testkit import needs_local_model
 
-pytestmark = needs_local_model
+pytestmark = pytest.mark.local_llm
 
 openai = pytest.importorskip("openai")
 

@@ -11,21 +11,23 @@ from typing import Any
 
 import httpx
 import pytest
-from crm_testkit import client
 
 from aikit.local.crm import DemoCRM
+
+#: The ``crm_api`` fixture (tests/local/crm/conftest.py): ``crm_api(server, token=None)`` -> client.
+ApiClient = Callable[..., httpx.Client]
 
 Props = dict[str, str | None]
 
 
 @pytest.fixture(scope="module")
-def everything(crm_ro: DemoCRM) -> dict[str, list[tuple[str, Props]]]:
+def everything(crm_ro: DemoCRM, crm_api: ApiClient) -> dict[str, list[tuple[str, Props]]]:
     out: dict[str, list[tuple[str, Props]]] = {}
     props = {
         "tickets": "subject,content,hs_ticket_priority,hs_pipeline_stage,closed_date,createdate",
         "companies": "name,numberofemployees,city",
     }
-    with client(crm_ro) as c:
+    with crm_api(crm_ro) as c:
         for t, names in props.items():
             rows, after = [], None
             while True:
@@ -163,17 +165,18 @@ def test_operator(
     t: str,
     flt: dict[str, Any],
     expect: Callable[[Props], bool],
+    crm_api: ApiClient,
 ) -> None:
     wanted = {i for i, p in everything[t] if expect(p)}
     assert 0 < len(wanted) < len(everything[t]), f"{name}: the case must split the data"
-    with client(crm_ro) as c:
+    with crm_api(crm_ro) as c:
         total, results = search_all(c, t, {"filterGroups": [{"filters": [flt]}]})
     assert total == len(results) == len(wanted)
     assert {r["id"] for r in results} == wanted
 
 
 def test_and_within_group_or_across_groups(
-    crm_ro: DemoCRM, everything: dict[str, list[tuple[str, Props]]]
+    crm_ro: DemoCRM, everything: dict[str, list[tuple[str, Props]]], crm_api: ApiClient
 ) -> None:
     urgent_open = {
         "filters": [
@@ -188,13 +191,15 @@ def test_and_within_group_or_across_groups(
         if (p["hs_ticket_priority"] == "URGENT" and p["hs_pipeline_stage"] != "4")
         or p["hs_ticket_priority"] == "LOW"
     }
-    with client(crm_ro) as c:
+    with crm_api(crm_ro) as c:
         total, results = search_all(c, "tickets", {"filterGroups": [urgent_open, low]})
     assert {r["id"] for r in results} == wanted and total == len(wanted)
 
 
-def test_sorts_query_and_properties(crm_ro: DemoCRM, everything: dict[str, list[tuple[str, Props]]]) -> None:
-    with client(crm_ro) as c:
+def test_sorts_query_and_properties(
+    crm_ro: DemoCRM, everything: dict[str, list[tuple[str, Props]]], crm_api: ApiClient
+) -> None:
+    with crm_api(crm_ro) as c:
         body = {
             "sorts": [{"propertyName": "numberofemployees", "direction": "DESCENDING"}],
             "properties": ["name"],
@@ -215,8 +220,8 @@ def test_sorts_query_and_properties(crm_ro: DemoCRM, everything: dict[str, list[
         assert {r["id"] for r in hits} == expect and expect
 
 
-def test_search_limits(crm_ro: DemoCRM) -> None:
-    with client(crm_ro) as c:
+def test_search_limits(crm_ro: DemoCRM, crm_api: ApiClient) -> None:
+    with crm_api(crm_ro) as c:
 
         def status(body: dict[str, Any]) -> int:
             return c.post("/crm/v3/objects/tickets/search", json=body).status_code

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from crm_testkit import TOKEN, client
 
 from aikit.local.crm import DemoCRM
+
+#: The ``crm_api`` fixture (tests/local/crm/conftest.py): ``crm_api(server, token=None)`` -> client.
+ApiClient = Callable[..., httpx.Client]
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -35,10 +38,10 @@ def assert_error(resp: httpx.Response, status: int, category: str) -> dict[str, 
     return body
 
 
-def test_list_pages_to_the_last_page_without_paging(crm_ro: DemoCRM) -> None:
+def test_list_pages_to_the_last_page_without_paging(crm_ro: DemoCRM, crm_api: ApiClient) -> None:
     ids: list[int] = []
     pages = 0
-    with client(crm_ro) as c:
+    with crm_api(crm_ro) as c:
         params: dict[str, Any] = {"limit": 100, "properties": "subject,hs_ticket_priority"}
         while True:
             body = c.get("/crm/v3/objects/tickets", params=params).raise_for_status().json()
@@ -57,8 +60,8 @@ def test_list_pages_to_the_last_page_without_paging(crm_ro: DemoCRM) -> None:
     assert pages == -(-len(ids) // 100)
 
 
-def test_list_query_forms(crm_ro: DemoCRM) -> None:
-    with client(crm_ro) as c:
+def test_list_query_forms(crm_ro: DemoCRM, crm_api: ApiClient) -> None:
+    with crm_api(crm_ro) as c:
         repeated = c.get("/crm/v3/objects/contacts?limit=3&properties=email&properties=jobtitle").json()
         comma = c.get("/crm/v3/objects/contacts?limit=3&properties=email,jobtitle&archived=False").json()
         assert repeated == {**comma, "results": repeated["results"]}
@@ -74,9 +77,9 @@ def test_list_query_forms(crm_ro: DemoCRM) -> None:
         assert [o["id"] for o in dated["results"]] == [o["id"] for o in repeated["results"][:2]]
 
 
-def test_auth_401_and_token_validator() -> None:
+def test_auth_401_and_token_validator(crm_token: str) -> None:
     accepted = {"oauth-access-1"}
-    with DemoCRM(token=TOKEN, seed=None, token_validator=accepted.__contains__) as server:
+    with DemoCRM(token=crm_token, seed=None, token_validator=accepted.__contains__) as server:
         with httpx.Client(base_url=server.url) as c:
             assert_error(c.get("/crm/v3/objects/contacts"), 401, "INVALID_AUTHENTICATION")
             bad = c.get("/crm/v3/objects/contacts", headers={"Authorization": "Bearer nope"})
@@ -87,8 +90,8 @@ def test_auth_401_and_token_validator() -> None:
         assert server.stats["401"] == 2
 
 
-def test_crud_status_codes_and_errors(crm: DemoCRM) -> None:
-    with client(crm) as c:
+def test_crud_status_codes_and_errors(crm: DemoCRM, crm_api: ApiClient) -> None:
+    with crm_api(crm) as c:
         created = c.post(
             "/crm/v3/objects/contacts",
             json={"properties": {"email": "new.person@acme.example", "firstname": "Ny"}},
@@ -116,8 +119,8 @@ def test_crud_status_codes_and_errors(crm: DemoCRM) -> None:
         assert archived["archived"] is True and ISO.match(archived["archivedAt"])
 
 
-def test_batch_endpoints(crm: DemoCRM) -> None:
-    with client(crm) as c:
+def test_batch_endpoints(crm: DemoCRM, crm_api: ApiClient) -> None:
+    with crm_api(crm) as c:
         ids = [o["id"] for o in c.get("/crm/v3/objects/tickets?limit=3").json()["results"]]
         read = c.post(
             "/crm/v3/objects/tickets/batch/read",
@@ -172,7 +175,7 @@ def test_batch_endpoints(crm: DemoCRM) -> None:
         assert gone.status_code == 204
 
 
-def test_properties_api(crm: DemoCRM) -> None:
+def test_properties_api(crm: DemoCRM, crm_api: ApiClient) -> None:
     spec = {
         "name": "ai_sentiment",
         "label": "AI sentiment",
@@ -181,7 +184,7 @@ def test_properties_api(crm: DemoCRM) -> None:
         "groupName": "aikit",
         "options": [{"label": "Negative", "value": "negative"}, {"label": "Positive", "value": "positive"}],
     }
-    with client(crm) as c:
+    with crm_api(crm) as c:
         nogroup = c.post("/crm/v3/properties/tickets", json=spec)
         assert "group" in assert_error(nogroup, 400, "VALIDATION_ERROR")["message"]
         group = c.post("/crm/v3/properties/tickets/groups", json={"name": "aikit", "label": "AI insights"})
@@ -216,8 +219,8 @@ def test_properties_api(crm: DemoCRM) -> None:
         assert ok.status_code == 200
 
 
-def test_associations(crm: DemoCRM) -> None:
-    with client(crm) as c:
+def test_associations(crm: DemoCRM, crm_api: ApiClient) -> None:
+    with crm_api(crm) as c:
         t = c.get("/crm/v3/objects/tickets?limit=1&associations=contacts,companies").json()["results"][0]
         contact_id = t["associations"]["contacts"]["results"][0]["id"]
         assert t["associations"]["contacts"]["results"][0]["type"] == "ticket_to_contact"
@@ -251,8 +254,8 @@ def test_associations(crm: DemoCRM) -> None:
         assert int(created.json()["id"]) in [n["toObjectId"] for n in notes]
 
 
-def test_rate_limit_window_headers_and_429() -> None:
-    with DemoCRM(token=TOKEN, seed=None, rate_limit=3, window_s=2.0) as server, client(server) as c:
+def test_rate_limit_window_headers_and_429(crm_api: ApiClient, crm_token: str) -> None:
+    with DemoCRM(token=crm_token, seed=None, rate_limit=3, window_s=2.0) as server, crm_api(server) as c:
         remaining = []
         for _ in range(3):
             r = c.get("/crm/v3/objects/contacts")
@@ -269,13 +272,13 @@ def test_rate_limit_window_headers_and_429() -> None:
         assert server.stats["429"] == 1
 
 
-def test_request_body_is_drained_on_early_replies() -> None:
+def test_request_body_is_drained_on_early_replies(crm_token: str) -> None:
     # One keep-alive connection: a large POST refused with 401, then 429, must not corrupt the next request.
     big = {"inputs": [{"id": str(i), "properties": {"subject": "x" * 2000}} for i in range(100)]}
-    with DemoCRM(token=TOKEN, seed=0, rate_limit=2, window_s=30.0) as server:
+    with DemoCRM(token=crm_token, seed=0, rate_limit=2, window_s=30.0) as server:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         with httpx.Client(base_url=server.url, limits=limits, timeout=10.0) as c:
-            auth = {"Authorization": f"Bearer {TOKEN}"}
+            auth = {"Authorization": f"Bearer {crm_token}"}
             assert c.post("/crm/v3/objects/tickets/batch/update", json=big).status_code == 401
             assert c.get("/crm/v3/objects/tickets?limit=1", headers=auth).status_code == 200
             assert c.get("/crm/v3/objects/tickets?limit=1", headers=auth).status_code == 200
@@ -284,19 +287,19 @@ def test_request_body_is_drained_on_early_replies() -> None:
             assert final.status_code == 200 and final.json()["total"] >= 600
 
 
-def test_file_store_is_durable_and_not_reseeded(tmp_path: Path) -> None:
+def test_file_store_is_durable_and_not_reseeded(tmp_path: Path, crm_api: ApiClient, crm_token: str) -> None:
     db = tmp_path / "crm.sqlite"
-    with DemoCRM(token=TOKEN, db=db, seed=0, rate_limit=None) as server, client(server) as c:
+    with DemoCRM(token=crm_token, db=db, seed=0, rate_limit=None) as server, crm_api(server) as c:
         first = c.get("/crm/v3/objects/companies?limit=1").json()["results"][0]
         c.patch(f"/crm/v3/objects/companies/{first['id']}", json={"properties": {"city": "Reykjavik"}})
-    with DemoCRM(token=TOKEN, db=db, seed=0, rate_limit=None) as server, client(server) as c:
+    with DemoCRM(token=crm_token, db=db, seed=0, rate_limit=None) as server, crm_api(server) as c:
         again = c.get(f"/crm/v3/objects/companies/{first['id']}?properties=city").json()
         assert again["properties"]["city"] == "Reykjavik"
         assert c.get("/healthz").json()["objects"]["companies"] == 50
 
 
-def test_unusable_db_path_is_a_clear_error() -> None:
+def test_unusable_db_path_is_a_clear_error(crm_token: str) -> None:
     from aikit.exceptions import ConfigError
 
     with pytest.raises(ConfigError, match="cannot open the demo CRM database"):
-        DemoCRM(token=TOKEN, db="/proc/no-such-dir/crm.sqlite")
+        DemoCRM(token=crm_token, db="/proc/no-such-dir/crm.sqlite")

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from crm_testkit import TOKEN
 
 from aikit.local.crm import DemoCRM
 
@@ -25,14 +24,14 @@ from hubspot.crm.tickets import (  # noqa: E402
 
 
 @pytest.fixture
-def server() -> Iterator[DemoCRM]:
-    with DemoCRM(token=TOKEN, rate_limit=None, search_per_second=None) as crm:
+def server(crm_token: str) -> Iterator[DemoCRM]:
+    with DemoCRM(token=crm_token, rate_limit=None, search_per_second=None) as crm:
         yield crm
 
 
 @pytest.fixture
-def sdk(server: DemoCRM) -> HubSpot:
-    return HubSpot(access_token=TOKEN, host=server.url, base_url=server.url)
+def sdk(server: DemoCRM, crm_token: str) -> HubSpot:
+    return HubSpot(access_token=crm_token, host=server.url, base_url=server.url)
 
 
 def test_get_all_pages_to_the_end(sdk: HubSpot) -> None:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from llm_testkit import needs_local_model
 
 from aikit._batch.labels import classification_messages, classification_schema
 from aikit.exceptions import LocalModelError
@@ -33,7 +32,7 @@ from aikit.local.llm.servers import (
     stop_servers,
 )
 
-pytestmark = needs_local_model
+pytestmark = pytest.mark.local_llm
 
 SENTIMENT = ["positive", "negative", "neutral"]
 

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import pytest
 
 import aikit
-from aikit.exceptions import AIKitError
 
-
-def _local_model_available() -> str | None:
-    if importlib.util.find_spec("aikit.local.llm.servers") is None:
-        return "aikit.local.llm.servers is not there yet"
-    if importlib.util.find_spec("xllamacpp") is None:
-        return 'the local runtime is not installed (pip install "aikit[local]")'
-    from aikit.local.llm.models import find_model
-
-    try:
-        find_model(None)
-    except AIKitError as exc:
-        return f"no local model: {exc}"
-    return None
-
-
-_REASON = _local_model_available()
-pytestmark = [pytest.mark.local_llm, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
+pytestmark = pytest.mark.local_llm  # skipped with the reason when the model is missing (conftest.py)
 
 
 def test_local_is_lazy_then_answers_deterministically_and_caches() -> None:

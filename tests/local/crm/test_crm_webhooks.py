@@ -5,20 +5,22 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from crm_testkit import TOKEN, client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aikit._serving import AppThread
 from aikit.exceptions import ConfigError
 from aikit.local.crm import DemoCRM
-from aikit.local.crm.thread import AppThread
+
+#: The ``crm_api`` fixture (tests/local/crm/conftest.py): ``crm_api(server, token=None)`` -> client.
+ApiClient = Callable[..., httpx.Client]
 
 Signature = pytest.importorskip("hubspot.utils.signature").Signature
 
@@ -80,12 +82,14 @@ def events(delivery: dict[str, Any]) -> list[dict[str, Any]]:
     return data
 
 
-def test_v3_signature_verifies_with_the_official_helper(crm: DemoCRM, receiver: Receiver) -> None:
+def test_v3_signature_verifies_with_the_official_helper(
+    crm: DemoCRM, receiver: Receiver, crm_api: ApiClient
+) -> None:
     subs = crm.subscribe(
         receiver.url, ["ticket.creation", "contact.propertyChange"], client_secret="app-secret-1"
     )
     assert [s["eventType"] for s in subs] == ["ticket.creation", "contact.propertyChange"]
-    with client(crm) as c:
+    with crm_api(crm) as c:
         made = c.post("/crm/v3/objects/tickets", json={"properties": {"subject": "Webhook me"}}).json()
         contact = c.get("/crm/v3/objects/contacts?limit=1").json()["results"][0]
         c.patch(
@@ -121,9 +125,9 @@ def test_v3_signature_verifies_with_the_official_helper(crm: DemoCRM, receiver: 
         assert "x-hubspot-signature" not in h
 
 
-def test_v1_signature_when_asked(crm: DemoCRM, receiver: Receiver) -> None:
+def test_v1_signature_when_asked(crm: DemoCRM, receiver: Receiver, crm_api: ApiClient) -> None:
     crm.subscribe(receiver.url, "company.deletion", client_secret="s1", signature_version="v1")
-    with client(crm) as c:
+    with crm_api(crm) as c:
         cid = c.get("/crm/v3/objects/companies?limit=1").json()["results"][0]["id"]
         assert c.delete(f"/crm/v3/objects/companies/{cid}").status_code == 204
     d = receiver.wait(1)[0]
@@ -140,11 +144,11 @@ def test_v1_signature_when_asked(crm: DemoCRM, receiver: Receiver) -> None:
     )
 
 
-def test_failed_deliveries_are_retried_with_backoff() -> None:
+def test_failed_deliveries_are_retried_with_backoff(crm_api: ApiClient, crm_token: str) -> None:
     r = Receiver(fail_first=2)
-    with r.thread, DemoCRM(token=TOKEN, seed=None, webhook_backoff_s=0.05) as crm:
+    with r.thread, DemoCRM(token=crm_token, seed=None, webhook_backoff_s=0.05) as crm:
         crm.subscribe(r.url, ["contact.creation"], client_secret="s")
-        with client(crm) as c:
+        with crm_api(crm) as c:
             c.post("/crm/v3/objects/contacts", json={"properties": {"email": "retry@x.example"}})
         seen = r.wait(3)
         assert [events(d)[0]["attemptNumber"] for d in seen] == [0, 1, 2]
@@ -153,11 +157,11 @@ def test_failed_deliveries_are_retried_with_backoff() -> None:
         assert [x["status"] for x in crm.webhook_deliveries] == [503, 503, 204]
 
 
-def test_delivery_never_blocks_the_api_request() -> None:
+def test_delivery_never_blocks_the_api_request(crm_api: ApiClient, crm_token: str) -> None:
     slow = Receiver(delay_s=2.0)
-    with slow.thread, DemoCRM(token=TOKEN, seed=None) as crm:
+    with slow.thread, DemoCRM(token=crm_token, seed=None) as crm:
         crm.subscribe(slow.url, ["contact.creation"], client_secret="s")
-        with client(crm) as c:
+        with crm_api(crm) as c:
             t0 = time.perf_counter()
             for i in range(3):
                 r = c.post("/crm/v3/objects/contacts", json={"properties": {"email": f"p{i}@x.example"}})
@@ -166,8 +170,10 @@ def test_delivery_never_blocks_the_api_request() -> None:
         assert sum(len(events(d)) for d in slow.wait(1)) >= 1
 
 
-def test_admin_endpoints_follow_the_webhooks_api(crm: DemoCRM, receiver: Receiver) -> None:
-    with client(crm) as c:
+def test_admin_endpoints_follow_the_webhooks_api(
+    crm: DemoCRM, receiver: Receiver, crm_api: ApiClient
+) -> None:
+    with crm_api(crm) as c:
         assert c.get("/webhooks/v3/7/settings").status_code == 404
         put = c.put("/webhooks/v3/7/settings", json={"targetUrl": receiver.url, "clientSecret": "adm"})
         assert put.status_code == 200 and put.json()["targetUrl"] == receiver.url

@@ -8,14 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from llm_testkit import needs_local_model
 
 import aikit
 from aikit._batch.labels import classification_messages, classification_schema
 from aikit.client.retry import RetryPolicy
 from aikit.local.llm.servers import running_servers, stop_servers
 
-pytestmark = needs_local_model
+pytestmark = pytest.mark.local_llm
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -1,0 +1,217 @@
+"""The local OAuth server's HTTP endpoints, framework-free: a :class:`RawRequest` in, a :class:`Reply` out.
+
+The protocol endpoints (token, device authorization, revocation, introspection) hand the request to
+authlib through :class:`~aikit.local.oauth.grants.LocalAuthorizationServer`; the rest are the demo's
+own pages: the consent page of ``/authorize``, the device page and its approval, ``/userinfo`` (a
+protected resource) and the RFC 8414 metadata. :mod:`aikit.local.oauth.app` serves the table of
+:meth:`Endpoints.routes`; every handler is synchronous and fast (the store is in memory).
+
+>>> from aikit.local.oauth.grants import LocalAuthorizationServer, RawRequest
+>>> from aikit.local.oauth.store import OAuthStore
+>>> store = OAuthStore()
+>>> authz = LocalAuthorizationServer(
+...     store, access_token_ttl=60, refresh_token_ttl=None, device_interval=1.0,
+...     base_url=lambda: "http://127.0.0.1:8788")
+>>> endpoints = Endpoints(authz, base_url=lambda: "http://127.0.0.1:8788")
+>>> reply = endpoints.handle_userinfo(RawRequest("GET", "http://127.0.0.1:8788/userinfo", {}))
+>>> reply.status
+401
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aikit.local.oauth.grants import DEMO_USER, DeviceEndpoint, LocalAuthorizationServer, RawRequest
+from aikit.local.oauth.store import OAuthStore
+
+__all__ = ["Endpoints", "Handler", "Reply", "introspection"]
+
+_JSON = {"content-type": "application/json", "cache-control": "no-store"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP reply: status, body bytes and lower-case header pairs."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+
+
+#: One endpoint: the parsed request in, the reply out.
+Handler = Callable[[RawRequest], Reply]
+
+
+def introspection(store: OAuthStore, access_token: str) -> dict[str, Any]:
+    """RFC 7662-style view of a token: ``{"active": False}`` unless it is live."""
+    token = store.live(access_token)
+    if token is None:
+        return {"active": False}
+    return {
+        "active": True,
+        "client_id": token.client_id,
+        "scope": token.scope,
+        "sub": token.user,
+        "exp": int(token.issued_at + token.expires_in),
+        "token_type": "Bearer",
+    }
+
+
+class Endpoints:
+    """The demo authorization server's endpoints and their counters.
+
+    Parameters
+    ----------
+    authz : LocalAuthorizationServer
+        authlib's server bound to the store (it issues, rotates and revokes the tokens).
+    base_url : callable
+        Returns the server's base URL (known once the port is bound), for the metadata document.
+    auto_approve : bool
+        When True, ``GET /authorize`` grants at once instead of showing the consent page.
+    """
+
+    def __init__(
+        self, authz: LocalAuthorizationServer, *, base_url: Callable[[], str], auto_approve: bool = False
+    ) -> None:
+        self.authz, self.base_url, self.auto_approve = authz, base_url, auto_approve
+        self.store: OAuthStore = authz.store
+        #: Events counted per name: grant types at ``/token``, ``authorize``, ``revoke``, ``userinfo``...
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+
+    def count(self, event: str) -> None:
+        with self._stats_lock:
+            self.stats[event] += 1
+
+    def routes(self) -> list[tuple[str, Handler, list[str]]]:
+        """``(path, handler, methods)`` for every endpoint."""
+        return [
+            ("/authorize", self.handle_authorize, ["GET", "POST"]),
+            ("/token", self.handle_token, ["POST"]),
+            ("/device_authorization", self.handle_device_authorization, ["POST"]),
+            ("/device", self.handle_device_page, ["GET"]),
+            ("/device/approve", self.handle_device_approve, ["POST"]),
+            ("/revoke", self.handle_revoke, ["POST"]),
+            ("/introspect", self.handle_introspect, ["POST"]),
+            ("/userinfo", self.handle_userinfo, ["GET"]),
+            ("/.well-known/oauth-authorization-server", self.handle_metadata, ["GET"]),
+        ]
+
+    def handle_token(self, req: RawRequest) -> Reply:
+        self.count(str(req.form.get("grant_type", "")))
+        return _reply(self.authz.create_token_response(req))
+
+    def handle_device_authorization(self, req: RawRequest) -> Reply:
+        self.count("device_authorization")
+        return _reply(self.authz.create_endpoint_response(DeviceEndpoint.ENDPOINT_NAME, req))
+
+    def handle_revoke(self, req: RawRequest) -> Reply:
+        self.count("revoke")
+        return _reply(self.authz.create_endpoint_response("revocation", req))
+
+    def handle_introspect(self, req: RawRequest) -> Reply:
+        return _reply(self.authz.create_endpoint_response("introspection", req))
+
+    def handle_authorize(self, req: RawRequest) -> Reply:
+        from authlib.oauth2 import OAuth2Error
+
+        try:
+            grant = self.authz.get_consent_grant(req, end_user=DEMO_USER)
+        except OAuth2Error as error:  # unknown client or unregistered redirect: never redirect
+            return _html(f"<p>Invalid request: {html.escape(error.error or '')}</p>", 400)
+        if req.method == "GET" and not self.auto_approve:
+            return _consent_page(req, grant.client.client_id, grant.request.scope or "")
+        granted = self.auto_approve if req.method == "GET" else req.form.get("confirm") == "yes"
+        self.count("authorize")
+        return _reply(
+            self.authz.create_authorization_response(
+                req, grant_user=DEMO_USER if granted else None, grant=grant
+            )
+        )
+
+    def handle_device_page(self, req: RawRequest) -> Reply:
+        code = html.escape(req.query.get("user_code", ""))
+        return _html(
+            "<h1>Connect a device</h1><form method='post' action='/device/approve'>"
+            f"<label>Code <input name='user_code' value='{code}'></label>"
+            "<button name='approve' value='yes'>Approve</button>"
+            "<button name='approve' value='no'>Deny</button></form>"
+        )
+
+    def handle_device_approve(self, req: RawRequest) -> Reply:
+        user_code = str(req.form.get("user_code") or req.json.get("user_code") or "")
+        raw = req.form.get("approve", req.json.get("approve", "yes"))
+        approve = raw is True or str(raw).lower() in ("yes", "true", "1")
+        ok = self.store.decide_device(user_code, approve=approve, user=DEMO_USER)
+        self.count("device_approve")
+        body = (
+            {"ok": ok, "approved": approve} if ok else {"ok": False, "error": "unknown or expired user_code"}
+        )
+        return Reply(200 if ok else 404, _json(body), list(_JSON.items()))
+
+    def handle_userinfo(self, req: RawRequest) -> Reply:
+        header = req.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else ""
+        info = introspection(self.store, token) if token else {"active": False}
+        if not info["active"]:
+            headers = [*_JSON.items(), ("www-authenticate", 'Bearer error="invalid_token"')]
+            return Reply(401, _json({"error": "invalid_token"}), headers)
+        self.count("userinfo")
+        return Reply(
+            200,
+            _json({"sub": info["sub"], "client_id": info["client_id"], "scope": info["scope"]}),
+            list(_JSON.items()),
+        )
+
+    def handle_metadata(self, req: RawRequest) -> Reply:
+        base = self.base_url()
+        body = {
+            "issuer": base,
+            "authorization_endpoint": f"{base}/authorize",
+            "token_endpoint": f"{base}/token",
+            "device_authorization_endpoint": f"{base}/device_authorization",
+            "revocation_endpoint": f"{base}/revoke",
+            "introspection_endpoint": f"{base}/introspect",
+            "grant_types_supported": sorted({g for c in self.store.clients() for g in c.grant_types}),
+            "code_challenge_methods_supported": ["S256"],
+        }
+        return Reply(200, _json(body), list(_JSON.items()))
+
+
+def _consent_page(req: RawRequest, client_id: str, scope: str) -> Reply:
+    hidden = "".join(
+        f"<input type='hidden' name='{html.escape(k)}' value='{html.escape(v)}'>"
+        for k, v in req.query.items()
+    )
+    return _html(
+        f"<h1>Allow {html.escape(client_id)}?</h1><p>Scopes: {html.escape(scope)}</p>"
+        f"<form method='post' action='/authorize'>{hidden}"
+        "<button name='confirm' value='yes'>Allow</button>"
+        "<button name='confirm' value='no'>Deny</button></form>"
+    )
+
+
+def _html(body: str, status: int = 200) -> Reply:
+    head = "<head><meta charset='utf-8'><title>aikit demo login</title></head>"
+    page = f"<!doctype html><html>{head}<body>{body}</body></html>"
+    return Reply(status, page.encode(), [("content-type", "text/html; charset=utf-8")])
+
+
+def _reply(result: tuple[int, Any, list[tuple[str, str]]]) -> Reply:
+    status, body, headers = result
+    if isinstance(body, dict):
+        data = _json(body)
+    else:
+        data = (body or "").encode() if isinstance(body, str) else bytes(body or b"")
+    return Reply(status, data, [(k.lower(), v) for k, v in headers])
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
