@@ -6,7 +6,8 @@
 
 Importing aikit is cheap and has no side effects: no thread, no directory, no socket. The public
 nouns are loaded on first attribute access. ``df.ai`` (the pandas accessor) is registered as soon as
-pandas is imported, before or after aikit.
+pandas is imported, and ``ddf.ai`` as soon as ``dask.dataframe`` is, before or after aikit
+(:mod:`aikit._hooks`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from aikit import _pandas_hook
+from aikit import _hooks
 from aikit.exceptions import (
     AIKitError,
     AuthError,
@@ -106,4 +107,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-_pandas_hook.install()
+_hooks.install()
