@@ -41,6 +41,7 @@ _LAZY: dict[str, str] = {
     "AsyncAI": "aikit.client",
     "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
     "batch": "aikit._batch.api",
+    "BatchOptions": "aikit._batch.options",
     "DemoCRM": "aikit.local.crm.server",
     "HubSpot": "aikit.connectors.hubspot",
     "PushReport": "aikit.connectors.report",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type
     from aikit import auth as auth
     from aikit._batch.api import abatch as abatch
     from aikit._batch.api import batch as batch
+    from aikit._batch.options import BatchOptions as BatchOptions
     from aikit.client import AI as AI
     from aikit.client import AsyncAI as AsyncAI
     from aikit.client.response import Response as Response
@@ -69,6 +71,7 @@ __all__ = [
     "AIKitError",
     "AsyncAI",
     "AuthError",
+    "BatchOptions",
     "BudgetExceededError",
     "CRMError",
     "ConfigError",
