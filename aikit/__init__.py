@@ -6,7 +6,8 @@
 
 Importing aikit is cheap and has no side effects: no thread, no directory, no socket. The public
 nouns are loaded on first attribute access. ``df.ai`` (the pandas accessor) is registered as soon as
-pandas is imported, before or after aikit.
+pandas is imported, and ``ddf.ai`` as soon as ``dask.dataframe`` is, before or after aikit
+(:mod:`aikit._hooks`).
 
 This package is also where the layers are wired together: :func:`aikit.auth.secret` asks for a
 missing credential in a live kernel through a registered prompter, and the default one registered
@@ -19,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from aikit import _pandas_hook
+from aikit import _hooks
 from aikit.auth.prompt import register_prompter as _register_prompter
 from aikit.exceptions import (
     AIKitError,
@@ -46,6 +47,7 @@ _LAZY: dict[str, str] = {
     "AsyncAI": "aikit.client",
     "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
     "batch": "aikit._batch.api",
+    "BatchOptions": "aikit._batch.options",
     "DemoCRM": "aikit.local.crm.server",
     "HubSpot": "aikit.connectors.hubspot",
     "PushReport": "aikit.connectors.report",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type
     from aikit import auth as auth
     from aikit._batch.api import abatch as abatch
     from aikit._batch.api import batch as batch
+    from aikit._batch.options import BatchOptions as BatchOptions
     from aikit.auth.prompt import Check
     from aikit.client import AI as AI
     from aikit.client import AsyncAI as AsyncAI
@@ -75,6 +78,7 @@ __all__ = [
     "AIKitError",
     "AsyncAI",
     "AuthError",
+    "BatchOptions",
     "BudgetExceededError",
     "CRMError",
     "ConfigError",
@@ -120,5 +124,5 @@ def _password_box(name: str, check: Check | None) -> object:
     return show_secret_prompt(name, check)
 
 
-_pandas_hook.install()
+_hooks.install()
 _register_prompter(_password_box, replace=False)

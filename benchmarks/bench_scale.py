@@ -102,8 +102,7 @@ def main() -> int:
     import distributed
     import pandas as pd
 
-    import aikit.scale.dask  # noqa: F401 - registers ddf.ai
-    from aikit.client import AI
+    from aikit.client import AI  # importing aikit after dask.dataframe registers ddf.ai
     from aikit.scale.redis_cache import RedisCache
     from aikit.scale.redis_limiter import RedisLimiter, limiter_key
     from aikit.scale.redis_server import LocalRedis, redis_url_from_env

@@ -1,10 +1,10 @@
-"""Prompts for classification with small local models: a JSON schema plus one few-shot turn per label.
+"""Classification prompts for every provider: a JSON schema plus one few-shot turn per label.
 
-SmolLM2-135M labels every non-positive text "negative" when asked zero-shot; given each label's meaning
-in the system prompt and one short example per label (as prior chat turns) it uses "neutral" too.
-These helpers build that prompt. They are pure
-(no I/O) and model-agnostic; the DataFrame batch helper calls :func:`classification_messages` for
-``df.ai.classify`` and sends :func:`classification_schema` as ``response_format: json_schema``.
+``df.ai.classify`` (:mod:`aikit._batch.accessor`) sends each row as :func:`classification_messages`
+with :func:`classification_schema` as its output schema, whatever the model. The prompt shape was
+tuned on the smallest model aikit runs: SmolLM2-135M labels every non-positive text "negative" when
+asked zero-shot; given each label's meaning in the system prompt and one short example per label (as
+prior chat turns) it uses "neutral" too. These helpers are pure (no I/O) and model-agnostic.
 
 Examples come from a small built-in bank for common labels (sentiment, support-ticket categories,
 urgency, yes/no); for other labels pass ``examples={"label": "a text"}`` or a neutral placeholder turn is

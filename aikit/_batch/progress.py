@@ -7,7 +7,7 @@ projected, the current request rate). A *view* shows it:
 - in a live Jupyter kernel (JupyterLab, Notebook, VS Code, Colab): an ipywidgets bar with the counters,
   refreshed a few times a second; when the batch ends the widget is closed and replaced by a static
   HTML summary, so a saved notebook never shows a frozen bar;
-- headless (scripts, CI, nbconvert, papermill, nbclient): a few plain log lines on the ``aikit._batch.api``
+- headless (scripts, CI, nbconvert, papermill, nbclient): a few plain log lines on the ``aikit.batch``
   logger (written to stderr when logging is not configured) and one final summary line on stdout;
 - ``progress=False``: nothing.
 
@@ -40,11 +40,13 @@ __all__ = [
     "ProgressState",
     "ProgressView",
     "WidgetView",
+    "check_progress",
     "is_live_kernel",
     "make_view",
 ]
 
-logger = logging.getLogger("aikit._batch.api")
+#: The logger of the headless view (named after the public entry point, ``aikit.batch``).
+logger = logging.getLogger("aikit.batch")
 
 #: Seconds of request starts used for the "current rate".
 RATE_WINDOW_S = 10.0
@@ -93,7 +95,6 @@ class ProgressState:
         self.version = 0
         self._starts: deque[float] = deque()
 
-    # -- updates (engine side) ---------------------------------------------------------------
     def add_cached(self, rows: int) -> None:
         """``rows`` rows answered from the cache before any call."""
         self.done += rows
@@ -166,7 +167,6 @@ class ProgressState:
         self.retrying = 0
         self.version += 1
 
-    # -- derived values (view side) ------------------------------------------------------------
     @property
     def settled(self) -> int:
         """Rows with a final outcome (ok, failed or skipped)."""
@@ -267,7 +267,7 @@ class NullView:
 class LogView:
     """Headless: a start line, a line at 10/25/50/75/90 % (and at least once a minute), a summary.
 
-    Progress lines go to the ``aikit._batch.api`` logger at INFO, or straight to stderr when logging is
+    Progress lines go to the ``aikit.batch`` logger at INFO, or straight to stderr when logging is
     not configured; the summary line is written to ``stream`` (stdout) so it lands in a report.
     """
 
@@ -288,7 +288,7 @@ class LogView:
         else:
             err = sys.stderr
             if err is not None:
-                err.write(f"INFO aikit._batch.api: {line}\n")
+                err.write(f"INFO aikit.batch: {line}\n")
                 err.flush()
 
     def start(self, state: ProgressState, title: str) -> None:
@@ -413,19 +413,40 @@ def _widgets_available() -> bool:
         return False
 
 
+def _is_view(progress: object) -> bool:
+    return all(callable(getattr(progress, name, None)) for name in ("start", "refresh", "finish"))
+
+
+def check_progress(progress: Any) -> Any:
+    """``progress`` if it is a valid choice (None, a bool, "widget"/"log"/"off", or a view), else raise.
+
+    >>> check_progress("log")
+    'log'
+    """
+    if progress is None or isinstance(progress, bool) or progress in _CHOICES or _is_view(progress):
+        return progress
+    raise ConfigError(f"progress must be None, True, False, 'widget', 'log' or 'off', got {progress!r}")
+
+
+_CHOICES = ("widget", "log", "off")
+
+
 def make_view(progress: bool | str | ProgressView | None) -> ProgressView:
     """Pick the view for ``progress`` (None = auto, True, False, "widget"/"log"/"off", or a view).
 
     ``True`` shows the widget in any Jupyter kernel (even a headless one) and log lines elsewhere;
     ``None`` shows the widget only in a live kernel, and only when called from its main thread. An
     object with ``start``/``refresh``/``finish`` methods (a custom :class:`ProgressView`) is used as
-    it is.
+    it is. ``AIKIT_PROGRESS=widget|log|off`` overrides ``None``.
     """
-    if all(callable(getattr(progress, name, None)) for name in ("start", "refresh", "finish")):
+    check_progress(progress)
+    if _is_view(progress):
         return progress  # type: ignore[return-value]
     choice: bool | str | None = progress  # type: ignore[assignment]
     override = os.environ.get("AIKIT_PROGRESS", "").strip().lower()
     if choice is None and override:
+        if override not in _CHOICES:
+            raise ConfigError(f"AIKIT_PROGRESS must be 'widget', 'log' or 'off', got {override!r}")
         choice = override
     if choice is False or choice == "off":
         return NullView()
@@ -439,9 +460,7 @@ def make_view(progress: bool | str | ProgressView | None) -> ProgressView:
         if getattr(shell, "kernel", None) is not None and _widgets_available():
             return WidgetView()
         return LogView()
-    if choice is None:
-        # Only the kernel's main thread displays into the running cell; a batch started from a
-        # worker thread (a webhook handler, say) logs instead of drawing into some other cell.
-        on_main = threading.current_thread() is threading.main_thread()
-        return WidgetView() if on_main and is_live_kernel() and _widgets_available() else LogView()
-    raise ConfigError(f"progress must be None, True, False, 'widget', 'log' or 'off', got {progress!r}")
+    # Only the kernel's main thread displays into the running cell; a batch started from a worker
+    # thread (a webhook handler, say) logs instead of drawing into some other cell.
+    on_main = threading.current_thread() is threading.main_thread()
+    return WidgetView() if on_main and is_live_kernel() and _widgets_available() else LogView()

@@ -1,157 +1,32 @@
-"""How a batch runs: plan (keys, duplicates, bulk cache lookup, estimates), then a bounded worker pool.
+"""How a planned batch runs: a bounded pool of workers over the misses, then one result in row order.
 
-The planning step gives every prompt its cache key, groups duplicates (one call per unique prompt)
-and looks all keys up in the cache at once, so only the misses are scheduled. The execution step
-runs a fixed number of worker tasks (the client's concurrency ceiling, not one task per row) that
-take the next miss, check the budget, call ``achat`` and record the outcome; the client paces,
-retries and caches each success as it arrives. Both run on aikit's loop thread; the public entry
-points are in :mod:`aikit._batch.api`.
+:class:`Run` takes a :class:`~aikit._batch.plan.Plan` and runs a fixed number of worker tasks (the
+client's concurrency ceiling, not one task per row) that take the next miss, check the budget, call
+``achat`` and record the outcome; the client paces, retries and caches each success as it arrives.
+:func:`assemble` turns the plan and the run into a :class:`~aikit._batch.result.BatchResult`. It runs
+on aikit's loop thread, driven by :class:`aikit._batch.job.BatchJob`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from aikit._batch.progress import REFRESH_S, ProgressState, ProgressView
 from aikit._batch.result import BatchResult, RowResult, error_text
 from aikit.exceptions import BudgetExceededError, ConfigError, ProviderHTTPError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from aikit.client.response import Response
+    from aikit._batch.options import OnError
+    from aikit._batch.plan import Plan
+    from aikit.client import AsyncAI
 
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "FATAL_STATUSES",
-    "LOCAL_CONCURRENCY",
-    "MAX_CONCURRENCY",
-    "OnError",
-    "Plan",
-    "Prompt",
-    "Run",
-    "assemble",
-    "client_concurrency",
-    "normalise_prompts",
-    "plan_batch",
-]
+__all__ = ["FATAL_STATUSES", "LOCAL_CONCURRENCY", "MAX_CONCURRENCY", "Run", "assemble", "client_concurrency"]
 
-Prompt = str | Sequence[Mapping[str, Any]]
-OnError = Literal["keep", "raise"]
-
-#: Workers when the client does not say how many requests it may keep in flight.
-DEFAULT_CONCURRENCY = 64
 #: Never more workers than this, whatever the client says (each worker is one asyncio task).
 MAX_CONCURRENCY = 512
 
-
-def _model_name(aio: Any) -> str:
-    for attr in ("model_spec", "name"):
-        value = getattr(aio, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    provider, model = getattr(aio, "provider_name", None), getattr(aio, "model", None)
-    if isinstance(provider, str) and isinstance(model, str):
-        return f"{provider}:{model}"
-    return str(model) if model is not None else type(aio).__name__
-
-
-@dataclass
-class Plan:
-    aio: Any
-    prompts: list[Any]
-    call_kwargs: dict[str, Any]
-    cache: str
-    groups: dict[str, list[int]]  # cache key -> row positions, in first-seen order
-    first: dict[str, Any]  # cache key -> the prompt to send
-    hits: dict[str, Response]
-    misses: list[str]
-    estimates: dict[str, float]  # miss key -> estimated cost (only with a budget)
-    estimated_cost_usd: float | None
-    model: str
-
-
-def normalise_prompts(prompts: Sequence[Prompt]) -> list[Any]:
-    if isinstance(prompts, str | bytes) or not isinstance(prompts, Sequence | Iterator):
-        if isinstance(prompts, str):
-            raise ConfigError("batch() takes a list of prompts; wrap a single prompt in a list")
-        prompts = list(prompts)
-    out = list(prompts)
-    for i, p in enumerate(out):
-        if isinstance(p, str):
-            continue
-        if isinstance(p, Sequence) and all(isinstance(m, Mapping) for m in p):
-            continue
-        raise ConfigError(
-            f"prompt {i} must be a str or a list of chat messages (dicts with role/content), "
-            f"got {type(p).__name__}"
-        )
-    return out
-
-
-def _estimate_cost(aio: Any, prompt: Any, system: str | None, max_tokens: int | None) -> float | None:
-    tin, tout = aio.estimate_tokens(prompt, system=system, max_tokens=max_tokens)
-    cost = aio.price(tin, tout)
-    return None if cost is None else float(cost)
-
-
-async def plan_batch(
-    aio: Any,
-    prompts: list[Any],
-    call_kwargs: dict[str, Any],
-    *,
-    cache: str,
-    need_estimates: bool,
-) -> Plan:
-    key_kwargs = {k: v for k, v in call_kwargs.items() if v is not None}
-    cache_key = aio.cache_key
-    groups: dict[str, list[int]] = {}
-    first: dict[str, Any] = {}
-    for i, prompt in enumerate(prompts):
-        key = cache_key(prompt, **key_kwargs)
-        rows = groups.get(key)
-        if rows is None:
-            groups[key] = [i]
-            first[key] = prompt
-        else:
-            rows.append(i)
-    hits: dict[str, Response] = {}
-    if cache in ("use", "read_only") and groups:
-        hits = dict(await aio.cached(list(groups)))
-    misses = [k for k in groups if k not in hits]
-    estimates: dict[str, float] = {}
-    total: float | None = 0.0
-    if need_estimates and misses:
-        system, max_tokens = call_kwargs.get("system"), call_kwargs.get("max_tokens")
-        for key in misses:
-            cost = _estimate_cost(aio, first[key], system, max_tokens)
-            if cost is None:
-                total = None
-                break
-            estimates[key] = cost
-            total = (total or 0.0) + cost
-    return Plan(
-        aio=aio,
-        prompts=prompts,
-        call_kwargs=call_kwargs,
-        cache=cache,
-        groups=groups,
-        first=first,
-        hits=hits,
-        misses=misses,
-        estimates=estimates,
-        estimated_cost_usd=total if need_estimates else None,
-        model=_model_name(aio),
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Execution: a bounded worker pool over the misses
-# --------------------------------------------------------------------------------------------------
-
 _QUEUED, _IN_FLIGHT, _RETRYING = 0, 1, 2
-
 
 #: HTTP statuses that say nothing about the row: a bad key, no permission, an unknown model.
 FATAL_STATUSES = frozenset({401, 403, 404})
@@ -169,17 +44,10 @@ def _fails_every_row(exc: BaseException) -> bool:
 LOCAL_CONCURRENCY = 2
 
 
-def client_concurrency(aio: Any) -> int | None:
-    """How many requests to keep going: the client's limiter ceiling (2 for the local model)."""
-    found: int | None = None
-    for owner in (aio, getattr(aio, "limiter", None)):
-        value = getattr(owner, "max_concurrency", None)
-        if isinstance(value, int) and value > 0:
-            found = value
-            break
-    if getattr(getattr(aio, "spec", None), "provider", None) == "local":
-        return min(found or LOCAL_CONCURRENCY, LOCAL_CONCURRENCY)
-    return found
+def client_concurrency(aio: AsyncAI) -> int:
+    """How many requests to keep going: the client's limiter ceiling (at most 2 for the local model)."""
+    ceiling = aio.limiter.max_concurrency
+    return min(ceiling, LOCAL_CONCURRENCY) if aio.spec.provider == "local" else ceiling
 
 
 class Run:
@@ -210,7 +78,7 @@ class Run:
         self.stopped: str | None = None  # why scheduling stopped (budget)
         self.fatal: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
-        limit = concurrency or client_concurrency(plan.aio) or DEFAULT_CONCURRENCY
+        limit = concurrency or client_concurrency(plan.aio)
         self.workers = max(1, min(int(limit), MAX_CONCURRENCY, len(plan.misses)))
 
     async def _next(self) -> tuple[str, float] | None:
@@ -326,7 +194,8 @@ class Run:
     async def execute(self) -> None:
         if not self.plan.misses:
             return
-        ticker = asyncio.create_task(self._tick()) if getattr(self.view, "live", True) else None
+        live = getattr(self.view, "live", True)  # a custom view without the attribute is refreshed
+        ticker = asyncio.create_task(self._tick()) if live else None
         self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         try:
             await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -344,6 +213,7 @@ class Run:
 
 
 def assemble(plan: Plan, run: Run | None, state: ProgressState, elapsed: float) -> BatchResult:
+    """One :class:`RowResult` per prompt, in input order: the cache hits and what the run settled."""
     rows: list[RowResult | None] = [None] * len(plan.prompts)
     results = run.results if run is not None else {}
     for key, positions in plan.groups.items():

@@ -6,10 +6,10 @@ Needs the extra: ``pip install "aikit[scale]"`` (dask[dataframe,distributed] and
   response cache on Redis, same keys and values as the disk cache, shared by every process.
 - :class:`~aikit.scale.redis_limiter.RedisLimiter` (``limiter="redis://..."``): RPM/TPM buckets in
   Redis, updated atomically by a Lua script, so N processes together stay within a provider's limits.
-- ``import aikit.scale.dask`` registers ``ddf.ai`` on Dask DataFrames: ``ddf.ai.map(...)`` has the
-  pandas signature and runs each partition on a worker; ``out.ai.compute()`` shows progress summed
-  over the workers, ``out.ai.summary()`` the totals. :func:`aikit.scale.dask.batch_on` runs
-  ``aikit._batch.api`` on a ``distributed.Client``.
+- :mod:`aikit.scale.dask` is ``ddf.ai`` on Dask DataFrames, registered as soon as ``dask.dataframe``
+  is imported: ``ddf.ai.map(...)`` has the pandas signature and runs each partition on a worker;
+  ``out.ai.compute()`` shows progress summed over the workers, ``out.ai.summary()`` the totals.
+  :func:`aikit.scale.dask.batch_on` runs ``aikit.batch`` on a ``distributed.Client``.
 - :class:`~aikit.scale.redis_server.LocalRedis` starts a throwaway ``redis-server`` on 127.0.0.1 for
   notebooks and tests.
 

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aikit._batch.progress import RATE_WINDOW_S, ProgressState
+from aikit._batch.progress import RATE_WINDOW_S, ProgressState, ProgressView
 
 __all__ = ["TOPIC", "AggregateState", "PartitionReporter", "RunTracker", "register", "tracker_for"]
 
@@ -106,8 +106,8 @@ class RunTracker:
         self.run_id = run_id
         self.npartitions = npartitions
         self.title = title
-        #: The progress choice of the run (None auto, True, False, "widget", "log", "off").
-        self.progress: bool | str | None = None
+        #: The progress choice of the run (None auto, True, False, "widget", "log", "off" or a view).
+        self.progress: bool | str | ProgressView | None = None
         self.started = time.monotonic()
         self.finished_at: float | None = None
         self._lock = threading.Lock()
@@ -245,7 +245,7 @@ class PartitionReporter:
         msg = {"run": self.run_id, "part": self.part, "attempt": self.attempt, "final": final, **counters}
         self._sink(msg)
 
-    # -- the ProgressView protocol, so the worker's batch engine drives the live reports ------------
+    # The ProgressView protocol: the worker's batch engine drives the live reports through it.
     def start(self, state: ProgressState, title: str) -> None:
         self._last = time.monotonic()
         self.send(snapshot(state))

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import redis
 
-import aikit.scale.dask  # noqa: F401 - registers ddf.ai
 from aikit.client import AI
 from aikit.exceptions import ConfigError
 from aikit.scale.dask import batch_on, client_description
@@ -212,7 +211,7 @@ def test_batch_on_a_dask_client(fake: Any, redis_url: str, dask_client: Any, wor
     assert again.texts == res.texts
     from aikit._batch.api import batch
 
-    via_batch = batch(prompts, ai=ai, client=dask_client, progress=False)  # aikit._batch.api(..., client=)
+    via_batch = batch(prompts, ai=ai, client=dask_client, progress=False)  # aikit.batch(..., client=)
     assert via_batch.texts == res.texts and fake.stats()["requests"] == 25
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -18,7 +16,7 @@ from aikit._batch.api import set_default_ai
 from aikit.client import AI, pricing
 from aikit.client.cache import CACHE_KEY_VERSION
 from aikit.exceptions import ConfigError, ProviderHTTPError
-from aikit.testing import FakeConfig, FakeProvider, fake_reply
+from aikit.testing import FakeProvider, fake_reply
 
 MODEL = "fake-model"
 TONE = {
@@ -32,20 +30,6 @@ TONE = {
     },
     "required": ["tone", "score", "votes", "urgent", "summary"],
 }
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider(FakeConfig(latency_median_s=0.002, latency_sigma=0.3)) as server:
-        yield server
-
-
-@pytest.fixture
-def ai(fake: FakeProvider, tmp_path: Path) -> Iterator[AI]:
-    fake.reset()
-    client = AI(f"compat:{MODEL}", base_url=fake.base_url, api_key="sk-test", cache=str(tmp_path / "cache"))
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_unknown_price_makes_cost_unknown() -> None:
 
 
 def test_log_view_says_a_few_lines_and_a_summary(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="aikit._batch.api")
+    caplog.set_level(logging.INFO, logger="aikit.batch")
     out = io.StringIO()
     view = LogView(stream=out)
     s = ProgressState(total=100, to_call=100)
@@ -87,7 +87,7 @@ def test_log_view_says_a_few_lines_and_a_summary(caplog: pytest.LogCaptureFixtur
     assert view.lines[0].startswith("aikit batch: 100 rows")
     assert out.getvalue().strip() == view.lines[-1]
     assert "100 ok" in view.lines[-1]
-    assert [r.getMessage() for r in caplog.records if r.name == "aikit._batch.api"] == view.lines[:-1]
+    assert [r.getMessage() for r in caplog.records if r.name == "aikit.batch"] == view.lines[:-1]
 
 
 def test_log_view_writes_to_stderr_when_logging_is_not_configured() -> None:
@@ -97,7 +97,7 @@ def test_log_view_writes_to_stderr_when_logging_is_not_configured() -> None:
         "s = ProgressState(total=2, to_call=2); v.start(s, 'aikit batch')"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.stderr == "INFO aikit._batch.api: aikit batch: 2 rows, 0 cached, 2 to call\n"
+    assert proc.stderr == "INFO aikit.batch: aikit batch: 2 rows, 0 cached, 2 to call\n"
 
 
 def test_widget_view_is_replaced_by_static_html(capsys: pytest.CaptureFixture[str]) -> None:

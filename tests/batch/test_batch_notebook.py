@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,9 +51,9 @@ for source, target in zip(sys.argv[1::2], sys.argv[2::2]):
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider(FakeConfig(latency_median_s=0.01)) as server:
-        yield server
+def fake_config() -> FakeConfig:
+    """The notebook's key is the one the fake requires (and a canary: it must not reach any output)."""
+    return FakeConfig(api_key="sk-notebook", latency_median_s=0.01)
 
 
 def test_headless_notebook_has_log_lines_and_no_widget(fake: FakeProvider, tmp_path: Path) -> None:
@@ -85,7 +84,7 @@ def test_headless_notebook_has_log_lines_and_no_widget(fake: FakeProvider, tmp_p
     assert not any(WIDGET_VIEW in o.get("data", {}) for o in auto)
     assert "widgets" not in out.metadata  # no widget was ever created: no widget state saved
     log_lines = [
-        line for line in streams.get("stderr", "").splitlines() if line.startswith("INFO aikit._batch.api")
+        line for line in streams.get("stderr", "").splitlines() if line.startswith("INFO aikit.batch")
     ]
     assert 1 <= len(log_lines) <= 7, streams
     assert "30 rows, 0 cached, 30 to call" in log_lines[0]

@@ -8,9 +8,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,33 +17,9 @@ from aikit._batch.api import BatchResult, abatch, batch, estimate
 from aikit._batch.progress import ProgressState
 from aikit.client import AI, pricing
 from aikit.exceptions import BudgetExceededError, ConfigError, ProviderHTTPError
-from aikit.testing import FakeConfig, FakeProvider, fake_reply
+from aikit.testing import FakeProvider, fake_reply
 
 MODEL = "fake-model"
-DEFAULTS: dict[str, Any] = {
-    "latency_median_s": 0.002,
-    "latency_sigma": 0.3,
-    "rpm": None,
-    "tpm": None,
-    "error_rate": 0.0,
-    "slow_rate": 0.0,
-    "hang_rate": 0.0,
-}
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider(FakeConfig(**DEFAULTS)) as server:
-        yield server
-
-
-@pytest.fixture
-def ai(fake: FakeProvider, tmp_path: Path) -> Iterator[AI]:
-    fake.configure(**DEFAULTS)
-    fake.reset()
-    client = AI(f"compat:{MODEL}", base_url=fake.base_url, api_key="sk-test", cache=str(tmp_path / "cache"))
-    yield client
-    client.close()
 
 
 def expected(prompt: str) -> str:
@@ -105,7 +80,7 @@ def test_message_lists_and_system_prompt(ai: AI) -> None:
     with pytest.raises(ConfigError):
         batch("one prompt", ai=ai)
     with pytest.raises(ConfigError):
-        batch([42], ai=ai)  # type: ignore[list-item]
+        batch([42], ai=ai)
 
 
 def test_partial_failure_keeps_the_other_rows_and_rerun_calls_only_failures(
@@ -186,7 +161,7 @@ def test_rows_answered_by_the_resume_lookup_count_as_cache_hits(ai: AI, fake: Fa
     signal.getsignal(signal.SIGINT) is not signal.default_int_handler, reason="SIGINT is handled elsewhere"
 )
 def test_interrupt_stops_within_a_second_and_rerun_calls_only_rows_not_done(
-    ai: AI, fake: FakeProvider, tmp_path: Path
+    ai: AI, fake: FakeProvider, make_ai: Callable[..., AI]
 ) -> None:
     fake.configure(latency_median_s=0.15, latency_sigma=0.2, rpm=600)  # 10 requests/s: ~6 s for 60
     prompts = [f"long batch row {i}" for i in range(60)]
@@ -212,13 +187,8 @@ def test_interrupt_stops_within_a_second_and_rerun_calls_only_rows_not_done(
     before = calls(fake)
     fake.configure(rpm=None, latency_median_s=0.002)
     # A new client on the same cache, as after a kernel restart (it has not learned the old limit).
-    restarted = AI(
-        f"compat:{MODEL}", base_url=fake.base_url, api_key="sk-test", cache=str(tmp_path / "cache")
-    )
-    try:
-        result = batch(prompts, ai=restarted, progress=False)
-    finally:
-        restarted.close()
+    restarted = make_ai()
+    result = batch(prompts, ai=restarted, progress=False)
     assert all(r.ok for r in result)
     assert calls(fake) - before == 60 - done
     assert result.summary()["cached"] == done
@@ -271,13 +241,13 @@ def test_budget_needs_a_price(ai: AI, fake: FakeProvider) -> None:
 
 def test_bad_arguments_raise_before_any_call(ai: AI, fake: FakeProvider) -> None:
     with pytest.raises(ConfigError):
-        batch(["a"], ai=ai, on_error="ignore")  # type: ignore[arg-type]
+        batch(["a"], ai=ai, on_error="ignore")
     with pytest.raises(ConfigError):
         batch(["a"], ai=ai, cache="sometimes")
     with pytest.raises(ConfigError):
         batch(["a"], ai=ai, budget_usd=-1)
     with pytest.raises(ConfigError):
-        batch(["a"], ai=object())  # type: ignore[arg-type]
+        batch(["a"], ai=object())
     with pytest.raises(ConfigError):
         batch(["a"], ai=ai, schema={"type": "nonsense"})
     assert calls(fake) == 0
@@ -326,28 +296,23 @@ def test_estimate_counts_cached_rows(ai: AI, fake: FakeProvider) -> None:
 
 
 def test_rejected_key_fails_fast_and_never_leaks(
-    fake: FakeProvider, tmp_path: Path, aikit_home: Path
+    fake: FakeProvider, make_ai: Callable[..., AI], tmp_path: Path, aikit_home: Path
 ) -> None:
     import pandas as pd
 
-    fake.configure(**DEFAULTS, api_key="sk-the-right-one")
-    fake.reset()
-    canary = "sk-canary-7f3a9c1e5b"
-    client = AI(f"compat:{MODEL}", base_url=fake.base_url, api_key=canary, cache=str(tmp_path / "c"))
+    canary = "sk-canary-7f3a9c1e5b"  # the fake requires another key
+    client = make_ai(api_key=canary, cache=str(tmp_path / "c"))
     view = Recorder()
-    try:
-        with pytest.raises(ProviderHTTPError) as info:
-            batch([f"row {i}" for i in range(200)], ai=client, concurrency=4, progress=view)
-        assert info.value.status == 401 and canary not in str(info.value)
-        assert calls(fake) <= 4  # not 200 rejected calls: the first 401 stops the batch
-        assert view.finished is not None and canary not in view.finished.summary_line()
-        df = pd.DataFrame({"t": ["a", "b"]})
-        with pytest.raises(ProviderHTTPError):
-            df.ai.map("{t}", ai=client, progress=False)
-        assert canary not in repr(client) and canary not in repr(df.attrs)
-    finally:
-        client.close()
-        fake.configure(api_key=None)
+    with pytest.raises(ProviderHTTPError) as info:
+        batch([f"row {i}" for i in range(200)], ai=client, concurrency=4, progress=view)
+    assert info.value.status == 401 and canary not in str(info.value)
+    assert calls(fake) <= 4  # not 200 rejected calls: the first 401 stops the batch
+    assert view.finished is not None and canary not in view.finished.summary_line()
+    df = pd.DataFrame({"t": ["a", "b"]})
+    with pytest.raises(ProviderHTTPError):
+        df.ai.map("{t}", ai=client, progress=False)
+    assert canary not in repr(client) and canary not in repr(df.attrs)
+    client.close()
     for root in (aikit_home, tmp_path):
         for path in root.rglob("*"):
             if path.is_file():
