@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from webhook_cases import HMAC_SPEC, WH_OLD
 
 import aikit
 from aikit.exceptions import ConfigError, MissingCredentialError, WebhookError
@@ -84,13 +83,15 @@ def test_add_source_validation() -> None:
         hook.add_source("a/b", scheme="github", secret="x")
 
 
-def test_simulate_every_scheme_end_to_end(hook: WebhookListener) -> None:
+def test_simulate_every_scheme_end_to_end(
+    hook: WebhookListener, standard_secret: str, hmac_spec: dict[str, object]
+) -> None:
     for scheme in SCHEMES:
-        extra: dict[str, object] = {"hmac": HMAC_SPEC} if scheme == "hmac" else {}
+        extra: dict[str, object] = {"hmac": hmac_spec} if scheme == "hmac" else {}
         if scheme in ("hubspot", "twilio"):
             extra["public_url"] = f"https://hooks.example.com/hooks/{scheme}"
         hook.add_source(
-            scheme, scheme=scheme, secret=WH_OLD if scheme == "standard" else "sim-secret", **extra
+            scheme, scheme=scheme, secret=standard_secret if scheme == "standard" else "sim-secret", **extra
         )
         payload: object = {"id": f"e-{scheme}", "type": "demo.created"}
         if scheme == "hubspot":
