@@ -23,7 +23,6 @@ import contextlib
 import json
 import math
 import re
-import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aikit.exceptions import SignatureError
-from aikit.webhooks.store import INSERT_SQL, Store
+from aikit.webhooks.store import NewEvent, Store
 from aikit.webhooks.verify import Accepted, Incoming, SourceConfig, Verifier
 
 __all__ = ["DRAIN_LIMIT", "HookApp", "RateLimit", "Rejection", "Source"]
@@ -216,7 +215,7 @@ class HookApp:
             return
         rows = self._rows(src, accepted, headers, query)
         try:
-            fut = self.store.submit_async(_inserter(rows))
+            fut = self.store.insert_async(rows)
             timer = asyncio.get_running_loop().call_later(COMMIT_TIMEOUT, _expire, fut)
             try:
                 news = await fut
@@ -228,7 +227,7 @@ class HookApp:
             await _reply(send, 503, b'{"error":"unavailable"}', retry_after=RETRY_AFTER_503)
             return
         stored = sum(news)
-        if stored and any(row[-1] == "pending" for row in rows):
+        if stored and any(row.status == "pending" for row in rows):
             self.on_pending()
         src.counts["received"] += 1
         src.counts["stored"] += stored
@@ -265,9 +264,7 @@ class HookApp:
             return None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _rows(
-        self, src: Source, accepted: Accepted, headers: dict[str, str], query: str
-    ) -> list[tuple[Any, ...]]:
+    def _rows(self, src: Source, accepted: Accepted, headers: dict[str, str], query: str) -> list[NewEvent]:
         now = time.time()
         stored_headers = redact_headers(headers, src.redact)
         stored_query = redact_query(query)
@@ -277,7 +274,7 @@ class HookApp:
         for ev in accepted.events:
             status = "pending" if self.wants_handling(name, ev.event_type) else "received"
             rows.append(
-                (
+                NewEvent(
                     name,
                     ev.dedupe_key,
                     ev.event_id,
@@ -299,13 +296,6 @@ def _expire(fut: asyncio.Future[Any]) -> None:
     """The commit did not come back in time: answer 503 (a late commit is deduplicated on retry)."""
     if not fut.done():
         fut.set_exception(TimeoutError("the webhook store did not commit in time"))
-
-
-def _inserter(rows: list[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], list[bool]]:
-    def op(conn: sqlite3.Connection) -> list[bool]:
-        return [conn.execute(INSERT_SQL, row).rowcount == 1 for row in rows]
-
-    return op
 
 
 async def _reply(

@@ -42,7 +42,6 @@ import asyncio
 import atexit
 import contextlib
 import logging
-import numbers
 import socket
 import threading
 import time
@@ -419,8 +418,7 @@ class WebhookListener:
 
     def stats(self) -> dict[str, Any]:
         """Counters: per source (received, stored, duplicates, rejected by reason, ...) and per status."""
-        sql = "SELECT status, count(*) FROM events GROUP BY status"
-        by_status = {s: n for s, n in self.store.query(sql)} if self._has_store() else {}
+        by_status = self.store.status_counts() if self._has_store() else {}
         return {
             "url": self.url if self.port is not None else None,
             "running": self.running,
@@ -451,30 +449,7 @@ class WebhookListener:
         Values memoised with ``event.memo`` are reused, so an AI call is not paid twice. Returns the
         row id.
         """
-        if not self.store.is_open:
-            raise WebhookError("start the listener before replaying (handlers run on its workers)")
-        sql = "SELECT id, source, event_type FROM events WHERE "
-        if isinstance(event_id, numbers.Integral):  # also numpy ints from hook.events()["id"]
-            rows = self.store.query(sql + "id = ?", (int(event_id),))
-        else:
-            rows = self.store.query(sql + "event_id = ? ORDER BY id DESC", (event_id,))
-        if not rows:
-            raise WebhookError(f"no stored event {event_id!r}")
-        rid, source, event_type = int(rows[0][0]), rows[0][1], rows[0][2]
-        if not self.dispatcher.wants(source, event_type):
-            raise WebhookError(
-                f"no handler matches event {rid} ({source}, {event_type}); register one with "
-                f"@hook.on({source!r}, {event_type or '*'!r}) first"
-            )
-
-        def op(conn: Any) -> None:
-            conn.execute("DELETE FROM handler_results WHERE event = ?", (rid,))
-            sql = "UPDATE events SET status='pending', attempts=0, next_attempt_at=0, last_error=NULL"
-            conn.execute(sql + " WHERE id=?", (rid,))
-
-        self.store.call(op)
-        self.dispatcher.wake()
-        return rid
+        return self.dispatcher.replay(event_id)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no event is pending, processing or due for a retry; False on timeout.
@@ -482,13 +457,7 @@ class WebhookListener:
         Pending events whose handler is not registered (after a restart) keep it False until the
         handler is registered again.
         """
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            sql = "SELECT count(*) FROM events WHERE status IN ('pending','processing','failed')"
-            if self.store.query(sql)[0][0] == 0 and self.dispatcher.busy == 0:
-                return True
-            time.sleep(0.02)
-        return False
+        return self.dispatcher.wait_idle(timeout)
 
     def simulate(
         self,
@@ -544,7 +513,7 @@ class WebhookListener:
 
     def _has_store(self) -> bool:
         """True once the store file exists (reading never creates it or starts its writer)."""
-        return self.store.path.exists()
+        return self.store.exists
 
     def _redact(self, text: str) -> str:
         for src in self._sources.values():
@@ -562,13 +531,7 @@ class WebhookListener:
         recent: list[dict[str, Any]] = []
         if self.store.path.exists():
             try:
-                recent = [
-                    dict(r)
-                    for r in self.store.query(
-                        "SELECT id, source, event_type, status, received_at, last_error FROM events"
-                        " ORDER BY id DESC LIMIT 10"
-                    )
-                ]
+                recent = self.store.recent(10)
             except Exception:  # the view must render even if the store is unreadable
                 recent = []
         sources = [

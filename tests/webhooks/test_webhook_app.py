@@ -184,7 +184,7 @@ def test_storage_failure_is_503_with_retry_after_then_recovers(
     hook.add_source("gh", scheme="github", secret="s")
     warm = b'{"warm":1}'
     assert http.post(hook.url_for("gh"), content=warm, headers=_gh("s", warm, "w")).status_code == 200
-    writer = hook.store  # max_page_count is a setting of the writer's own connection
+    writer = hook.store.writer  # max_page_count is a setting of the writer's own connection
     pages = writer.call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
     writer.call(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))  # the disk is "full"
     body = json.dumps({"blob": "b" * 50_000}).encode()

@@ -19,6 +19,7 @@ MODULES = [
     "aikit.webhooks.store",
     "aikit.webhooks.verify",
     "aikit.webhooks.view",
+    "aikit.webhooks.writer",
 ]
 
 
