@@ -26,14 +26,16 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aikit.exceptions import SignatureError
+from aikit.webhooks.sources import Source
 from aikit.webhooks.store import NewEvent, Store
-from aikit.webhooks.verify import Accepted, Incoming, SourceConfig, Verifier
+from aikit.webhooks.verify import Accepted, Incoming
 
-__all__ = ["DRAIN_LIMIT", "HookApp", "RateLimit", "Rejection", "Source"]
+__all__ = ["DRAIN_LIMIT", "HookApp", "Rejection", "redact_headers", "redact_query"]
 
 #: The most bytes read from an oversize request before answering 413 and closing.
 DRAIN_LIMIT = 4 * 1024 * 1024
@@ -51,46 +53,6 @@ _SECRET_NAMES: dict[str, bool] = {}
 _JSON = [(b"content-type", b"application/json")]
 
 
-class RateLimit:
-    """A token bucket: ``rate`` events per second with bursts of ``burst``.
-
-    >>> bucket = RateLimit(1.0, burst=1)
-    >>> bucket.take(now=0.0), bucket.take(now=0.1)
-    (0.0, 0.9)
-    """
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        if rate <= 0:
-            raise ValueError("rate_limit must be positive (events per second)")
-        self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(1.0, rate))
-        self._tokens = self.burst
-        self._at: float | None = None
-
-    def take(self, now: float | None = None) -> float:
-        """Spend one token; return 0.0, or the seconds until one is available (request refused)."""
-        now = time.monotonic() if now is None else now
-        if self._at is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return round((1.0 - self._tokens) / self.rate, 6)
-
-
-@dataclass
-class Source:
-    """A configured source as the app sees it, with its live counters."""
-
-    config: SourceConfig
-    verifier: Verifier
-    max_body: int
-    limiter: RateLimit | None
-    redact: frozenset[str]
-    counts: Counter[str] = field(default_factory=Counter)
-
-
 @dataclass(frozen=True)
 class Rejection:
     """A refused request, kept in memory for the notebook view (never the body or headers)."""
@@ -103,7 +65,11 @@ class Rejection:
 
 
 def redact_headers(headers: dict[str, str], extra: frozenset[str]) -> str:
-    """JSON of the headers with every signature, token or credential value replaced."""
+    """JSON of the headers with every signature, token or credential value replaced.
+
+    >>> redact_headers({"x-hub-signature-256": "sha256=ab", "x-github-event": "push"}, frozenset())
+    '{"x-hub-signature-256":"[redacted]","x-github-event":"push"}'
+    """
     out = {}
     for name, value in headers.items():
         secret = _SECRET_NAMES.get(name)
@@ -116,7 +82,11 @@ def redact_headers(headers: dict[str, str], extra: frozenset[str]) -> str:
 
 
 def redact_query(query: str) -> str:
-    """The query string with token-like parameters blanked (a Jupyter token must never be stored)."""
+    """The query string with token-like parameters blanked (a Jupyter token must never be stored).
+
+    >>> redact_query("token=abc&portal=7")
+    'token=[redacted]&portal=7'
+    """
     return _TOKEN_QUERY.sub(r"\1[redacted]", query) if query else ""
 
 
@@ -159,6 +129,19 @@ class HookApp:
             self.counts["errors"] += 1
             with contextlib.suppress(Exception):  # the response had started or the client left
                 await _reply(send, 503, b'{"error":"unavailable"}', retry_after=RETRY_AFTER_503)
+
+    def recent_rejections(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The most recent refused requests (time, source, status, reason, client), newest last."""
+        return [
+            {
+                "at": datetime.fromtimestamp(r.at, UTC),
+                "source": r.source,
+                "status": r.status,
+                "reason": r.reason,
+                "client": r.client,
+            }
+            for r in list(self.rejections)[-limit:]
+        ]
 
     def _reject(self, scope: Scope, source: str, status: int, reason: str) -> None:
         client = scope.get("client") or ("", 0)

@@ -37,8 +37,8 @@ def test_start_is_idempotent_and_urls(aikit_home: Path) -> None:
     hook.add_source("stripe", scheme="stripe", secret="whsec_x")
     try:
         hook.start()
-        port, thread = hook.port, hook._thread
-        assert hook.start() is hook and hook.port == port and hook._thread is thread
+        port, thread = hook.port, hook._server.thread
+        assert hook.start() is hook and hook.port == port and hook._server.thread is thread
         assert hook.url_for("stripe") == f"http://127.0.0.1:{port}/hooks/stripe"
         assert hook.store.path == aikit_home / "webhooks.sqlite"  # default store under $AIKIT_HOME
         with pytest.raises(ConfigError, match="add_source"):
