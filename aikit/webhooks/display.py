@@ -2,7 +2,8 @@
 
 :func:`summary_html` gathers what the summary shows (sources with their secret *count* only, the
 last events from the store, the last rejections, a hosting warning) and renders it with
-:func:`~aikit.webhooks.view.render_html`.
+:func:`~aikit.webhooks.view.render_html`. The live panel of ``hook.widget()`` is opened through
+:mod:`aikit.webhooks.monitor`.
 
 >>> import pathlib, tempfile
 >>> from aikit.webhooks.store import Store

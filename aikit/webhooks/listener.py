@@ -34,7 +34,8 @@ sources (:mod:`~aikit.webhooks.sources`), the ASGI app that verifies, stores and
 (:mod:`~aikit.webhooks.app`), the store (:mod:`~aikit.webhooks.store`), handler workers
 (:mod:`~aikit.webhooks.handlers`), the uvicorn thread (:mod:`~aikit.webhooks.server`), the
 "re-running the cell replaces" registry (:mod:`~aikit.webhooks.live`), ``simulate``
-(:mod:`~aikit.webhooks.simulate`) and the notebook summary (:mod:`~aikit.webhooks.display`).
+(:mod:`~aikit.webhooks.simulate`), the notebook summary (:mod:`~aikit.webhooks.display`) and the
+live-monitor slot (:mod:`~aikit.webhooks.monitor`).
 To receive from the internet, see :mod:`aikit.webhooks.hosting` (tunnels; why JupyterHub/Binder
 ``/proxy/<port>/`` URLs must never be handed to a provider).
 """
@@ -55,6 +56,7 @@ from aikit.webhooks.app import HookApp
 from aikit.webhooks.display import summary_html
 from aikit.webhooks.frame import events_frame, query_events
 from aikit.webhooks.handlers import Dispatcher, Event, Handler
+from aikit.webhooks.monitor import open_monitor
 from aikit.webhooks.server import ServerThread
 from aikit.webhooks.simulate import Simulator
 from aikit.webhooks.sources import MiB, Source, make_source, redact_secrets
@@ -382,16 +384,15 @@ class WebhookListener:
     def widget(self, interval: float = 1.0) -> Any:
         """A live ipywidgets panel of this listener, refreshed every ``interval`` seconds.
 
-        Needs ``aikit[notebook]``. The plain HTML view (``hook`` as the last line of a cell) needs
-        nothing.
+        Needs ``aikit[notebook]``; the panel is :class:`aikit.widgets.webhooks.WebhookMonitor`,
+        reached through :func:`aikit.webhooks.monitor.open_monitor`. The plain HTML view (``hook``
+        as the last line of a cell) needs nothing.
 
         Examples
         --------
         >>> hook.widget()                                                              # doctest: +SKIP
         """
-        from aikit.widgets.webhooks import WebhookMonitor
-
-        return WebhookMonitor(self, interval)
+        return open_monitor(self, interval)
 
     def _redact(self, text: str) -> str:
         return redact_secrets(self._sources, text)

@@ -17,6 +17,7 @@ MODULES = [
     "aikit.webhooks.hosting",
     "aikit.webhooks.listener",
     "aikit.webhooks.live",
+    "aikit.webhooks.monitor",
     "aikit.webhooks.server",
     "aikit.webhooks.sign",
     "aikit.webhooks.simulate",
