@@ -12,7 +12,9 @@ pandas is imported, and ``ddf.ai`` as soon as ``dask.dataframe`` is, before or a
 This package is also where the layers are wired together: :func:`aikit.auth.secret` asks for a
 missing credential in a live kernel through a registered prompter, and the default one registered
 here is the password box of :mod:`aikit.widgets.auth`, imported only when a box is needed (aikit.auth
-itself never imports widgets).
+itself never imports widgets). Likewise ``hook.widget()`` opens the monitor registered with
+:mod:`aikit.webhooks.monitor`: :class:`aikit.widgets.webhooks.WebhookMonitor`, imported only when
+one is opened (aikit.webhooks never imports widgets either).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from aikit.exceptions import (
     SignatureError,
     WebhookError,
 )
+from aikit.webhooks.monitor import set_monitor as _set_webhook_monitor
 
 __version__ = "0.1.0"
 
@@ -124,5 +127,13 @@ def _password_box(name: str, check: Check | None) -> object:
     return show_secret_prompt(name, check)
 
 
+def _open_webhook_monitor(listener: Any, interval: float) -> Any:
+    """The live panel behind ``hook.widget()``: the widget side, imported only when one is opened."""
+    from aikit.widgets.webhooks import WebhookMonitor
+
+    return WebhookMonitor(listener, interval)
+
+
 _hooks.install()
 _register_prompter(_password_box, replace=False)
+_set_webhook_monitor(_open_webhook_monitor)

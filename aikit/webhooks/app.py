@@ -23,18 +23,19 @@ import contextlib
 import json
 import math
 import re
-import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aikit.exceptions import SignatureError
-from aikit.webhooks.store import INSERT_SQL, Store
-from aikit.webhooks.verify import Accepted, Incoming, SourceConfig, Verifier
+from aikit.webhooks.sources import Source
+from aikit.webhooks.store import NewEvent, Store
+from aikit.webhooks.verify import Accepted, Incoming
 
-__all__ = ["DRAIN_LIMIT", "HookApp", "RateLimit", "Rejection", "Source"]
+__all__ = ["DRAIN_LIMIT", "HookApp", "Rejection", "redact_headers", "redact_query"]
 
 #: The most bytes read from an oversize request before answering 413 and closing.
 DRAIN_LIMIT = 4 * 1024 * 1024
@@ -52,46 +53,6 @@ _SECRET_NAMES: dict[str, bool] = {}
 _JSON = [(b"content-type", b"application/json")]
 
 
-class RateLimit:
-    """A token bucket: ``rate`` events per second with bursts of ``burst``.
-
-    >>> bucket = RateLimit(1.0, burst=1)
-    >>> bucket.take(now=0.0), bucket.take(now=0.1)
-    (0.0, 0.9)
-    """
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        if rate <= 0:
-            raise ValueError("rate_limit must be positive (events per second)")
-        self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(1.0, rate))
-        self._tokens = self.burst
-        self._at: float | None = None
-
-    def take(self, now: float | None = None) -> float:
-        """Spend one token; return 0.0, or the seconds until one is available (request refused)."""
-        now = time.monotonic() if now is None else now
-        if self._at is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return round((1.0 - self._tokens) / self.rate, 6)
-
-
-@dataclass
-class Source:
-    """A configured source as the app sees it, with its live counters."""
-
-    config: SourceConfig
-    verifier: Verifier
-    max_body: int
-    limiter: RateLimit | None
-    redact: frozenset[str]
-    counts: Counter[str] = field(default_factory=Counter)
-
-
 @dataclass(frozen=True)
 class Rejection:
     """A refused request, kept in memory for the notebook view (never the body or headers)."""
@@ -104,7 +65,11 @@ class Rejection:
 
 
 def redact_headers(headers: dict[str, str], extra: frozenset[str]) -> str:
-    """JSON of the headers with every signature, token or credential value replaced."""
+    """JSON of the headers with every signature, token or credential value replaced.
+
+    >>> redact_headers({"x-hub-signature-256": "sha256=ab", "x-github-event": "push"}, frozenset())
+    '{"x-hub-signature-256":"[redacted]","x-github-event":"push"}'
+    """
     out = {}
     for name, value in headers.items():
         secret = _SECRET_NAMES.get(name)
@@ -117,7 +82,11 @@ def redact_headers(headers: dict[str, str], extra: frozenset[str]) -> str:
 
 
 def redact_query(query: str) -> str:
-    """The query string with token-like parameters blanked (a Jupyter token must never be stored)."""
+    """The query string with token-like parameters blanked (a Jupyter token must never be stored).
+
+    >>> redact_query("token=abc&portal=7")
+    'token=[redacted]&portal=7'
+    """
     return _TOKEN_QUERY.sub(r"\1[redacted]", query) if query else ""
 
 
@@ -160,6 +129,19 @@ class HookApp:
             self.counts["errors"] += 1
             with contextlib.suppress(Exception):  # the response had started or the client left
                 await _reply(send, 503, b'{"error":"unavailable"}', retry_after=RETRY_AFTER_503)
+
+    def recent_rejections(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The most recent refused requests (time, source, status, reason, client), newest last."""
+        return [
+            {
+                "at": datetime.fromtimestamp(r.at, UTC),
+                "source": r.source,
+                "status": r.status,
+                "reason": r.reason,
+                "client": r.client,
+            }
+            for r in list(self.rejections)[-limit:]
+        ]
 
     def _reject(self, scope: Scope, source: str, status: int, reason: str) -> None:
         client = scope.get("client") or ("", 0)
@@ -216,7 +198,7 @@ class HookApp:
             return
         rows = self._rows(src, accepted, headers, query)
         try:
-            fut = self.store.submit_async(_inserter(rows))
+            fut = self.store.insert_async(rows)
             timer = asyncio.get_running_loop().call_later(COMMIT_TIMEOUT, _expire, fut)
             try:
                 news = await fut
@@ -228,7 +210,7 @@ class HookApp:
             await _reply(send, 503, b'{"error":"unavailable"}', retry_after=RETRY_AFTER_503)
             return
         stored = sum(news)
-        if stored and any(row[-1] == "pending" for row in rows):
+        if stored and any(row.status == "pending" for row in rows):
             self.on_pending()
         src.counts["received"] += 1
         src.counts["stored"] += stored
@@ -265,9 +247,7 @@ class HookApp:
             return None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _rows(
-        self, src: Source, accepted: Accepted, headers: dict[str, str], query: str
-    ) -> list[tuple[Any, ...]]:
+    def _rows(self, src: Source, accepted: Accepted, headers: dict[str, str], query: str) -> list[NewEvent]:
         now = time.time()
         stored_headers = redact_headers(headers, src.redact)
         stored_query = redact_query(query)
@@ -277,7 +257,7 @@ class HookApp:
         for ev in accepted.events:
             status = "pending" if self.wants_handling(name, ev.event_type) else "received"
             rows.append(
-                (
+                NewEvent(
                     name,
                     ev.dedupe_key,
                     ev.event_id,
@@ -299,13 +279,6 @@ def _expire(fut: asyncio.Future[Any]) -> None:
     """The commit did not come back in time: answer 503 (a late commit is deduplicated on retry)."""
     if not fut.done():
         fut.set_exception(TimeoutError("the webhook store did not commit in time"))
-
-
-def _inserter(rows: list[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], list[bool]]:
-    def op(conn: sqlite3.Connection) -> list[bool]:
-        return [conn.execute(INSERT_SQL, row).rowcount == 1 for row in rows]
-
-    return op
 
 
 async def _reply(

@@ -71,27 +71,16 @@ def query_events(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """Read events matching the filters (``limit`` keeps the newest) into a DataFrame."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("source", source), ("status", status), ("event_type", event_type)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        where.append("received_at >= ?")
-        params.append(as_epoch(since))
-    sql = (
-        "SELECT id, source, event_type, event_id, status, attempts, received_at, provider_ts,"
-        " last_error, processed_at, body, content_type, headers FROM events"
+    rows = store.events(
+        source=source,
+        status=status,
+        event_type=event_type,
+        since=None if since is None else as_epoch(since),
+        limit=limit,
     )
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
-    rows = store.query(sql, params)[::-1]
     results: dict[int, dict[str, Any]] = {}
     if rows:
-        sql = "SELECT event, handler, value FROM handler_results WHERE event >= ?"
-        for ev, handler, value in store.query(sql, (rows[0]["id"],)):
+        for ev, handler, value in store.results_from(rows[0]["id"]):
             results.setdefault(ev, {})[handler.rsplit(":", 1)[-1]] = json.loads(value) if value else None
     return events_frame(rows, results)
 

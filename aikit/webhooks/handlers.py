@@ -118,9 +118,9 @@ class Event:
         store = self._store
         if store is None:
             return fn(*args, **kwargs)
-        rows = store.query("SELECT value FROM memo WHERE event=? AND key=?", (self.id, key))
-        if rows:
-            return json.loads(rows[0][0])
+        stored = store.memo(self.id, key)
+        if stored is not None:
+            return json.loads(stored)
         value = fn(*args, **kwargs)
         try:
             text = json.dumps(value)
@@ -129,8 +129,7 @@ class Event:
                 f"event.memo({key!r}) needs a JSON-serialisable value, got {type(value).__name__}; "
                 "memo the text or data of an AI reply"
             ) from exc
-        sql = "INSERT OR REPLACE INTO memo (event, key, value, at) VALUES (?,?,?,?)"
-        store.call(lambda conn: conn.execute(sql, (self.id, key, text, time.time())))
+        store.set_memo(self.id, key, text)
         return value
 
 
@@ -224,7 +223,35 @@ class Dispatcher:
             t.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
 
-    # -- worker ------------------------------------------------------------------------------------
+    def replay(self, event: int | str) -> int:
+        """Run the handlers of a stored event again (row id, or the provider's event id).
+
+        Recorded handler results are forgotten, memo values kept; returns the row id.
+        """
+        if not self.store.is_open:
+            raise WebhookError("start the listener before replaying (handlers run on its workers)")
+        found = self.store.find(event)
+        if found is None:
+            raise WebhookError(f"no stored event {event!r}")
+        rid, source, event_type = found
+        if not self.wants(source, event_type):
+            raise WebhookError(
+                f"no handler matches event {rid} ({source}, {event_type}); register one with "
+                f"@hook.on({source!r}, {event_type or '*'!r}) first"
+            )
+        self.store.requeue(rid)
+        self.wake()
+        return rid
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no event is pending, processing or due for a retry; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.store.unsettled() == 0 and self.busy == 0:
+                return True
+            time.sleep(0.02)
+        return False
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -248,39 +275,13 @@ class Dispatcher:
                     self._busy -= 1
 
     def _claim(self) -> sqlite3.Row | None:
-        sources = sorted({h.source for h in self.handlers})
         handlers = list(self.handlers)
-        marks = ",".join("?" * len(sources))
-        now = time.time()
-        select = (
-            "SELECT id, source, event_type FROM events WHERE status IN ('pending','failed') AND "
-            f"next_attempt_at <= ? AND source IN ({marks}) ORDER BY next_attempt_at, id LIMIT 200"
-        )
+        sources = sorted({h.source for h in handlers})
 
-        if not any(
-            any(h.source == source and matches(h.pattern, etype) for h in handlers)
-            for _, source, etype in self.store.query(select, (now, *sources))
-        ):
-            return None  # nothing due: no write transaction while idle
+        def wanted(source: str, event_type: str | None) -> bool:
+            return any(h.source == source and matches(h.pattern, event_type) for h in handlers)
 
-        def op(conn: sqlite3.Connection) -> sqlite3.Row | None:
-            for eid, source, etype in conn.execute(select, (now, *sources)).fetchall():
-                if any(h.source == source and matches(h.pattern, etype) for h in handlers):
-                    conn.execute(
-                        "UPDATE events SET status='processing', attempts=attempts+1 WHERE id=?", (eid,)
-                    )
-                    conn.row_factory = sqlite3.Row
-                    try:
-                        row: sqlite3.Row = conn.execute("SELECT * FROM events WHERE id=?", (eid,)).fetchone()
-                    finally:
-                        conn.row_factory = None
-                    return row
-            return None
-
-        return self.store.call(op)
-
-    def _record(self, event: int, handler: str, text: str) -> None:
-        self.store.call(_record_op(event, handler, text))
+        return self.store.claim(sources, wanted)
 
     def _run(self, row: sqlite3.Row) -> None:
         event = Event(
@@ -297,9 +298,7 @@ class Dispatcher:
             _store=self.store,
         )
         todo = [h for h in self.handlers if h.source == event.source and matches(h.pattern, event.event_type)]
-        done = {
-            r[0] for r in self.store.query("SELECT handler FROM handler_results WHERE event=?", (event.id,))
-        }
+        done = self.store.handlers_done(event.id)
         error: str | None = None
         limit = self.max_attempts
         for handler in todo:
@@ -312,25 +311,17 @@ class Dispatcher:
             except Exception as exc:
                 error = self.redact(f"{handler.name}: {type(exc).__name__}: {exc}")[:2000]
                 break
-            self._record(event.id, handler.name, json.dumps(value, default=repr))
+            self.store.record_result(event.id, handler.name, json.dumps(value, default=repr))
         now = time.time()
         if error is None:
-            sql = "UPDATE events SET status='done', processed_at=?, last_error=NULL WHERE id=?"
-            self.store.call(lambda c: c.execute(sql, (now, event.id)))
+            self.store.mark_done(event.id, now)
         elif event.attempt >= limit:
-            sql = "UPDATE events SET status='dead', processed_at=?, last_error=? WHERE id=?"
-            self.store.call(lambda c: c.execute(sql, (now, error, event.id)))
+            self.store.mark_dead(event.id, error, now)
         else:
             wait = max(
                 self.retry_min, backoff_delay(event.attempt - 1, base=self.retry_base, cap=self.retry_cap)
             )
-            sql = "UPDATE events SET status='failed', next_attempt_at=?, last_error=? WHERE id=?"
-            self.store.call(lambda c: c.execute(sql, (now + wait, error, event.id)))
-
-
-def _record_op(event: int, handler: str, text: str) -> Callable[[sqlite3.Connection], Any]:
-    sql = "INSERT OR REPLACE INTO handler_results (event, handler, value, at) VALUES (?,?,?,?)"
-    return lambda conn: conn.execute(sql, (event, handler, text, time.time()))
+            self.store.mark_failed(event.id, error, now + wait)
 
 
 def _call(fn: Callable[[Event], Any], event: Event) -> Any:

@@ -29,39 +29,39 @@ your tunnel exposes::
     hook.start()                                   # re-running the cell replaces, never duplicates
     hook.stats(); hook.replay(3); hook.events(status="dead"); hook.widget()
 
-The server is uvicorn (httptools, uvloop) on its own event loop in a daemon thread; it never prints.
-Each request is verified on its raw bytes, stored in SQLite (WAL, ``synchronous=FULL``, group commit)
-and only then acknowledged. Handlers run on worker threads (:mod:`aikit.webhooks.handlers`).
+This module is the notebook-facing facade; it composes the parts and holds no mechanism of its own:
+sources (:mod:`~aikit.webhooks.sources`), the ASGI app that verifies, stores and answers
+(:mod:`~aikit.webhooks.app`), the store (:mod:`~aikit.webhooks.store`), handler workers
+(:mod:`~aikit.webhooks.handlers`), the uvicorn thread (:mod:`~aikit.webhooks.server`), the
+"re-running the cell replaces" registry (:mod:`~aikit.webhooks.live`), ``simulate``
+(:mod:`~aikit.webhooks.simulate`), the notebook summary (:mod:`~aikit.webhooks.display`) and the
+live-monitor slot (:mod:`~aikit.webhooks.monitor`).
 To receive from the internet, see :mod:`aikit.webhooks.hosting` (tunnels; why JupyterHub/Binder
 ``/proxy/<port>/`` URLs must never be handed to a provider).
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import contextlib
 import logging
-import numbers
-import socket
 import threading
-import time
-import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aikit.exceptions import ConfigError, WebhookError
 from aikit.settings import settings
-from aikit.webhooks.app import HookApp, RateLimit, Source
+from aikit.webhooks import live
+from aikit.webhooks.app import HookApp
+from aikit.webhooks.display import summary_html
 from aikit.webhooks.frame import events_frame, query_events
 from aikit.webhooks.handlers import Dispatcher, Event, Handler
-from aikit.webhooks.hosting import detect_hosting
-from aikit.webhooks.sign import encode_payload, sign
+from aikit.webhooks.monitor import open_monitor
+from aikit.webhooks.server import ServerThread
+from aikit.webhooks.simulate import Simulator
+from aikit.webhooks.sources import MiB, Source, make_source, redact_secrets
 from aikit.webhooks.store import Store
-from aikit.webhooks.verify import HmacSpec, SourceConfig, Verifier
-from aikit.webhooks.view import render_html
+from aikit.webhooks.verify import HmacSpec
 
 if TYPE_CHECKING:
     import httpx
@@ -70,10 +70,6 @@ if TYPE_CHECKING:
 __all__ = ["WebhookListener"]
 
 log = logging.getLogger("aikit.webhooks")
-MiB = 1024 * 1024
-_LIVE: weakref.WeakSet[WebhookListener] = weakref.WeakSet()
-_LIVE_LOCK = threading.Lock()
-_ATEXIT = False
 
 
 class WebhookListener:
@@ -132,14 +128,11 @@ class WebhookListener:
             redact=self._redact,
         )
         self.app = HookApp(self.store, self._sources, self.dispatcher.wants, self.dispatcher.wake)
-        self._thread: threading.Thread | None = None
-        self._server: Any = None
-        self._error: BaseException | None = None
+        self._server = ServerThread(self.app, host)
+        self._simulator = Simulator()
         self._lock = threading.RLock()
         self.recovered = 0
-        self._client: httpx.Client | None = None
 
-    # -- configuration -----------------------------------------------------------------------------
     def add_source(
         self,
         name: str,
@@ -185,30 +178,19 @@ class WebhookListener:
         >>> hook.add_source("acme", scheme="hmac", secret="s",                        # doctest: +SKIP
         ...                 hmac={"header": "X-Acme-Signature", "prefix": "sha256="})
         """
-        if not name or "/" in name:
-            raise ConfigError("a source name must be non-empty and contain no '/'")
-        if secrets is not None and secret is not None:
-            raise ConfigError("pass secret= or secrets=, not both")
-        values = tuple(secrets) if secrets is not None else ((secret,) if secret else ())
-        if not values:
-            raise ConfigError(f"source {name!r} needs secret= (or secrets=[...] during a rotation)")
-        spec = HmacSpec(**hmac) if isinstance(hmac, dict) else hmac
-        config = SourceConfig(
+        self._sources[name] = make_source(
             name,
             scheme,
-            values,
-            tolerance=tolerance,
+            secret,
+            secrets=secrets,
             public_url=public_url,
-            hubspot_versions=tuple(hubspot_versions),
+            max_body=max_body,
+            rate_limit=rate_limit,
+            tolerance=tolerance,
+            hubspot_versions=hubspot_versions,
             github_sha1=github_sha1,
-            hmac=spec,
+            hmac=hmac,
         )
-        limiter = None
-        if rate_limit is not None:
-            rate, burst = rate_limit if isinstance(rate_limit, tuple) else (rate_limit, None)
-            limiter = RateLimit(rate, burst)
-        redact = frozenset({spec.header} if spec else ())
-        self._sources[name] = Source(config, Verifier(config), int(max_body), limiter, redact)
         return self
 
     @property
@@ -242,10 +224,9 @@ class WebhookListener:
         """``event.memo`` keyed by the function's name: run once per event, stored with it."""
         return event.memo(getattr(fn, "__qualname__", repr(fn)), fn, *args, **kwargs)
 
-    # -- lifecycle ---------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._server.running
 
     @property
     def url(self) -> str:
@@ -269,118 +250,35 @@ class WebhookListener:
         with self._lock:
             if self.running:
                 return self
-            self._replace_others()
+            live.replace_others(self, self._same_place)
             self.store.open()
-            self.recovered = self.store.recover()
-            sock = self._bind()
-            self.port = sock.getsockname()[1]
-            self._error = None
-            self._thread = threading.Thread(
-                target=self._serve, args=(sock,), name="aikit-webhooks", daemon=True
-            )
-            self._thread.start()
-            deadline = time.monotonic() + timeout
-            while not (self._server is not None and self._server.started):
-                if not self._thread.is_alive() or time.monotonic() > deadline:
-                    self._stop_parts()
-                    raise WebhookError(f"the webhook listener failed to start: {self._error!r}")
-                time.sleep(0.005)
+            try:
+                self.recovered = self.store.recover()
+                self.port = self._server.start(self._requested_port, timeout)
+            except BaseException:
+                self._stop_parts()
+                raise
             self.dispatcher.start()
-            global _ATEXIT
-            with _LIVE_LOCK:
-                _LIVE.add(self)
-                if not _ATEXIT:
-                    atexit.register(_stop_all)
-                    _ATEXIT = True
-            logging.getLogger("aikit.webhooks").addHandler(logging.NullHandler())
+            live.track(self)
+            if not log.handlers:
+                log.addHandler(logging.NullHandler())
             return self
 
-    def _replace_others(self) -> None:
-        with _LIVE_LOCK:
-            others = [
-                o
-                for o in _LIVE
-                if o is not self
-                and o.running
-                and (
-                    o.store.path.resolve() == self.store.path.resolve()
-                    or (self._requested_port and (o.host, o.port) == (self.host, self._requested_port))
-                )
-            ]
-        for other in others:
-            log.info("stopping the previous listener on port %s (same store or port)", other.port)
-            other.stop()
-
-    def _bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self._requested_port))
-            sock.listen(2048)
-        except OSError as exc:
-            sock.close()
-            self.store.close()
-            raise WebhookError(
-                f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror}; "
-                "pick another port or port=0"
-            ) from exc
-        return sock
-
-    def _serve(self, sock: socket.socket) -> None:
-        try:
-            import uvicorn
-
-            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
-                logger = logging.getLogger(name)
-                if not logger.handlers:
-                    logger.addHandler(logging.NullHandler())
-            try:
-                import uvloop
-
-                loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-                http = "httptools"
-            except ImportError:  # pragma: no cover - uvloop is in the serve extra
-                loop = asyncio.new_event_loop()
-                http = "auto"
-            asyncio.set_event_loop(loop)
-            config = uvicorn.Config(
-                self.app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                http=http,
-                backlog=2048,
-                timeout_keep_alive=30,
-                timeout_graceful_shutdown=3,
-                server_header=False,
-            )
-            self._server = uvicorn.Server(config)
-            loop.run_until_complete(self._server.serve(sockets=[sock]))
-            loop.close()
-        except BaseException as exc:  # never print from this thread; start() reports it
-            self._error = exc
-            log.debug("webhook server stopped: %r", exc)
-        finally:
-            sock.close()
+    def _same_place(self, other: WebhookListener) -> bool:
+        """True when ``other`` serves this listener's store file or its explicit port."""
+        if other.store.path.resolve() == self.store.path.resolve():
+            return True
+        return bool(self._requested_port) and (other.host, other.port) == (self.host, self._requested_port)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving, let running handlers finish (up to ``timeout``) and close the store."""
         with self._lock:
             self._stop_parts(timeout)
-            with _LIVE_LOCK:
-                _LIVE.discard(self)
+            live.untrack(self)
 
     def _stop_parts(self, timeout: float = 10.0) -> None:
-        server, thread = self._server, self._thread
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(timeout)
-        self._server, self._thread = None, None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._server.stop(timeout)
+        self._simulator.close()
         self.dispatcher.stop(timeout)
         self.store.close()
 
@@ -390,7 +288,6 @@ class WebhookListener:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- notebook API ------------------------------------------------------------------------------
     def events(
         self,
         source: str | None = None,
@@ -411,7 +308,7 @@ class WebhookListener:
         --------
         >>> hook.events(source="stripe", status="dead")                                 # doctest: +SKIP
         """
-        if not self._has_store():
+        if not self.store.exists:
             return events_frame([], {})
         return query_events(
             self.store, source=source, status=status, since=since, event_type=event_type, limit=limit
@@ -419,14 +316,12 @@ class WebhookListener:
 
     def stats(self) -> dict[str, Any]:
         """Counters: per source (received, stored, duplicates, rejected by reason, ...) and per status."""
-        sql = "SELECT status, count(*) FROM events GROUP BY status"
-        by_status = {s: n for s, n in self.store.query(sql)} if self._has_store() else {}
         return {
             "url": self.url if self.port is not None else None,
             "running": self.running,
             "sources": {name: dict(src.counts) for name, src in self._sources.items()},
             "rejected": dict(self.app.counts),
-            "status": by_status,
+            "status": self.store.status_counts() if self.store.exists else {},
             "commits": self.store.commits,
             "recovered": self.recovered,
             "handlers_busy": self.dispatcher.busy,
@@ -434,16 +329,7 @@ class WebhookListener:
 
     def rejections(self, limit: int = 50) -> list[dict[str, Any]]:
         """The most recent refused requests (time, source, status, reason, client), newest last."""
-        return [
-            {
-                "at": datetime.fromtimestamp(r.at, UTC),
-                "source": r.source,
-                "status": r.status,
-                "reason": r.reason,
-                "client": r.client,
-            }
-            for r in list(self.app.rejections)[-limit:]
-        ]
+        return self.app.recent_rejections(limit)
 
     def replay(self, event_id: int | str) -> int:
         """Run the handlers of a stored event again (row id, or the provider's event id).
@@ -451,30 +337,7 @@ class WebhookListener:
         Values memoised with ``event.memo`` are reused, so an AI call is not paid twice. Returns the
         row id.
         """
-        if not self.store.is_open:
-            raise WebhookError("start the listener before replaying (handlers run on its workers)")
-        sql = "SELECT id, source, event_type FROM events WHERE "
-        if isinstance(event_id, numbers.Integral):  # also numpy ints from hook.events()["id"]
-            rows = self.store.query(sql + "id = ?", (int(event_id),))
-        else:
-            rows = self.store.query(sql + "event_id = ? ORDER BY id DESC", (event_id,))
-        if not rows:
-            raise WebhookError(f"no stored event {event_id!r}")
-        rid, source, event_type = int(rows[0][0]), rows[0][1], rows[0][2]
-        if not self.dispatcher.wants(source, event_type):
-            raise WebhookError(
-                f"no handler matches event {rid} ({source}, {event_type}); register one with "
-                f"@hook.on({source!r}, {event_type or '*'!r}) first"
-            )
-
-        def op(conn: Any) -> None:
-            conn.execute("DELETE FROM handler_results WHERE event = ?", (rid,))
-            sql = "UPDATE events SET status='pending', attempts=0, next_attempt_at=0, last_error=NULL"
-            conn.execute(sql + " WHERE id=?", (rid,))
-
-        self.store.call(op)
-        self.dispatcher.wake()
-        return rid
+        return self.dispatcher.replay(event_id)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no event is pending, processing or due for a retry; False on timeout.
@@ -482,13 +345,7 @@ class WebhookListener:
         Pending events whose handler is not registered (after a restart) keep it False until the
         handler is registered again.
         """
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            sql = "SELECT count(*) FROM events WHERE status IN ('pending','processing','failed')"
-            if self.store.query(sql)[0][0] == 0 and self.dispatcher.busy == 0:
-                return True
-            time.sleep(0.02)
-        return False
+        return self.dispatcher.wait_idle(timeout)
 
     def simulate(
         self,
@@ -511,47 +368,34 @@ class WebhookListener:
         >>> hook.simulate("stripe", {"id": "evt_1", "type": "invoice.paid"}).json()     # doctest: +SKIP
         {'ok': True}
         """
-        import httpx
-
         src = self._sources.get(source)
         if src is None:
             raise ConfigError(f"unknown source {source!r}")
-        body, ctype = encode_payload(src.config.scheme, payload, content_type)
-        local = self.url_for(source)
-        signed_url = src.config.public_url.split("?", 1)[0] if src.config.public_url else local
-        signed = sign(src.config, body, url=signed_url, event_id=event_id, content_type=ctype)
-        send_headers = {"content-type": ctype, **signed.headers, **(headers or {})}
-        target = f"{local}?{signed.query}" if signed.query else local
-        client = self._client
-        if client is None:
-            client = self._client = httpx.Client()
-        return client.post(target, content=body, headers=send_headers, timeout=timeout)
+        return self._simulator.post(
+            src,
+            payload,
+            self.url_for(source),
+            headers=headers,
+            content_type=content_type,
+            event_id=event_id,
+            timeout=timeout,
+        )
 
-    # -- views -------------------------------------------------------------------------------------
     def widget(self, interval: float = 1.0) -> Any:
         """A live ipywidgets panel of this listener, refreshed every ``interval`` seconds.
 
-        Needs ``aikit[notebook]``. The plain HTML view (``hook`` as the last line of a cell) needs
-        nothing.
+        Needs ``aikit[notebook]``; the panel is :class:`aikit.widgets.webhooks.WebhookMonitor`,
+        reached through :func:`aikit.webhooks.monitor.open_monitor`. The plain HTML view (``hook``
+        as the last line of a cell) needs nothing.
 
         Examples
         --------
         >>> hook.widget()                                                              # doctest: +SKIP
         """
-        from aikit.widgets.webhooks import WebhookMonitor
-
-        return WebhookMonitor(self, interval)
-
-    def _has_store(self) -> bool:
-        """True once the store file exists (reading never creates it or starts its writer)."""
-        return self.store.path.exists()
+        return open_monitor(self, interval)
 
     def _redact(self, text: str) -> str:
-        for src in self._sources.values():
-            for secret in src.config.secrets:
-                if len(secret) >= 4:
-                    text = text.replace(secret, "***")
-        return text
+        return redact_secrets(self._sources, text)
 
     def __repr__(self) -> str:
         where = self.url if self.port is not None else "not started"
@@ -559,45 +403,11 @@ class WebhookListener:
         return f"<WebhookListener {where} {state} sources={self.sources}>"
 
     def _repr_html_(self) -> str:
-        recent: list[dict[str, Any]] = []
-        if self.store.path.exists():
-            try:
-                recent = [
-                    dict(r)
-                    for r in self.store.query(
-                        "SELECT id, source, event_type, status, received_at, last_error FROM events"
-                        " ORDER BY id DESC LIMIT 10"
-                    )
-                ]
-            except Exception:  # the view must render even if the store is unreadable
-                recent = []
-        sources = [
-            {
-                "name": name,
-                "scheme": src.config.scheme,
-                "url": f"{self.url}/hooks/{name}" if self.port is not None else "(not started)",
-                "public_url": src.config.public_url or "",
-                "secrets": f"{len(src.config.secrets)} (hidden)",
-                "counts": dict(src.counts),
-            }
-            for name, src in self._sources.items()
-        ]
-        hosting = detect_hosting()
-        return render_html(
+        return summary_html(
             url=self.url if self.port is not None else None,
             running=self.running,
-            store=str(self.store.path),
-            sources=sources,
-            recent=recent,
-            rejections=self.rejections(10),
-            warning=hosting.warning,
             port=self.port,
+            store=self.store,
+            sources=self._sources,
+            rejections=self.rejections(10),
         )
-
-
-def _stop_all() -> None:
-    with _LIVE_LOCK:
-        live = list(_LIVE)
-    for listener in live:
-        with contextlib.suppress(Exception):  # best effort at interpreter exit
-            listener.stop(timeout=3.0)

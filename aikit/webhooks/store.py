@@ -1,43 +1,36 @@
-"""Durable webhook storage: SQLite in WAL mode with ``synchronous=FULL`` and group commit.
+"""Durable webhook storage: the schema and every query, as methods of :class:`Store`.
 
-Every write goes through one writer thread. It takes whatever is queued (up to ``max_batch``
-operations), runs them in one transaction and commits once, so sixteen concurrent requests cost one
-fsync instead of sixteen. Only after that commit does each waiting request learn its outcome; the
-listener sends its 2xx at that point and never before. If the batch fails, each operation is retried
-alone so that one bad write cannot fail its neighbours; a write that still fails is reported to its
-caller (the listener answers 503 with ``Retry-After``).
+Nothing else in :mod:`aikit.webhooks` writes SQL. Writes (inserting verified events, claiming one
+for a handler, marking it done, failed or dead, memo values, replays) go through the single
+:class:`~aikit.webhooks.writer.Writer` thread: SQLite in WAL mode with ``synchronous=FULL`` and
+group commit, each caller answered only after its batch is committed. Reads open a short-lived
+connection in the calling thread (WAL lets readers run beside the writer).
 
-Reads open a short-lived connection in the calling thread (WAL lets readers run beside the writer).
-
->>> import tempfile, pathlib
+>>> import tempfile, pathlib, time
 >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "w.sqlite")
 >>> store.open()
->>> store.call(lambda conn: conn.execute("SELECT count(*) FROM events").fetchone()[0])
-0
+>>> event = NewEvent("gh", "id:1", "1", "push", time.time(), None, "{}", "", b"{}", None, "github", "pending")
+>>> store.insert([event, event])  # the second is a duplicate of the first
+[True, False]
+>>> store.count(), store.status_counts()
+(1, {'pending': 1})
 >>> store.close()
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import logging
-import queue
+import numbers
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
-from aikit.exceptions import WebhookError
 from aikit.settings import ensure_dir
+from aikit.webhooks.writer import Writer
 
-__all__ = ["INSERT_SQL", "SCHEMA", "STATUSES", "Store"]
-
-T = TypeVar("T")
-log = logging.getLogger("aikit.webhooks")
+__all__ = ["SCHEMA", "STATUSES", "NewEvent", "Store"]
 
 #: Lifecycle of a stored event. ``received`` means no handler matched when it arrived.
 STATUSES = ("received", "pending", "processing", "done", "failed", "dead")
@@ -81,43 +74,44 @@ CREATE TABLE IF NOT EXISTS memo (
 );
 """
 
-INSERT_SQL = (
+_INSERT = (
     "INSERT INTO events (source, dedupe_key, event_id, event_type, received_at, provider_ts, headers,"
     " query, body, content_type, verified, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (source, dedupe_key) DO NOTHING"
 )
-
-Op = Callable[[sqlite3.Connection], Any]
-
-
-class _Waiter:
-    """Where an operation's outcome goes: an asyncio future on some loop, or a thread future."""
-
-    __slots__ = ("fut", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None, fut: Any) -> None:
-        self.loop = loop
-        self.fut = fut
+_FRAME_COLUMNS = (
+    "id, source, event_type, event_id, status, attempts, received_at, provider_ts, last_error,"
+    " processed_at, body, content_type, headers"
+)
+_UNSETTLED = ("pending", "processing", "failed")
 
 
-_STOP = object()
+class NewEvent(NamedTuple):
+    """One verified event to insert: the columns an arriving request fills, in insert order."""
+
+    source: str
+    dedupe_key: str
+    event_id: str | None
+    event_type: str | None
+    received_at: float
+    provider_ts: float | None
+    headers: str
+    query: str
+    body: bytes
+    content_type: str | None
+    verified: str
+    status: str
 
 
 class Store:
-    """The SQLite event store behind a :class:`WebhookListener`.
+    """The SQLite event store behind a :class:`~aikit.webhooks.listener.WebhookListener`.
 
     Parameters
     ----------
     path : str or Path
-        The database file (created with its directory if missing).
-    max_batch : int
-        Most operations committed together.
-    gather_gap, gather_max : float
-        After the first queued operation, keep collecting (up to the size of the previous batch)
-        while the next one arrives within ``gather_gap`` seconds, for at most ``gather_max``.
-    checkpoint_every : int
-        Commits between WAL checkpoints, which run on their own thread so that no request waits
-        for one.
+        The database file (created with its directory by :meth:`open`).
+    max_batch, gather_gap, gather_max, checkpoint_every
+        Group-commit tuning of the :class:`~aikit.webhooks.writer.Writer`.
     """
 
     def __init__(
@@ -130,20 +124,13 @@ class Store:
         checkpoint_every: int = 200,
     ) -> None:
         self.path = Path(path).expanduser()
-        self.max_batch = max_batch
-        self.gather_gap = gather_gap
-        self.gather_max = gather_max
-        self.checkpoint_every = checkpoint_every
-        self._last_batch = 1
-        self._checkpointer: threading.Thread | None = None
-        self._closing = threading.Event()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self.commits = 0
-        self.batched = 0
-        self.commit_seconds = 0.0
+        self.writer = Writer(
+            self.path,
+            max_batch=max_batch,
+            gather_gap=gather_gap,
+            gather_max=gather_max,
+            checkpoint_every=checkpoint_every,
+        )
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -151,174 +138,207 @@ class Store:
 
     @property
     def is_open(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """True while the writer runs (between :meth:`open` and :meth:`close`)."""
+        return self.writer.is_open
 
-    # -- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def exists(self) -> bool:
+        """True once the file exists (reading a store that does not exist would create it)."""
+        return self.path.exists()
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed since :meth:`open`."""
+        return self.writer.commits
+
+    @property
+    def batched(self) -> int:
+        """Operations committed since :meth:`open` (``batched / commits`` is the group size)."""
+        return self.writer.batched
+
+    @property
+    def commit_seconds(self) -> float:
+        """Time the writer spent gathering and committing batches."""
+        return self.writer.commit_seconds
+
     def open(self) -> None:
-        """Create the schema and start the writer thread (idempotent)."""
-        with self._lock:
-            if self.is_open:
-                return
-            try:
-                ensure_dir(self.path.parent)
-                conn = self.connect()
-                conn.executescript(SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
-                raise WebhookError(f"cannot open the webhook store at {self.path}: {exc}") from exc
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run off the request path
-            self._conn = conn
-            self._queue = queue.SimpleQueue()
-            self._closing.clear()
-            self._thread = threading.Thread(target=self._run, name="aikit-webhook-writer", daemon=True)
-            self._thread.start()
-            self._checkpointer = threading.Thread(
-                target=self._checkpoints, name="aikit-webhook-checkpoint", daemon=True
-            )
-            self._checkpointer.start()
+        """Create the schema and start the writer (idempotent)."""
+        self.writer.open(SCHEMA)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Commit what is queued, stop the writer and close the connection."""
-        with self._lock:
-            thread = self._thread
-            if thread is None:
-                return
-            self._queue.put(_STOP)
-            thread.join(timeout)
-            self._thread = None
-            self._closing.set()
-            if self._checkpointer is not None:
-                self._checkpointer.join(timeout)
-                self._checkpointer = None
-            if self._conn is not None and not thread.is_alive():
-                self._conn.close()
-                self._conn = None
+        """Commit what is queued, stop the writer and close its connection."""
+        self.writer.close(timeout)
 
-    def connect(self) -> sqlite3.Connection:
-        """A new connection with the durable pragmas (callers close it)."""
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
+    def insert_async(self, events: Sequence[NewEvent]) -> asyncio.Future[list[bool]]:
+        """Queue ``events`` from the event loop; resolves after the commit to one flag per event:
+        True if stored, False for a duplicate of an earlier ``(source, dedupe_key)``."""
+        return self.writer.submit_async(_inserter(events))
 
-    # -- writes ------------------------------------------------------------------------------------
-    def submit_async(self, op: Op) -> asyncio.Future[Any]:
-        """Queue ``op`` from a running event loop; the future resolves after its batch commits."""
-        if not self.is_open:
-            raise WebhookError("the webhook store is closed")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._queue.put((op, _Waiter(loop, fut)))
-        return fut
+    def insert(self, events: Sequence[NewEvent]) -> list[bool]:
+        """:meth:`insert_async` from a thread: wait for the commit, return the stored flags."""
+        return self.writer.call(_inserter(events))
 
-    def call(self, op: Callable[[sqlite3.Connection], T], timeout: float = 60.0) -> T:
-        """Run ``op`` in the writer's transaction from any thread and wait for the commit."""
-        if not self.is_open:
-            raise WebhookError("the webhook store is closed")
-        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((op, _Waiter(None, fut)))
-        return fut.result(timeout)
+    def recover(self) -> int:
+        """Put rows left in ``processing`` by a crash back to ``pending``; return how many."""
+        now = time.time()
+        sql = "UPDATE events SET status='pending', next_attempt_at=? WHERE status='processing'"
+        return int(self.writer.call(lambda conn: conn.execute(sql, (now,)).rowcount))
 
-    def _run(self) -> None:
-        conn = self._conn
-        assert conn is not None
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            if item is _STOP:
-                break
-            t0 = time.perf_counter()
-            txn = _Txn(conn)
-            batch = [item]
-            txn.run(item[0])
-            # Group commit. The senders answered by the previous commit usually come straight
-            # back, so wait for about as many operations as that commit carried: while they keep
-            # arriving (gaps under ``gather_gap``), for at most ``gather_max``. Each operation runs
-            # in the open transaction as it arrives; one fsync then serves them all. A lone sender
-            # (previous batch of 1) never waits.
-            expected = self._last_batch
-            deadline = t0 + self.gather_max
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    wait = min(self.gather_gap, deadline - time.perf_counter())
-                    if len(batch) >= expected or wait <= 0:
-                        break
+    def claim(
+        self,
+        sources: Sequence[str],
+        wanted: Callable[[str, str | None], bool],
+        now: float | None = None,
+    ) -> sqlite3.Row | None:
+        """Mark the first due event (``pending``, or ``failed`` with its retry time reached) of
+        ``sources`` that ``wanted(source, event_type)`` accepts as ``processing``, count the attempt
+        and return its row; None if there is none. An idle store costs a read, never a write."""
+        now = time.time() if now is None else now
+        marks = ",".join("?" * len(sources))
+        select = (
+            "SELECT id, source, event_type FROM events WHERE status IN ('pending','failed') AND "
+            f"next_attempt_at <= ? AND source IN ({marks}) ORDER BY next_attempt_at, id LIMIT 200"
+        )
+        params = (now, *sources)
+        if not any(wanted(source, etype) for _, source, etype in self._read(select, params)):
+            return None
+
+        def op(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            for eid, source, etype in conn.execute(select, params).fetchall():
+                if wanted(source, etype):
+                    conn.execute(
+                        "UPDATE events SET status='processing', attempts=attempts+1 WHERE id=?", (eid,)
+                    )
+                    conn.row_factory = sqlite3.Row
                     try:
-                        nxt = self._queue.get(timeout=wait)
-                    except queue.Empty:
-                        break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                batch.append(nxt)
-                txn.run(nxt[0])
-            self._last_batch = len(batch)
-            try:
-                outcomes = txn.commit()
-                if outcomes is None:
-                    outcomes = self._isolate(conn, batch)
-                else:
-                    self.commits += 1
-            except BaseException as exc:  # never let the writer die silently
-                outcomes = [(None, exc)] * len(batch)
-            self.commit_seconds += time.perf_counter() - t0
-            self.batched += len(batch)
-            self._deliver(batch, outcomes)
+                        row: sqlite3.Row = conn.execute("SELECT * FROM events WHERE id=?", (eid,)).fetchone()
+                    finally:
+                        conn.row_factory = None
+                    return row
+            return None
 
-    def _checkpoints(self) -> None:
-        """Copy the WAL into the database every ``checkpoint_every`` commits (PASSIVE: never blocks
-        the writer). With the WAL fully copied, the writer restarts it from the beginning."""
-        conn: sqlite3.Connection | None = None
-        done = self.commits
-        try:
-            while not self._closing.wait(0.25):
-                if self.commits - done < self.checkpoint_every:
-                    continue
-                done = self.commits
-                if conn is None:
-                    conn = self.connect()
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except Exception as exc:  # the writer's own commits stay durable without checkpoints
-            log.debug("webhook store checkpoint failed: %s", exc)
-        finally:
-            if conn is not None:
-                conn.close()
+        return self.writer.call(op)
 
-    def _isolate(
-        self, conn: sqlite3.Connection, batch: Sequence[Any]
-    ) -> list[tuple[Any, BaseException | None]]:
-        """The batch failed as a whole: run each operation in its own transaction."""
-        out: list[tuple[Any, BaseException | None]] = []
-        for op, _ in batch:
-            txn = _Txn(conn)
-            txn.run(op)
-            outcome = txn.commit()
-            if outcome is None:
-                out.append((None, txn.error))
-            else:
-                self.commits += 1
-                out.append(outcome[0])
-        return out
+    def handlers_done(self, event: int) -> set[str]:
+        """Names of the handlers whose result is recorded for ``event``."""
+        rows = self._read("SELECT handler FROM handler_results WHERE event=?", (event,))
+        return {r[0] for r in rows}
 
-    @staticmethod
-    def _deliver(batch: Sequence[Any], outcomes: Sequence[tuple[Any, BaseException | None]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, Any]]] = {}
-        for (_, waiter), (value, err) in zip(batch, outcomes, strict=True):
-            if waiter.loop is None:
-                if err is None:
-                    waiter.fut.set_result(value)
-                else:
-                    waiter.fut.set_exception(err)
-            else:
-                by_loop.setdefault(waiter.loop, []).append((waiter.fut, value, err))
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
-                loop.call_soon_threadsafe(_resolve, items)
+    def record_result(self, event: int, handler: str, value: str) -> None:
+        """Record a handler's return value (JSON text) so a retry skips that handler."""
+        sql = "INSERT OR REPLACE INTO handler_results (event, handler, value, at) VALUES (?,?,?,?)"
+        now = time.time()
+        self.writer.call(lambda conn: conn.execute(sql, (event, handler, value, now)))
 
-    # -- reads -------------------------------------------------------------------------------------
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def mark_done(self, event: int, at: float) -> None:
+        """Every handler succeeded."""
+        sql = "UPDATE events SET status='done', processed_at=?, last_error=NULL WHERE id=?"
+        self.writer.call(lambda conn: conn.execute(sql, (at, event)))
+
+    def mark_failed(self, event: int, error: str, retry_at: float) -> None:
+        """A handler raised; claim the event again at ``retry_at``."""
+        sql = "UPDATE events SET status='failed', next_attempt_at=?, last_error=? WHERE id=?"
+        self.writer.call(lambda conn: conn.execute(sql, (retry_at, error, event)))
+
+    def mark_dead(self, event: int, error: str, at: float) -> None:
+        """A handler raised on the last allowed attempt: keep the error, stop retrying."""
+        sql = "UPDATE events SET status='dead', processed_at=?, last_error=? WHERE id=?"
+        self.writer.call(lambda conn: conn.execute(sql, (at, error, event)))
+
+    def memo(self, event: int, key: str) -> str | None:
+        """The JSON text stored by :meth:`set_memo` for ``(event, key)``, or None."""
+        rows = self._read("SELECT value FROM memo WHERE event=? AND key=?", (event, key))
+        return str(rows[0][0]) if rows else None
+
+    def set_memo(self, event: int, key: str, value: str) -> None:
+        """Store a memoised value (JSON text) with its event."""
+        sql = "INSERT OR REPLACE INTO memo (event, key, value, at) VALUES (?,?,?,?)"
+        now = time.time()
+        self.writer.call(lambda conn: conn.execute(sql, (event, key, value, now)))
+
+    def find(self, event: int | str) -> tuple[int, str, str | None] | None:
+        """``(row id, source, event_type)`` of a row id (int) or the provider's event id (str; the
+        newest row carrying it), or None."""
+        sql = "SELECT id, source, event_type FROM events WHERE "
+        if isinstance(event, numbers.Integral):  # also numpy ints from hook.events()["id"]
+            rows = self._read(sql + "id = ?", (int(event),))
+        else:
+            rows = self._read(sql + "event_id = ? ORDER BY id DESC", (event,))
+        return (int(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
+
+    def requeue(self, event: int) -> None:
+        """Forget the handlers' results of ``event`` and make it ``pending`` again (a replay);
+        its memo values stay."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM handler_results WHERE event = ?", (event,))
+            sql = "UPDATE events SET status='pending', attempts=0, next_attempt_at=0, last_error=NULL"
+            conn.execute(sql + " WHERE id=?", (event,))
+
+        self.writer.call(op)
+
+    def unsettled(self) -> int:
+        """Events pending, being handled or waiting for a retry."""
+        marks = ",".join("?" * len(_UNSETTLED))
+        return int(self._read(f"SELECT count(*) FROM events WHERE status IN ({marks})", _UNSETTLED)[0][0])
+
+    def count(self, source: str | None = None) -> int:
+        """Stored events, of one source or all."""
+        if source is None:
+            return int(self._read("SELECT count(*) FROM events")[0][0])
+        return int(self._read("SELECT count(*) FROM events WHERE source=?", (source,))[0][0])
+
+    def status_counts(self) -> dict[str, int]:
+        """Stored events per status (statuses with no event are left out)."""
+        return {s: int(n) for s, n in self._read("SELECT status, count(*) FROM events GROUP BY status")}
+
+    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest events first: ``id, source, event_type, status, received_at, last_error``."""
+        sql = (
+            "SELECT id, source, event_type, status, received_at, last_error FROM events"
+            " ORDER BY id DESC LIMIT ?"
+        )
+        return [dict(r) for r in self._read(sql, (int(limit),))]
+
+    def events(
+        self,
+        *,
+        source: str | None = None,
+        status: str | None = None,
+        event_type: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[sqlite3.Row]:
+        """Events matching every filter given, oldest first; ``limit`` keeps the newest.
+
+        Each row has ``id, source, event_type, event_id, status, attempts, received_at,
+        provider_ts, last_error, processed_at, body, content_type, headers``; ``since`` is a unix
+        time compared with ``received_at``.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("source", source), ("status", status), ("event_type", event_type)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("received_at >= ?")
+            params.append(float(since))
+        sql = f"SELECT {_FRAME_COLUMNS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return self._read(sql, params)[::-1]
+
+    def results_from(self, first: int) -> list[tuple[int, str, str | None]]:
+        """``(event, handler, JSON value)`` recorded for every event with id ``>= first``."""
+        sql = "SELECT event, handler, value FROM handler_results WHERE event >= ?"
+        return [(int(e), h, v) for e, h, v in self._read(sql, (first,))]
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only query on a fresh connection in the calling thread."""
         ensure_dir(self.path.parent)
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
@@ -329,52 +349,9 @@ class Store:
         finally:
             conn.close()
 
-    def recover(self) -> int:
-        """Put rows left in ``processing`` by a crash back to ``pending``; return how many."""
-        now = time.time()
-        sql = "UPDATE events SET status='pending', next_attempt_at=? WHERE status='processing'"
-        return int(self.call(lambda conn: conn.execute(sql, (now,)).rowcount))
 
+def _inserter(events: Sequence[NewEvent]) -> Callable[[sqlite3.Connection], list[bool]]:
+    def op(conn: sqlite3.Connection) -> list[bool]:
+        return [conn.execute(_INSERT, event).rowcount == 1 for event in events]
 
-class _Txn:
-    """One write transaction that operations join as they arrive (the writer thread only)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.results: list[tuple[Any, BaseException | None]] = []
-        self.error: BaseException | None = None
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except Exception as exc:
-            self.error = exc
-
-    def run(self, op: Op) -> None:
-        if self.error is not None:
-            return
-        try:
-            self.results.append((op(self.conn), None))
-        except Exception as exc:
-            self.error = exc
-
-    def commit(self) -> list[tuple[Any, BaseException | None]] | None:
-        """The results, or None if anything failed (the transaction is then rolled back)."""
-        if self.error is None:
-            try:
-                self.conn.execute("COMMIT")
-                return self.results
-            except Exception as exc:
-                self.error = exc
-        with contextlib.suppress(sqlite3.Error):
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-        return None
-
-
-def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for fut, value, err in items:
-        if fut.done():
-            continue
-        if err is None:
-            fut.set_result(value)
-        else:
-            fut.set_exception(err)
+    return op

@@ -138,6 +138,9 @@ def _one(body: bytes, eid: str | None, signed: bool, etype: str | None, ts: floa
 class Verifier:
     """Verify requests for one source; secrets are turned into keys once, at construction.
 
+    Each scheme is one method, ``_<scheme>``, chosen at construction and built on the shared
+    constant-time matchers ``_match`` and ``_match_any``.
+
     Parameters
     ----------
     config : SourceConfig
@@ -185,7 +188,6 @@ class Verifier:
         except Exception as exc:  # malformed input of any kind is a 401, never a 500
             raise _fail("malformed") from exc
 
-    # -- helpers -----------------------------------------------------------------------------------
     def _match(self, candidates: list[bytes], make: Callable[[bytes], bytes]) -> int:
         """Index of the secret whose expected signature equals one of ``candidates``; else raise."""
         if not candidates:
@@ -219,7 +221,6 @@ class Verifier:
         base = base.split("?", 1)[0]
         return f"{base}?{req.query}" if req.query else base
 
-    # -- schemes -----------------------------------------------------------------------------------
     def _standard(self, req: Incoming, now: float) -> Accepted:
         h = req.headers
         prefix = "webhook-" if "webhook-id" in h else "svix-"

@@ -4,7 +4,12 @@ The widget is the listener's HTML summary (URL, sources, last events and rejecti
 daemon thread every ``interval`` seconds while it is displayed; the thread never prints and stops
 with :meth:`WebhookMonitor.close` or when the listener stops.
 
->>> hook.widget()                                                               # doctest: +SKIP
+The dependency points one way: this module uses the listener, the listener never imports it.
+``hook.widget()`` reaches :class:`WebhookMonitor` through the factory the top-level ``aikit``
+package registers with :func:`aikit.webhooks.monitor.set_monitor`; building one directly is the same:
+
+>>> from aikit.widgets.webhooks import WebhookMonitor                          # doctest: +SKIP
+>>> WebhookMonitor(hook, interval=1.0)                                          # doctest: +SKIP
 """
 
 from __future__ import annotations

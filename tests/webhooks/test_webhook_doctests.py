@@ -11,14 +11,21 @@ MODULES = [
     "aikit.webhooks.app",
     "aikit.webhooks.cli",
     "aikit.webhooks.config",
+    "aikit.webhooks.display",
     "aikit.webhooks.frame",
     "aikit.webhooks.handlers",
     "aikit.webhooks.hosting",
     "aikit.webhooks.listener",
+    "aikit.webhooks.live",
+    "aikit.webhooks.monitor",
+    "aikit.webhooks.server",
     "aikit.webhooks.sign",
+    "aikit.webhooks.simulate",
+    "aikit.webhooks.sources",
     "aikit.webhooks.store",
     "aikit.webhooks.verify",
     "aikit.webhooks.view",
+    "aikit.webhooks.writer",
 ]
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from webhook_cases import HMAC_SPEC, WH_OLD
 
 from aikit.webhooks.listener import WebhookListener
 from aikit.webhooks.verify import SCHEMES
@@ -95,12 +95,14 @@ queries = st.sampled_from(["", "bodySHA256=abc", "bodySHA256=", "a=%ff&b", "toke
 
 
 @pytest.fixture(scope="module")
-def fuzz_hook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebhookListener]:
+def fuzz_hook(
+    tmp_path_factory: pytest.TempPathFactory, standard_secret: str, hmac_spec: dict[str, Any]
+) -> Iterator[WebhookListener]:
     store = Path(tmp_path_factory.mktemp("fuzz")) / "fuzz.sqlite"
     with WebhookListener(port=0, store=store) as hook:
         for scheme in SCHEMES:
-            secret = WH_OLD if scheme == "standard" else f"{scheme}-secret"
-            extra = {"hmac": HMAC_SPEC} if scheme == "hmac" else {}
+            secret = standard_secret if scheme == "standard" else f"{scheme}-secret"
+            extra = {"hmac": hmac_spec} if scheme == "hmac" else {}
             hook.add_source(
                 scheme, scheme=scheme, secret=secret, hubspot_versions=("v1", "v2", "v3"), **extra
             )

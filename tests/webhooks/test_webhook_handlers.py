@@ -10,7 +10,9 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +22,15 @@ from aikit.webhooks.listener import WebhookListener
 WH = "whsec_" + "c2VjcmV0LWJ5dGVzLWZvci1oYW5kbGVycw=="
 
 
-def _status(hook: WebhookListener, rid: int) -> tuple[str, int, str | None]:
-    row = hook.store.query("SELECT status, attempts, last_error FROM events WHERE id=?", (rid,))[0]
-    return row[0], row[1], row[2]
+@pytest.fixture
+def row_status(select: Callable[..., Any]) -> Callable[[WebhookListener, int], tuple[str, int, str | None]]:
+    """``row_status(hook, row_id) -> (status, attempts, last_error)`` as stored in the file."""
+
+    def read(hook: WebhookListener, rid: int) -> tuple[str, int, str | None]:
+        row = select(hook, "SELECT status, attempts, last_error FROM events WHERE id=?", rid)[0]
+        return row[0], row[1], row[2]
+
+    return read
 
 
 def test_duplicate_delivery_is_handled_once(hook: WebhookListener) -> None:
@@ -47,7 +55,9 @@ def test_duplicate_delivery_is_handled_once(hook: WebhookListener) -> None:
     assert df["result"][0] == {"paid": {"amount": 42}}
 
 
-def test_failures_retry_with_backoff_then_dead(aikit_home: Path) -> None:
+def test_failures_retry_with_backoff_then_dead(
+    aikit_home: Path, row_status: Callable[..., tuple[str, int, str | None]]
+) -> None:
     with WebhookListener(
         port=0, store=aikit_home / "h.sqlite", max_attempts=3, retry_base=0.05, retry_min=0.02
     ) as hook:
@@ -61,7 +71,7 @@ def test_failures_retry_with_backoff_then_dead(aikit_home: Path) -> None:
 
         hook.simulate("std", {"type": "x"})
         assert hook.wait_idle(15)
-        status, attempts, error = _status(hook, 1)
+        status, attempts, error = row_status(hook, 1)
         assert (status, attempts) == ("dead", 3)
         assert error is not None and "ValueError: CRM said no" in error
         assert len(stamps) == 3 and all(b - a >= 0.015 for a, b in itertools.pairwise(stamps))
@@ -71,10 +81,12 @@ def test_failures_retry_with_backoff_then_dead(aikit_home: Path) -> None:
         hook.on("std")(lambda event: "fixed")
         hook.replay(1)
         assert hook.wait_idle(10)
-        assert _status(hook, 1)[:2] == ("done", 1)
+        assert row_status(hook, 1)[:2] == ("done", 1)
 
 
-def test_retry_skips_handlers_that_already_succeeded(hook: WebhookListener) -> None:
+def test_retry_skips_handlers_that_already_succeeded(
+    hook: WebhookListener, row_status: Callable[..., tuple[str, int, str | None]]
+) -> None:
     hook.add_source("std", scheme="standard", secret=WH)
     first: list[int] = []
     second: list[int] = []
@@ -94,7 +106,7 @@ def test_retry_skips_handlers_that_already_succeeded(hook: WebhookListener) -> N
     hook.simulate("std", {"type": "order.created"})
     assert hook.wait_idle(15)
     assert first == [1] and second == [1, 2, 3]
-    assert _status(hook, 1)[:2] == ("done", 3)
+    assert row_status(hook, 1)[:2] == ("done", 3)
     assert hook.events()["result"][0] == {"record": "recorded", "flaky": "ok"}
 
 
@@ -144,7 +156,9 @@ def test_async_handlers_and_unserialisable_results(hook: WebhookListener) -> Non
     assert results[0] == {"on_a": 7} and results[1]["on_b"].startswith("<object object")
 
 
-def test_memo_requires_json_values(hook: WebhookListener) -> None:
+def test_memo_requires_json_values(
+    hook: WebhookListener, row_status: Callable[..., tuple[str, int, str | None]]
+) -> None:
     hook.add_source("std", scheme="standard", secret=WH)
 
     @hook.on("std")
@@ -154,7 +168,7 @@ def test_memo_requires_json_values(hook: WebhookListener) -> None:
     hook.simulate("std", {"type": "z"})
     hook.dispatcher.max_attempts = 1
     assert hook.wait_idle(10)
-    assert "JSON-serialisable" in str(_status(hook, 1)[2])
+    assert "JSON-serialisable" in str(row_status(hook, 1)[2])
 
 
 _CRASHER = textwrap.dedent(
@@ -177,7 +191,9 @@ _CRASHER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_rows_stuck_in_processing_are_recovered_at_start(aikit_home: Path) -> None:
+def test_rows_stuck_in_processing_are_recovered_at_start(
+    aikit_home: Path, row_status: Callable[..., tuple[str, int, str | None]]
+) -> None:
     store = aikit_home / "crash.sqlite"
     proc = subprocess.Popen(
         [sys.executable, "-c", _CRASHER, str(store), WH],
@@ -197,4 +213,4 @@ def test_rows_stuck_in_processing_are_recovered_at_start(aikit_home: Path) -> No
         hook.on("std", "ticket")(lambda event: done.append(event.attempt))
         assert hook.wait_idle(10)
         assert done == [2]  # the interrupted run counted as attempt 1
-        assert _status(hook, 1)[0] == "done"
+        assert row_status(hook, 1)[0] == "done"

@@ -1,4 +1,7 @@
-"""HTTP hygiene and storage semantics of the live listener (real uvicorn, real SQLite, loopback)."""
+"""The ASGI app over real HTTP: hygiene (405/404/413/429/401), handshakes, 2xx after commit, 503.
+
+Real uvicorn, real SQLite, loopback; rows are read back from the file with the ``select`` fixture.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ import hmac
 import json
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
-from conftest import CANARY
-from webhook_cases import _slack, _zoom
+import pytest
 
 from aikit.webhooks.listener import WebhookListener
 
@@ -20,8 +24,10 @@ def _gh(secret: str, body: bytes, delivery: str = "d1") -> dict[str, str]:
     return {"x-hub-signature-256": sig, "x-github-event": "push", "x-github-delivery": delivery}
 
 
-def _rows(hook: WebhookListener) -> int:
-    return int(hook.store.query("SELECT count(*) FROM events")[0][0])
+@pytest.fixture
+def rows(select: Callable[..., Any]) -> Callable[[WebhookListener], int]:
+    """Events in a listener's store file."""
+    return lambda hook: int(select(hook, "SELECT count(*) FROM events")[0][0])
 
 
 def test_post_only_unknown_source_and_never_410(hook: WebhookListener, http: httpx.Client) -> None:
@@ -35,18 +41,22 @@ def test_post_only_unknown_source_and_never_410(hook: WebhookListener, http: htt
     assert http.post(hook.url + "/hooks/", content=b"{}").status_code == 404
 
 
-def test_duplicate_is_200_stored_once(hook: WebhookListener, http: httpx.Client) -> None:
+def test_duplicate_is_200_stored_once(
+    hook: WebhookListener, http: httpx.Client, rows: Callable[[WebhookListener], int]
+) -> None:
     hook.add_source("gh", scheme="github", secret="s")
     body = b'{"ref":"main"}'
     first = http.post(hook.url_for("gh"), content=body, headers=_gh("s", body))
     again = http.post(hook.url_for("gh"), content=body, headers=_gh("s", body))
     assert first.json() == {"ok": True}
     assert again.status_code == 200 and again.json() == {"ok": True, "duplicate": True}
-    assert _rows(hook) == 1
+    assert rows(hook) == 1
     assert hook.stats()["sources"]["gh"]["duplicates"] == 1
 
 
-def test_body_limit_413_after_bounded_drain(hook: WebhookListener, http: httpx.Client) -> None:
+def test_body_limit_413_after_bounded_drain(
+    hook: WebhookListener, http: httpx.Client, rows: Callable[[WebhookListener], int]
+) -> None:
     hook.add_source("gh", scheme="github", secret="s", max_body=1024)
     big = b"x" * 200_000
     resp = http.post(hook.url_for("gh"), content=big, headers=_gh("s", big))
@@ -60,7 +70,7 @@ def test_body_limit_413_after_bounded_drain(hook: WebhookListener, http: httpx.C
     assert resp.status_code == 413
     small = b'{"ok":1}'
     assert http.post(hook.url_for("gh"), content=small, headers=_gh("s", small)).status_code == 200
-    assert _rows(hook) == 1
+    assert rows(hook) == 1
 
 
 def test_oversize_beyond_drain_limit_closes_cleanly(hook: WebhookListener) -> None:
@@ -109,7 +119,9 @@ def test_generic_401_for_every_failure(hook: WebhookListener, http: httpx.Client
     assert {"signature missing", "signature malformed", "signature mismatch"} <= reasons
 
 
-def test_slack_url_verification_handshake(hook: WebhookListener, http: httpx.Client) -> None:
+def test_slack_url_verification_handshake(
+    hook: WebhookListener, http: httpx.Client, cases: dict[str, Any], rows: Callable[[WebhookListener], int]
+) -> None:
     from slack_sdk.signature import SignatureVerifier
 
     hook.add_source("slack", scheme="slack", secret="slk")
@@ -127,15 +139,17 @@ def test_slack_url_verification_handshake(hook: WebhookListener, http: httpx.Cli
     }
     resp = http.post(hook.url_for("slack"), content=body, headers=headers)
     assert resp.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
-    assert _rows(hook) == 0
+    assert rows(hook) == 0
     unsigned = http.post(hook.url_for("slack"), content=body)
     assert unsigned.status_code == 401
-    event = _slack("slk", int(time.time()), "", 3)
+    event = cases["slack"].sign("slk", int(time.time()), "", 3)
     assert http.post(hook.url_for("slack"), content=event.body, headers=event.headers).status_code == 200
     assert hook.events()["event_type"].tolist() == ["app_mention"]
 
 
-def test_zoom_url_validation_handshake(hook: WebhookListener, http: httpx.Client) -> None:
+def test_zoom_url_validation_handshake(
+    hook: WebhookListener, http: httpx.Client, cases: dict[str, Any], rows: Callable[[WebhookListener], int]
+) -> None:
     hook.add_source("zoom", scheme="zoom", secrets=["new-token", "old-token"])
     body = json.dumps(
         {"event": "endpoint.url_validation", "payload": {"plainToken": "qgg8vlvZRS6UYooatFL8Aw"}}
@@ -147,8 +161,8 @@ def test_zoom_url_validation_handshake(hook: WebhookListener, http: httpx.Client
     )
     expected = hmac.new(b"old-token", b"qgg8vlvZRS6UYooatFL8Aw", hashlib.sha256).hexdigest()
     assert resp.json() == {"plainToken": "qgg8vlvZRS6UYooatFL8Aw", "encryptedToken": expected}
-    assert _rows(hook) == 0
-    ok = _zoom("new-token", ts, "", 1)
+    assert rows(hook) == 0
+    ok = cases["zoom"].sign("new-token", ts, "", 1)
     assert http.post(hook.url_for("zoom"), content=ok.body, headers=ok.headers).status_code == 200
 
 
@@ -165,40 +179,43 @@ def test_hubspot_batch_one_row_per_item_and_redelivery_dedupes(hook: WebhookList
 
 
 def test_storage_failure_is_503_with_retry_after_then_recovers(
-    hook: WebhookListener, http: httpx.Client
+    hook: WebhookListener, http: httpx.Client, rows: Callable[[WebhookListener], int]
 ) -> None:
     hook.add_source("gh", scheme="github", secret="s")
     warm = b'{"warm":1}'
     assert http.post(hook.url_for("gh"), content=warm, headers=_gh("s", warm, "w")).status_code == 200
-    pages = hook.store.call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
-    hook.store.call(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))  # the disk is "full"
+    writer = hook.store.writer  # max_page_count is a setting of the writer's own connection
+    pages = writer.call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+    writer.call(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))  # the disk is "full"
     body = json.dumps({"blob": "b" * 50_000}).encode()
     resp = http.post(hook.url_for("gh"), content=body, headers=_gh("s", body, "big"))
     assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
-    hook.store.call(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
+    writer.call(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
     resp = http.post(hook.url_for("gh"), content=body, headers=_gh("s", body, "big"))  # the sender's retry
     assert resp.status_code == 200
-    assert _rows(hook) == 2
+    assert rows(hook) == 2
 
 
-def test_signatures_redacted_and_secret_never_leaks(hook: WebhookListener, http: httpx.Client) -> None:
-    hook.add_source("std", scheme="standard", secret=CANARY)
-    hook.add_source("gh", scheme="github", secret=CANARY)
+def test_signatures_redacted_and_secret_never_leaks(
+    hook: WebhookListener, http: httpx.Client, canary: str, select: Callable[..., Any]
+) -> None:
+    hook.add_source("std", scheme="standard", secret=canary)
+    hook.add_source("gh", scheme="github", secret=canary)
     assert hook.simulate("std", {"type": "a.b", "n": 1}).status_code == 200
     body = b'{"x":1}'
     resp = http.post(
-        hook.url_for("gh") + "?token=jupyter-token-canary&a=1", content=body, headers=_gh(CANARY, body)
+        hook.url_for("gh") + "?token=jupyter-token-canary&a=1", content=body, headers=_gh(canary, body)
     )
     assert resp.status_code == 200
 
     @hook.on("gh", "*")
     def boom(event):
-        raise RuntimeError(f"bad key {CANARY}")
+        raise RuntimeError(f"bad key {canary}")
 
     hook.replay(hook.events(source="gh")["id"][0])
     assert hook.wait_idle(10)
     df = hook.events()
-    stored = hook.store.query("SELECT headers, query FROM events")
+    stored = select(hook, "SELECT headers, query FROM events")
     assert all("[redacted]" in h for h, _ in stored)
     assert "jupyter-token-canary" not in json.dumps([list(r) for r in stored])
     raw = json.dumps(json.loads(stored[0][0]))
@@ -212,7 +229,7 @@ def test_signatures_redacted_and_secret_never_leaks(hook: WebhookListener, http:
     ]
     texts.append(str(df["last_error"].tolist()))
     for text in texts:
-        assert CANARY not in text and CANARY[6:] not in text
+        assert canary not in text and canary[6:] not in text
     hook.stop()
     for path in hook.store.path.parent.glob("hooks.sqlite*"):
-        assert CANARY.encode() not in path.read_bytes()
+        assert canary.encode() not in path.read_bytes()
