@@ -43,6 +43,7 @@ lint: setup
 	$(VENV)/bin/ruff check aikit tests benchmarks
 	$(VENV)/bin/ruff format --check aikit tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: setup system-deps lint
 	$(VENV)/bin/pytest -q
