@@ -35,7 +35,9 @@ def test_every_error_class_is_an_aikit_error_drawn_in_the_tree() -> None:
     assert len(errors) >= 20
     outside = [f"{e.__module__}.{e.__qualname__}" for e in errors if not issubclass(e, AIKitError)]
     assert not outside, f"not AIKitError subclasses: {outside}"
-    undrawn = [e.__qualname__ for e in errors if e.__qualname__ not in tree and not e.__name__.startswith("_")]
+    undrawn = [
+        e.__qualname__ for e in errors if e.__qualname__ not in tree and not e.__name__.startswith("_")
+    ]
     assert not undrawn, f"missing from the tree in aikit/exceptions.py: {undrawn}"
 
 
