@@ -478,7 +478,11 @@ class HubSpot:
         -------
         PushReport
             Counts, the ``diff`` written and a ``failed`` DataFrame (id, property, error) that lists
-            every cell that could not be written, including those of a 207 partial failure.
+            every cell that could not be written, including those of a 207 partial failure and
+            those refused before any request because HubSpot would refuse them (``inf`` or
+            ``"12,5"`` in a number, a list in a string property, a date not at midnight, text over
+            65,536 characters...: :mod:`aikit.connectors.values`). Cells sent in a batch that got
+            no answer are in ``unknown``: push the same frame again to resolve them.
 
         Raises
         ------

@@ -212,8 +212,12 @@ async def _write(
     for start in range(0, len(items), batch_size):
         stop = await _send(hs, t, items[start : start + batch_size], report, failed, unknown)
         if stop is not None:
+            if isinstance(stop, CRMConnectionError):
+                why = "got no answer" if stop.maybe_applied else "could not reach the CRM"
+            else:
+                why = f"failed ({stop.category or stop.status})"
+            note = f"not sent: an earlier batch {why}"
             for oid, props in items[start + batch_size :]:
-                note = f"not sent: an earlier batch failed ({stop.category or stop.status or 'connection'})"
                 failed += [_fail(oid, c, note, None, "NOT_SENT") for c in props]
             return
 
@@ -245,7 +249,8 @@ async def _send(
         if exc.status in (401, 403):
             raise
         if isinstance(exc, CRMConnectionError) and exc.maybe_applied:
-            note = f"sent, but no answer came: it may have been applied; push again to resolve ({exc})"
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "no answer"
+            note = f"sent, no answer ({cause}): it may have been applied; push again to resolve"
             for oid, props in chunk:
                 unknown += [_fail(oid, c, note, None, "NO_ANSWER") for c in props]
             return exc

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 import httpx
 
@@ -188,7 +188,7 @@ class ApiSession:
         root, _, query = url.url.partition("?")
         self._url = root.rstrip("/")
         #: A query on the base URL (``?hapikey=...``) goes with every request, as httpx client params.
-        self._params = parse_qsl(query, keep_blank_values=True)
+        self._params = httpx.QueryParams(query)
         if url.login is not None:
             auth = httpx.BasicAuth(url.login[0], url.login[1].reveal())
         self.scrub = Scrubber()

@@ -188,6 +188,12 @@ class DyingCRM:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
+        try:
+            self._relay(client)
+        except OSError:  # an idle keep-alive connection timed out, or the test is over
+            return
+
+    def _relay(self, client: socket.socket) -> None:
         upstream = socket.create_connection(("127.0.0.1", self.target))
         with client, upstream:
             client.settimeout(10)
