@@ -83,8 +83,9 @@ class AsyncAI:
     ----------
     model : str
         ``"provider:model"``: ``openai:gpt-4o-mini``, ``anthropic:claude-sonnet-4-5``, ``compat:NAME``
-        (with ``base_url``), ``ollama:NAME``, or ``local`` / ``local:/path/model.gguf`` (the embedded
-        model, started at the first call, never here; temperature 0 by default).
+        or ``azure:DEPLOYMENT`` (with ``base_url``), ``ollama:NAME``, or ``local`` /
+        ``local:/path/model.gguf`` (the embedded model, started at the first call, never here;
+        temperature 0 by default).
     base_url : str, optional
         Endpoint up to ``/v1``; overrides the provider default. Part of the cache key. A query
         (Azure's ``?api-version=``) stays after the path; credentials in it (``user:password@`` user
