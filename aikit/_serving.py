@@ -44,7 +44,14 @@ from aikit.exceptions import AIKitError, ConfigError
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["LOOPBACK", "AppThread", "bind_loopback", "wait_until_interrupted"]
+__all__ = [
+    "LOOPBACK",
+    "AppThread",
+    "add_secret_arguments",
+    "bind_loopback",
+    "secret_argument",
+    "wait_until_interrupted",
+]
 
 #: The address every aikit server binds unless told another loopback address.
 LOOPBACK = "127.0.0.1"
@@ -305,3 +312,68 @@ def wait_until_interrupted(alive: Callable[[], bool] = lambda: True, poll_s: flo
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def add_secret_arguments(parser: Any, flag: str, what: str) -> None:
+    """Give a CLI server ``FLAG-env VAR`` and ``FLAG-file PATH`` for a secret, never ``FLAG VALUE``.
+
+    A value on the command line is visible to every user of the machine (``ps``) and kept in shell
+    history, so ``FLAG VALUE`` is still parsed (hidden) only to be refused by :func:`secret_argument`
+    with a message saying what to use instead.
+
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_secret_arguments(parser, "--token", "the token")
+    >>> args = parser.parse_args(["--token-env", "DEMO_TOKEN_VAR"])
+    >>> secret_argument(args, "--token", {"DEMO_TOKEN_VAR": "t"})
+    't'
+    """
+    import argparse
+
+    dest = flag.lstrip("-").replace("-", "_")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        f"{flag}-env", dest=f"{dest}_env", metavar="VAR", help=f"read {what} from this environment variable"
+    )
+    group.add_argument(
+        f"{flag}-file",
+        dest=f"{dest}_file",
+        metavar="PATH",
+        help=f"read {what} from this file (its first line)",
+    )
+    group.add_argument(flag, dest=f"{dest}_argv", metavar="VALUE", help=argparse.SUPPRESS)
+
+
+def secret_argument(args: Any, flag: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The secret named by ``FLAG-env`` or ``FLAG-file`` (None when neither was given).
+
+    Raises
+    ------
+    ConfigError
+        ``FLAG VALUE`` was used, the variable is not set, or the file cannot be read or is empty.
+    """
+    import os
+    from pathlib import Path
+
+    dest = flag.lstrip("-").replace("-", "_")
+    if getattr(args, f"{dest}_argv", None) is not None:
+        raise ConfigError(
+            f"{flag} VALUE would put the secret on the command line, where `ps` and the shell history "
+            f"show it to others; use {flag}-env VAR (an environment variable) or {flag}-file PATH"
+        )
+    variable, path = getattr(args, f"{dest}_env", None), getattr(args, f"{dest}_file", None)
+    if variable:
+        value = (os.environ if environ is None else environ).get(variable, "").strip()
+        if not value:
+            raise ConfigError(f"{flag}-env {variable}: that environment variable is not set (or empty)")
+        return value
+    if path:
+        try:
+            lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{flag}-file {path}: cannot read it ({type(exc).__name__}: {exc})") from exc
+        value = lines[0].strip() if lines else ""
+        if not value:
+            raise ConfigError(f"{flag}-file {path}: the file is empty")
+        return value
+    return None

@@ -6,23 +6,32 @@ ever need to catch these classes::
 
     AIKitError
     ├── ConfigError                  bad argument, unknown provider, malformed model string
-    │   └── MissingCredentialError   no key/token found; the message names the variable to set
+    │   ├── MissingCredentialError   no key/token found; the message names the variable to set
+    │   ├── InvalidCell              a cell a push cannot write (``aikit.connectors.values``; per cell)
+    │   └── SearchError              a search body the demo CRM refuses (``aikit.local.crm.search``)
     ├── ProviderError                an AI provider call failed (carries status, provider, attempts)
     │   ├── ProviderHTTPError        non-retryable 4xx (400/401/403/404/422): the provider's message
     │   ├── RetryExhaustedError      retryable failures (429/5xx/timeouts) until the deadline
     │   ├── ProviderTimeoutError     one request timed out (retried unless the deadline is spent)
     │   ├── ProviderConnectionError  connection refused/reset (retried unless the deadline is spent)
     │   └── InvalidOutputError       output failed schema validation after the retry
+    ├── SchemaMismatch               one output does not fit its schema (``aikit.client.schema``)
     ├── BudgetExceededError          a batch stopped scheduling rows at ``budget_usd``
     ├── CacheError                   the local response cache could not be read or written
+    ├── CallLogError                 the call log under ``$AIKIT_HOME`` could not be read (damaged file)
     ├── LocalModelError              the embedded offline LLM is missing, or its server died
     ├── SharedStateError             the shared Redis cache/limiter of a scaled-out batch failed
     ├── CRMError                     a CRM call failed (status, category, correlation id)
-    │   └── PushError                a push could not be completed
+    │   ├── PushError                a push could not be completed
+    │   ├── CRMConnectionError       no answer from the CRM (``maybe_applied``: it may have acted on it)
+    │   └── StoreError               the demo CRM refused a request (``aikit.local.crm.wire``)
     ├── WebhookError                 listener configuration or storage failure
     │   └── SignatureError           a webhook failed verification (never leaks which check)
-    └── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
-        └── OAuthError               the authorization server answered with an OAuth error code
+    ├── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
+    │   └── OAuthError               the authorization server answered with an OAuth error code
+    └── ReportError                  ``aikit demo``: the report notebook failed (``aikit.demo``)
+
+The classes named with a module live next to the code that raises them.
 
 Messages never contain secrets: keys and tokens are masked before they reach an exception.
 """
@@ -33,8 +42,10 @@ __all__ = [
     "AIKitError",
     "AuthError",
     "BudgetExceededError",
+    "CRMConnectionError",
     "CRMError",
     "CacheError",
+    "CallLogError",
     "ConfigError",
     "InvalidOutputError",
     "LocalModelError",
@@ -113,6 +124,10 @@ class CacheError(AIKitError):
     """The response cache directory could not be read or written (the message names the directory)."""
 
 
+class CallLogError(AIKitError):
+    """The call log (``$AIKIT_HOME/calls.sqlite``) could not be read; the message names the file."""
+
+
 class LocalModelError(AIKitError):
     """The embedded offline LLM runtime or model is missing, or its server failed."""
 
@@ -140,6 +155,18 @@ class CRMError(AIKitError):
 
 class PushError(CRMError):
     """Writing values back to the CRM could not be completed."""
+
+
+class CRMConnectionError(CRMError):
+    """The CRM did not answer: unreachable, connection lost, or no reply in time, after the retries.
+
+    ``maybe_applied`` is True when a request was sent and no answer came back, so the CRM may have
+    acted on it (a push reports those rows as "unknown"); False when no attempt reached the CRM.
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class WebhookError(AIKitError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -87,3 +89,60 @@ def auto_server() -> Iterator[OAuthServer]:
 
     with OAuthServer(device_interval=0.05, auto_approve=True) as server:
         yield server
+
+
+class LeakScan:
+    """Everything a secret could leak into during a test, searched for canaries at the end.
+
+    It covers every file under ``$AIKIT_HOME`` (caches, the call log, token and state files, SQLite WAL
+    files included), every log record at DEBUG (httpx's and httpcore's too: their INFO/DEBUG lines
+    print URLs and headers), and what the test hands to :meth:`add`: the ``repr``/``str`` of objects
+    and, for exceptions, the whole chain (``__cause__``/``__context__``, ``args``, the formatted
+    traceback).
+    """
+
+    def __init__(self, home: Path, caplog: pytest.LogCaptureFixture) -> None:
+        self.home, self.caplog = home, caplog
+        self.texts: list[tuple[str, str]] = []
+
+    def add(self, *objects: Any) -> None:
+        """Keep the reprs (and exception chains) of ``objects`` for the scan."""
+        for obj in objects:
+            seen: set[int] = set()
+            while obj is not None and id(obj) not in seen:
+                seen.add(id(obj))
+                self.texts.append((f"repr of {type(obj).__name__}", repr(obj)))
+                self.texts.append((f"str of {type(obj).__name__}", str(obj)))
+                if not isinstance(obj, BaseException):
+                    break
+                self.texts.append(("args", repr(obj.args)))
+                self.texts.append(("traceback", "".join(traceback.format_exception_only(obj))))
+                obj = obj.__cause__ or obj.__context__
+
+    def places(self) -> Iterator[tuple[str, str]]:
+        from aikit.client import calllog
+
+        calllog._flush_all()  # rows queued for the call log's writer thread are on disk now
+        yield from self.texts
+        for record in self.caplog.records:
+            yield f"log record of {record.name}", record.getMessage() + (record.exc_text or "")
+        for path in sorted(self.home.rglob("*")):
+            if path.is_file():
+                yield f"file {path.relative_to(self.home)}", path.read_bytes().decode("utf-8", "replace")
+
+    def assert_clean(self, *canaries: str) -> None:
+        """No canary in any place; the message names the place and shows the surrounding text."""
+        assert all(len(c) >= 6 for c in canaries), "canaries this short would match by chance"
+        for where, text in self.places():
+            for canary in canaries:
+                at = text.find(canary)
+                assert at < 0, f"{canary!r} leaked into {where}: ...{text[max(0, at - 60) : at + 80]}..."
+
+
+@pytest.fixture
+def leak_scan(aikit_home: Path, caplog: pytest.LogCaptureFixture) -> LeakScan:
+    """A :class:`LeakScan` of this test, with every logger (httpx and httpcore included) at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return LeakScan(aikit_home, caplog)

@@ -29,8 +29,11 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import parse_authorization_code_response, prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from aikit._runtime import LoopLocal
+from aikit.auth.masking import Scrubber
 from aikit.auth.secrets import Secret, reveal
 from aikit.auth.tokens import Token
+from aikit.auth.urls import SplitURL, protect_logs, redact_urls, split_url
 from aikit.exceptions import AuthError, ConfigError, OAuthError
 
 __all__ = ["DEVICE_GRANT", "JWT_BEARER_GRANT", "AuthorizationRequest", "DeviceAuthorization", "OAuth2Client"]
@@ -131,53 +134,85 @@ class OAuth2Client:
     ) -> None:
         if not client_id or not token_url:
             raise ConfigError("OAuth2Client needs client_id and token_url")
+        protect_logs()
+        given = {"token_url": token_url, "authorize_url": authorize_url, "revocation_url": revocation_url,
+                 "device_authorization_url": device_authorization_url}  # fmt: skip
+        #: Each endpoint taken apart once: a ``user:password@`` is sent as Basic, nothing shows it.
+        self._urls: dict[str, SplitURL] = {k: split_url(v) for k, v in given.items() if v}
+        if client_secret is not None and any(u.login for u in self._urls.values()):
+            raise ConfigError(
+                "an endpoint URL carries a user:password@ login and the client has a client_secret; both "
+                "go in the Authorization header: keep one"
+            )
+        self._scrub = Scrubber()
+        for secret in (s for u in self._urls.values() for s in u.secrets):
+            self._scrub.add(secret)
         self.client_id = client_id
-        self.token_url = token_url
+        self.token_url: str = self._urls["token_url"].url
         self._client_secret = client_secret
-        self.authorize_url = authorize_url
-        self.device_authorization_url = device_authorization_url
-        self.revocation_url = revocation_url
+        self.authorize_url = self._plain("authorize_url")
+        self.device_authorization_url = self._plain("device_authorization_url")
+        self.revocation_url = self._plain("revocation_url")
         self.scope = scope
         self._transport = transport
         self._timeout = timeout
-        self._http: httpx.AsyncClient | None = None
-        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._http: LoopLocal[httpx.AsyncClient] = LoopLocal(self._new_http, close=_aclose)
+
+    def _failure(self, body: dict[str, Any], status: int, what: str) -> OAuthError:
+        """The server's OAuth error, its message masked (a server may echo a secret back)."""
+        self._scrub.add(reveal(self._client_secret) if self._client_secret is not None else None)
+        error = _oauth_error(body, status, what)
+        error.args = (redact_urls(self._scrub(str(error.args[0]))),)
+        return error
+
+    def _plain(self, name: str) -> str | None:
+        url = self._urls.get(name)
+        return None if url is None else url.url
+
+    def _shown(self, url: str) -> str:
+        for split in self._urls.values():
+            if split.url == url:
+                return split.shown
+        return redact_urls(url)
 
     def __repr__(self) -> str:
         secret = ", client_secret='***'" if self._client_secret else ""
-        return f"OAuth2Client(client_id={self.client_id!r}, token_url={self.token_url!r}{secret})"
+        return (
+            f"OAuth2Client(client_id={self.client_id!r}, token_url={self._shown(self.token_url)!r}{secret})"
+        )
 
     @property
     def is_public(self) -> bool:
         return self._client_secret is None
 
+    def _new_http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self._transport, timeout=self._timeout)
+
     def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._http_loop is not loop:
-            self._http = httpx.AsyncClient(transport=self._transport, timeout=self._timeout)
-            self._http_loop = loop
-        return self._http
+        """This event loop's HTTP client (one per loop: it works after a fork or a loop restart)."""
+        return self._http.get()
 
     async def aclose(self) -> None:
-        """Close the HTTP connection pool (safe to call twice)."""
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        """Close this event loop's HTTP connection pool (safe to call twice)."""
+        http = self._http.pop()
+        if http is not None:
+            await http.aclose()
 
-    def _auth(self, data: dict[str, str]) -> httpx.BasicAuth | None:
+    def _auth(self, data: dict[str, str], url: str) -> httpx.Auth | None:
         secret = reveal(self._client_secret)
         if secret is None:
             data["client_id"] = self.client_id
-            return None
+            login = next((u.login for u in self._urls.values() if u.url == url and u.login), None)
+            return None if login is None else httpx.BasicAuth(login[0], login[1].reveal())
         return httpx.BasicAuth(self.client_id, secret)
 
     async def _post(self, url: str, data: dict[str, str], *, authenticate: bool = True) -> httpx.Response:
-        auth = self._auth(data) if authenticate else None
+        auth = self._auth(data, url) if authenticate else None
         try:
             return await self._client().post(url, data=data, auth=auth or httpx.USE_CLIENT_DEFAULT)
         except httpx.HTTPError as exc:
             raise AuthError(
-                f"Could not reach the authorization server at {url}: {type(exc).__name__}"
+                f"Could not reach the authorization server at {self._shown(url)}: {type(exc).__name__}"
             ) from exc
 
     async def _token_request(self, data: dict[str, str], *, what: str) -> Token:
@@ -185,7 +220,7 @@ class OAuth2Client:
         body = _json(response)
         if response.status_code == 200:
             return Token.from_response(body)
-        raise _oauth_error(body, response.status_code, what)
+        raise self._failure(body, response.status_code, what)
 
     async def client_credentials(self, scope: str | None = None) -> Token:
         """Client credentials grant (RFC 6749 section 4.4): a confidential client gets its own token."""
@@ -255,7 +290,7 @@ class OAuth2Client:
         response = await self._post(self.device_authorization_url, data)
         body = _json(response)
         if response.status_code != 200:
-            raise _oauth_error(body, response.status_code, "device login")
+            raise self._failure(body, response.status_code, "device login")
         try:
             return DeviceAuthorization(
                 device_code=str(body["device_code"]),
@@ -293,7 +328,7 @@ class OAuth2Client:
             if error == "slow_down":
                 interval += 5.0
             elif error != "authorization_pending":
-                raise _oauth_error(body, response.status_code, "device login")
+                raise self._failure(body, response.status_code, "device login")
             polls += 1
             if on_pending is not None:
                 on_pending(polls)
@@ -328,7 +363,7 @@ class OAuth2Client:
             raise ConfigError("This OAuth2Client has no revocation_url")
         response = await self._post(self.revocation_url, {"token": token, "token_type_hint": hint})
         if response.status_code != 200:
-            raise _oauth_error(_json(response), response.status_code, "revocation")
+            raise self._failure(_json(response), response.status_code, "revocation")
 
     async def jwt_bearer(self, assertion: str, scope: str | None = None) -> Token:
         """JWT bearer grant (RFC 7523 section 2.1): trade a signed assertion for a token."""
@@ -339,7 +374,7 @@ class OAuth2Client:
         body = _json(response)
         if response.status_code == 200:
             return Token.from_response(body)
-        raise _oauth_error(body, response.status_code, "JWT bearer login")
+        raise self._failure(body, response.status_code, "JWT bearer login")
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -356,3 +391,7 @@ def _oauth_error(body: dict[str, Any], status: int, what: str) -> OAuthError:
     hint = _HINTS.get(error, "see the authorization server's response")
     detail = f": {described}" if isinstance(described, str) and described else ""
     return OAuthError(f"The {what} failed with '{error}' ({hint}){detail}.", error=error, status=status)
+
+
+async def _aclose(http: httpx.AsyncClient) -> None:
+    await http.aclose()

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from aikit._runtime import get_loop, in_runtime_thread, run_sync
+from aikit._runtime import LoopLocal, get_loop, in_runtime_thread, run_sync
 from aikit.auth.loopback import LoopbackRedirect
 from aikit.auth.oauth import AuthorizationRequest, DeviceAuthorization, OAuth2Client
 from aikit.auth.tokens import Token, TokenStore, token_store
@@ -118,7 +118,8 @@ class OAuth2Auth(httpx.Auth):
         self._store = token_store(persist)
         self.key = key or f"{client.client_id}@{client.token_url}"
         self._token = token if token is not None else self._store.load(self.key)
-        self._lock: asyncio.Lock | None = None
+        #: One lock per event loop (refreshes run on aikit's loop; after it restarts, a new lock).
+        self._locks: LoopLocal[asyncio.Lock] = LoopLocal(asyncio.Lock)
         self.last_error: str | None = None
         self.refresh_count = 0
 
@@ -162,9 +163,7 @@ class OAuth2Auth(httpx.Auth):
 
     async def _renew_if_current(self, stale: Token | None) -> Token:
         """Runs on aikit's loop. Renew unless another caller already replaced ``stale``."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        async with self._locks.get():
             current = self._token
             if current is not None and current is not stale and not current.expires_within(self.leeway):
                 return current

@@ -30,13 +30,15 @@ import httpx
 
 from aikit._runtime import LoopLocal
 from aikit.auth.secrets import Secret, resolve_key
+from aikit.auth.urls import SplitURL, protect_logs, split_url
 from aikit.client import pricing
+from aikit.client.backends import is_redis_url
 from aikit.client.cache import normalize_base_url
 from aikit.client.drive import StreamDriver, drive
 from aikit.client.flight import single_flight
 from aikit.client.flow import AttemptFlow
 from aikit.client.ledger import Ledger, Observer, Scrubber, notify
-from aikit.client.providers import ProviderSpec, make_provider, parse_model
+from aikit.client.providers import ProviderSpec, known_params, make_provider, parse_model
 from aikit.client.ratelimit import RateLimiter
 from aikit.client.request import RequestBuilder, cache_mode, estimate_tokens
 from aikit.client.response import Response
@@ -81,10 +83,14 @@ class AsyncAI:
     ----------
     model : str
         ``"provider:model"``: ``openai:gpt-4o-mini``, ``anthropic:claude-sonnet-4-5``, ``compat:NAME``
-        (with ``base_url``), ``ollama:NAME``, or ``local`` / ``local:/path/model.gguf`` (the embedded
-        model, started at the first call, never here; temperature 0 by default).
+        or ``azure:DEPLOYMENT`` (with ``base_url``), ``ollama:NAME``, or ``local`` /
+        ``local:/path/model.gguf`` (the embedded model, started at the first call, never here;
+        temperature 0 by default).
     base_url : str, optional
-        Endpoint up to ``/v1``; overrides the provider default. Part of the cache key.
+        Endpoint up to ``/v1``; overrides the provider default. Part of the cache key. A query
+        (Azure's ``?api-version=``) stays after the path; credentials in it (``user:password@`` user
+        info, sent as HTTP Basic; secret query parameters such as ``?key=``) are masked wherever the
+        URL is shown, logged or keyed, like the API key.
     api_key : str or Secret, optional
         Wins over this kernel's session (the login panel, ``aikit.auth.set_secret``), the environment
         (``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` / ``AIKIT_API_KEY``) and ``.env``. Never shown,
@@ -92,8 +98,9 @@ class AsyncAI:
     rpm, tpm : float, optional
         Requests / tokens per minute to pace to; learned from response headers when not given.
     cache : bool, str, Path or cache object
-        True (default): the persistent cache under ``$AIKIT_HOME``; False: none; a directory; a
-        ``redis://`` URL (``aikit[scale]``); or an object with ``aget/aget_many/aset``.
+        True (default): the persistent cache under ``$AIKIT_HOME``; False: none; a directory (a
+        relative one is resolved now, against the current directory); a ``redis://`` URL
+        (``aikit[scale]``); or an object with ``aget/aget_many/aset``.
     timeout : float
         Seconds per HTTP request (default 60).
     retry : RetryPolicy, optional
@@ -130,7 +137,9 @@ class AsyncAI:
         transport: httpx.AsyncBaseTransport | None = None,
         calllog: Any = True,
     ) -> None:
-        self.spec: ProviderSpec = parse_model(model, base_url)
+        protect_logs()
+        self._url: SplitURL | None = split_url(str(base_url)) if base_url and str(base_url).strip() else None
+        self.spec: ProviderSpec = parse_model(model, self._url.url if self._url else base_url)
         local = self.spec.provider == "local"
         if max_concurrency is None:
             max_concurrency = LOCAL_CONCURRENCY if local else 64
@@ -146,20 +155,25 @@ class AsyncAI:
         self._key_resolved = False
         self._scrub = Scrubber()
         self._scrub.add(self._explicit_key.reveal() if self._explicit_key else None)
+        for secret in self._url.secrets if self._url else ():
+            self._scrub.add(secret)
         self._options = {"rpm": rpm, "tpm": tpm, "max_concurrency": max_concurrency}
         self._limiter_url = limiter if isinstance(limiter, str) else None
         if isinstance(limiter, str):
             limiter = self._shared_limiter(limiter)
         self.limiter = limiter or RateLimiter(rpm, tpm, max_concurrency=max_concurrency)
         self._transport = transport
+        if isinstance(cache, str | os.PathLike) and not is_redis_url(cache) and str(cache).strip():
+            cache = os.path.abspath(os.path.expanduser(os.fspath(cache)))  # once: a later chdir moves nothing
         self._cache_spec = cache
         self._cache: ResponseCache | None = None
         self._calllog_spec = calllog
         key_base_url = normalize_base_url(self.spec.base_url) if self.spec.base_url else ""
         defaults = {"temperature": 0} if local else None
         self._requests = RequestBuilder(
-            provider=self.spec.provider, model=self.spec.model, base_url=key_base_url, defaults=defaults
-        )
+            provider=self.spec.provider, model=self.spec.model, base_url=key_base_url, defaults=defaults,
+            known=known_params(self.spec),
+        )  # fmt: skip
         self._provider: Provider | None = None if local else make_provider(self.spec)
         self._local_base_url: str | None = None
         self._loop_state: LoopLocal[_LoopState] = LoopLocal(self._new_state, close=_close_state)
@@ -198,8 +212,10 @@ class AsyncAI:
 
         The API key is left out unless ``include_key=True`` asks for it; then the key passed to this
         client explicitly (``api_key=``) is included **as plain text**, e.g. to ship it to Dask workers
-        inside the task graph. A key from the session, the environment or ``.env`` is never included:
-        the rebuilt client resolves its own. An injected transport or limiter object is not included
+        inside the task graph. Credentials in ``base_url`` count as the key: without ``include_key``
+        the description's ``base_url`` has none (user info dropped, secret query values masked). A
+        key from the session, the environment or ``.env`` is never included: the rebuilt client
+        resolves its own. An injected transport or limiter object is not included
         (a ``redis://`` limiter URL is).
 
         >>> AsyncAI.from_description(AsyncAI("ollama:llama3.2", cache=False).describe())
@@ -217,9 +233,12 @@ class AsyncAI:
             where = getattr(spec, "directory", None) or getattr(spec, "url", None)
             cache = str(where) if where is not None else True
         key = self._explicit_key.reveal() if include_key and self._explicit_key else None
+        base_url = self._explicit_base_url
+        if base_url and self._url is not None and not include_key:
+            base_url = self._url.shown
         return {
             "model": str(self.spec),
-            "base_url": self._explicit_base_url,
+            "base_url": base_url,
             "api_key": key,
             **self._options,
             "cache": cache,
@@ -247,9 +266,12 @@ class AsyncAI:
         True
         """
         temperature, max_tokens = params.pop("temperature", None), params.pop("max_tokens", None)
+        extra = params.pop("extra_body", None)
         params.pop("cache", None)
         params.pop("observer", None)
-        req = self._requests.build(prompt, system, OutputSchema.of(schema), temperature, max_tokens, params)
+        req = self._requests.build(
+            prompt, system, OutputSchema.of(schema), temperature, max_tokens, params, extra_body=extra
+        )
         return self._requests.key(req)
 
     def _api_key(self) -> Secret | None:
@@ -316,12 +338,14 @@ class AsyncAI:
     def _start(
         self, prompt: Any, system: str | None, schema: Any, temperature: float | None,
         max_tokens: int | None, cache: object, params: dict[str, Any], *, stream: bool = False,
+        extra_body: dict[str, Any] | None = None,
     ) -> tuple[ChatRequest, str, str | None]:  # fmt: skip
         """Validate one call's arguments: its request, cache mode and key (None when the cache is off)."""
         mode = cache_mode(cache)
         req = self._requests.build(
-            prompt, system, OutputSchema.of(schema), temperature, max_tokens, params, stream=stream
-        )
+            prompt, system, OutputSchema.of(schema), temperature, max_tokens, params, stream=stream,
+            extra_body=extra_body,
+        )  # fmt: skip
         self._log()
         self._ledger.stats["requests"] += 1
         return req, mode, None if mode == "off" else self._requests.key(req)
@@ -342,8 +366,11 @@ class AsyncAI:
         self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float
     ) -> AttemptFlow:
         provider, api_key = await self._ensure_provider()
+        request = provider.build_request(req, api_key)
+        if self._url is not None:
+            self._url.sign(request, what=str(self.spec))
         return AttemptFlow(
-            provider, req, provider.build_request(req, api_key), limiter=self.limiter, ledger=self._ledger,
+            provider, req, request, limiter=self.limiter, ledger=self._ledger,
             timeout_s=self.timeout, key=key, write_cache=mode in ("use", "refresh"), policy=self.retry,
             observer=observer, t0=t0,
         )  # fmt: skip
@@ -363,6 +390,7 @@ class AsyncAI:
         max_tokens: int | None = None,
         cache: str | bool = "use",
         observer: Observer | None = None,
+        extra_body: dict[str, Any] | None = None,
         **params: Any,
     ) -> Response:
         """Ask the model; return a :class:`~aikit.client.response.Response`.
@@ -377,8 +405,9 @@ class AsyncAI:
             Structured output: sent as the provider's native structured output, validated, parsed into
             ``r.data``; invalid output is retried once, then :class:`InvalidOutputError`.
         temperature, max_tokens : optional
-            Sampling parameters; others (``top_p``, ``seed``, ``stop`` ...) go in ``**params``. Every
-            parameter is part of the cache key.
+            Sampling parameters; the provider's other request fields (``top_p``, ``seed``, ``stop`` ...)
+            go in ``**params``. An unknown name is refused (``ConfigError``, naming the closest known
+            one: ``temprature`` -> ``temperature``). Every parameter is part of the cache key.
         cache : {"use", "refresh", "read_only", "off"} or bool
             ``use`` (or True): read and write; ``refresh``: skip the read, write the new answer;
             ``read_only``: read, never write; ``off`` (or False): neither (and no single flight).
@@ -387,6 +416,9 @@ class AsyncAI:
             ``attempt``, ``waited_s``), ``"retry"`` (info ``attempt``, ``status`` or None, ``error``,
             ``wait_s``), ``"done"`` (info ``response``; cache hits too), ``"error"`` (info ``error``,
             the exception about to be raised). Exceptions raised by the observer are ignored.
+        extra_body : dict, optional
+            Fields merged into the request's JSON body as they are (a server's own extensions, such as
+            Ollama's ``options``); part of the cache key.
 
         Raises
         ------
@@ -407,7 +439,9 @@ class AsyncAI:
         ({'tone': 'negative'}, False, 1.2e-05)
         """
         t0 = time.perf_counter()
-        req, mode, key = self._start(prompt, system, schema, temperature, max_tokens, cache, params)
+        req, mode, key = self._start(
+            prompt, system, schema, temperature, max_tokens, cache, params, extra_body=extra_body
+        )
         hit = await self._lookup(key, mode, req, t0)
         if hit is not None:
             return self._answered_from_cache(hit, observer)
@@ -436,6 +470,7 @@ class AsyncAI:
         max_tokens: int | None = None,
         cache: str | bool = "use",
         observer: Observer | None = None,
+        extra_body: dict[str, Any] | None = None,
         **params: Any,
     ) -> AsyncStream:
         """Stream the answer's text as it arrives (SSE); same arguments as :meth:`achat`.
@@ -450,7 +485,7 @@ class AsyncAI:
         """
         t0 = time.perf_counter()
         req, mode, key = self._start(
-            prompt, system, schema, temperature, max_tokens, cache, params, stream=True
+            prompt, system, schema, temperature, max_tokens, cache, params, stream=True, extra_body=extra_body
         )
         return AsyncStream(self._stream(req, key, mode, observer, t0))
 

@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import json
 import math
-import re
 import sqlite3
 import threading
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aikit.auth.urls import SECRET_PARAM, shown_url
 from aikit.exceptions import CacheError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,7 +61,6 @@ __all__ = [
 CACHE_KEY_VERSION = 1
 _PREFIX = f"aikit{CACHE_KEY_VERSION}:"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SECRET_PARAM = re.compile(r"key|token|secret|pass|sig|auth|cred", re.IGNORECASE)
 #: Top-level value fields that would mean a caller is about to store something secret.
 _FORBIDDEN_FIELDS = frozenset({"headers", "api_key", "authorization", "request_headers"})
 _COMPRESS_ABOVE = 4096  # bytes of JSON; smaller values are stored as plain JSON
@@ -172,38 +171,42 @@ def normalize_base_url(url: str | None) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ConfigError(f"base_url must look like http(s)://host[:port]/path, got {_mask_url(url)!r}")
+        raise ConfigError(f"base_url must look like http(s)://host[:port]/path, got {shown_url(url)!r}")
     host = parts.hostname  # already lower-case, without user info
     if ":" in host:
         host = f"[{host}]"
     try:
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"base_url has an invalid port: {_mask_url(url)!r}") from exc
+        raise ConfigError(f"base_url has an invalid port: {shown_url(url)!r}") from exc
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = sorted((k, v) for k, v in pairs if not _SECRET_PARAM.search(k))
+    query = sorted((k, v) for k, v in pairs if not SECRET_PARAM.search(k))
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), urlencode(query), ""))
 
 
-def _mask_url(url: str) -> str:
-    """The URL with user info and query removed, for error messages."""
-    parts = urlsplit(url.strip())
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def encode_value(value: Mapping[str, Any]) -> bytes:
-    """Compact JSON bytes of a cache value (zlib-compressed above 4 KB); refuses secret-looking fields."""
+    """Compact JSON bytes of a cache value (zlib-compressed above 4 KB); refuses secret-looking fields.
+
+    Text that is not valid Unicode (a lone surrogate in a model's answer) is stored ``\\u``-escaped, so
+    it reads back exactly as it was answered instead of being paid for again on every run.
+
+    >>> decode_value(encode_value({"text": "half \\ud800 a pair"})) == {"text": "half \\ud800 a pair"}
+    True
+    """
     if not isinstance(value, Mapping):
         raise ConfigError(f"cache values must be JSON objects (dict), got {type(value).__name__}")
     bad = _FORBIDDEN_FIELDS.intersection(k.lower() for k in value if isinstance(k, str))
     if bad:
         raise ConfigError(f"refusing to cache a value with secret-bearing fields {sorted(bad)}")
     try:
-        raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"cache values must be JSON-serialisable: {exc}") from exc
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: ASCII JSON escapes it losslessly
+        raw = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
     if len(raw) > _COMPRESS_ABOVE:
         return b"z" + zlib.compress(raw, 6)
     return raw
@@ -287,7 +290,7 @@ class DiskResponseCache:
     def __init__(self, directory: str | Path, *, memory_bytes: int = 64 << 20) -> None:
         import diskcache
 
-        self.directory = Path(directory).expanduser()
+        self.directory = Path(directory).expanduser().absolute()  # the SQLite URI needs an absolute path
         self._failures: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, diskcache.Timeout)
         with self._translated("opening"):
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -34,6 +34,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aikit.exceptions import CallLogError, ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -154,9 +156,11 @@ class _Writer:
                         con = _connect(self.path)
                     with con:
                         con.executemany(_INSERT, rows)
-                except (sqlite3.Error, OSError) as exc:  # never raise or print from a background thread
+                except (sqlite3.Error, OSError, ValueError) as exc:  # never raise or print from here
                     self.failures += 1
-                    _log.debug("call log write to %s failed: %s", self.path, exc)
+                    log = _log.warning if self.failures == 1 else _log.debug
+                    log("call log rows could not be written to %s (%s: %s); move the file away to start "
+                        "a new log", self.path, type(exc).__name__, exc)  # fmt: skip
                     con = None
             for event in events:
                 event.set()
@@ -217,7 +221,7 @@ class CallLog:
             from aikit.settings import settings
 
             path = settings().calllog_path
-        self.path = Path(path)
+        self.path = Path(path).expanduser().absolute()  # resolved once: a later chdir moves nothing
         self._writer = _writer(self.path)
 
     def __repr__(self) -> str:
@@ -248,7 +252,7 @@ class CallLog:
         clauses, args = [], []
         for name, value in (where or {}).items():
             if name not in _COLUMNS:
-                raise ValueError(f"unknown call-log column {name!r}")
+                raise ConfigError(f"unknown call-log column {name!r}; the columns are {', '.join(_COLUMNS)}")
             clauses.append(f"{name} = ?")
             args.append(value)
         sql = f"SELECT {', '.join(columns)} FROM calls"
@@ -258,14 +262,27 @@ class CallLog:
         if limit is not None:
             newest = sql.replace("ORDER BY id", "ORDER BY id DESC")
             sql = f"SELECT * FROM ({newest} LIMIT {int(limit)}) ORDER BY id"
-        con = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
+        try:
+            con = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise self._unreadable(exc) from exc
         try:
             rows = con.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):  # a log file made before any call: empty
+                raise self._unreadable(exc) from exc
             rows = []
+        except sqlite3.Error as exc:  # not a database, or damaged
+            raise self._unreadable(exc) from exc
         finally:
             con.close()
         return _typed(pd.DataFrame.from_records(rows, columns=columns))
+
+    def _unreadable(self, exc: sqlite3.Error) -> CallLogError:
+        return CallLogError(
+            f"the call log {str(self.path)!r} cannot be read ({type(exc).__name__}: {exc}); it is damaged "
+            "or not an aikit call log. Move it away (aikit starts a new one) or pass calllog=False"
+        )
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:

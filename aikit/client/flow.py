@@ -381,7 +381,8 @@ class AttemptFlow:
         self.ledger.record(outcome, attempt=self.attempt, cache_key=self.key, **fields)
 
     def _fail(self, error: ProviderError, cause: BaseException | None = None) -> Any:
-        """Count, notify and raise ``error``."""
+        """Count, notify and raise ``error`` (its message masked: it may quote the model's output)."""
+        error.args = tuple(self.ledger.scrub(a) if isinstance(a, str) else a for a in error.args)
         self.ledger.stats["errors"] += 1
         notify(self.observer, "error", {"error": error})
         raise error from cause

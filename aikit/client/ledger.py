@@ -3,7 +3,8 @@
 The attempt flow (:mod:`aikit.client.flow`) and the cache layer report here; nothing here does I/O
 (the call log's :meth:`~aikit.client.calllog.CallLog.record` only queues a row for its writer thread).
 
-- :class:`Scrubber` masks every secret it was given in any text (error messages, call-log rows);
+- :class:`~aikit.auth.masking.Scrubber` (re-exported here) masks every secret it was given in any text
+  (error messages, call-log rows);
 - :class:`Ledger` keeps ``stats()``'s counters, prices answers, and writes the call-log rows.
 
 >>> scrub = Scrubber()
@@ -21,6 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aikit.auth.masking import MASK, MIN_FRAGMENT, Scrubber
 from aikit.client import pricing
 from aikit.client.calllog import CallRecord
 
@@ -29,11 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from aikit.client.providers.base import Parsed
     from aikit.client.response import Response
 
-__all__ = ["MASK", "Ledger", "Observer", "Scrubber", "notify"]
+__all__ = ["MASK", "MIN_FRAGMENT", "Ledger", "Observer", "Scrubber", "notify"]
 
 _log = logging.getLogger("aikit.client")
 
-MASK = "********"
 #: ``observer(kind, info)``: kinds "start", "retry", "done", "error" (see ``AsyncAI.achat``).
 Observer = Callable[[str, dict[str, Any]], None]
 _COUNTERS = ("requests", "cache_hits", "http_calls", "retries", "errors", "input_tokens", "output_tokens")
@@ -47,25 +48,6 @@ def notify(observer: Observer | None, kind: str, info: dict[str, Any]) -> None:
         observer(kind, info)
     except Exception as exc:
         _log.debug("observer failed on %s: %s", kind, exc)
-
-
-class Scrubber:
-    """Masks the secrets it holds wherever they appear in a text."""
-
-    __slots__ = ("_secrets",)
-
-    def __init__(self) -> None:
-        self._secrets: list[str] = []
-
-    def add(self, secret: str | None) -> None:
-        """Mask ``secret`` from now on (empty values are ignored)."""
-        if secret and secret not in self._secrets:
-            self._secrets.append(secret)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
 
 
 class Ledger:
@@ -100,8 +82,9 @@ class Ledger:
             fields.setdefault("output_tokens", response.usage.output_tokens)
             fields.setdefault("cost_usd", response.cost_usd)
             fields.setdefault("latency_s", response.latency_s)
-        if fields.get("error"):
-            fields["error"] = self.scrub(str(fields["error"]))[:2000]
+        if fields.get("error"):  # masked, and valid UTF-8 for SQLite (a lone surrogate is escaped)
+            text = self.scrub(str(fields["error"]))[:2000]
+            fields["error"] = text.encode("utf-8", "backslashreplace").decode("utf-8")
         record = CallRecord(
             provider=self.provider, model=self.model, base_url=self.base_url, outcome=outcome,
             session=self.session, **fields,

@@ -13,11 +13,23 @@ provider-neutral :class:`~aikit.client.providers.base.ChatRequest` and its cache
 True
 >>> cache_mode(False), cache_mode(True), cache_mode("refresh")
 ('off', 'use', 'refresh')
+
+With the provider's request fields given as ``known``, any other keyword is refused, naming the closest
+known field (and saying to pass it as ``extra_body={...}``, which sends deliberate extras as they are):
+
+>>> strict = RequestBuilder(provider="openai", model="m", base_url="", known={"temperature", "seed"})
+>>> strict.build("hi", params={"temprature": 0})
+Traceback (most recent call last):
+...
+aikit.exceptions.ConfigError: unknown parameter 'temprature' for openai (did you mean 'temperature'?); ...
+>>> strict.build("hi", extra_body={"top_k": 5}).extra
+{'top_k': 5}
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from aikit.client.cache import cache_key
@@ -31,6 +43,18 @@ __all__ = ["CACHE_MODES", "DEFAULT_OUTPUT_ESTIMATE", "RequestBuilder", "cache_mo
 CACHE_MODES = ("use", "refresh", "read_only", "off")
 #: Output tokens assumed for pacing and estimates when ``max_tokens`` is not given.
 DEFAULT_OUTPUT_ESTIMATE = 256
+#: The keyword arguments of ``ai.chat`` itself, also offered as suggestions for a misspelt parameter.
+CALL_ARGUMENTS = ("system", "schema", "temperature", "max_tokens", "cache", "observer", "extra_body")
+#: Keywords that look like parameters but ask for something aikit does not do here.
+_NOT_PARAMETERS = {
+    "mode": (
+        "mode= is not a request parameter: the providers' batch APIs (mode='batch') are not available in "
+        "aikit yet, and aikit never sends mode to the provider. Drop mode= to run the calls live now"
+    ),
+    "stream": "stream= is not a parameter of chat(); use ai.stream(...) to stream the answer",
+    "model": "the model is chosen when the client is made: aikit.AI('provider:model')",
+    "messages": "pass the messages as the prompt: ai.chat([{'role': 'user', 'content': ...}])",
+}
 
 
 def cache_mode(value: object) -> str:
@@ -86,15 +110,25 @@ class RequestBuilder:
         The normalised base URL (``aikit.client.cache.normalize_base_url``), part of every key.
     defaults : mapping, optional
         Parameters sent unless the call sets them (the embedded model's ``temperature=0``).
+    known : collection of str, optional
+        The provider's request fields: other parameter names are refused with a ``ConfigError`` that
+        suggests the closest one (None accepts any name).
     """
 
-    __slots__ = ("base_url", "defaults", "model", "provider", "request_model")
+    __slots__ = ("base_url", "defaults", "known", "model", "provider", "request_model")
 
     def __init__(
-        self, *, provider: str, model: str, base_url: str, defaults: Mapping[str, Any] | None = None
+        self,
+        *,
+        provider: str,
+        model: str,
+        base_url: str,
+        defaults: Mapping[str, Any] | None = None,
+        known: Collection[str] | None = None,
     ) -> None:
         self.provider, self.model, self.base_url = provider, model, base_url
         self.defaults = dict(defaults or {})
+        self.known = frozenset(known) if known is not None else None
         #: The model name sent on the wire (the embedded server names its model once it runs).
         self.request_model = model
 
@@ -108,6 +142,7 @@ class RequestBuilder:
         params: Mapping[str, Any] | None = None,
         *,
         stream: bool = False,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ChatRequest:
         """The provider-neutral request for these ``ai.chat`` arguments (raises ``ConfigError``)."""
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
@@ -118,18 +153,45 @@ class RequestBuilder:
         if max_tokens is not None:
             merged["max_tokens"] = max_tokens
         if params:
+            self.check(params)
             merged.update((k, v) for k, v in params.items() if v is not None)
-        return ChatRequest(self.request_model, _messages(prompt, system), merged, schema, stream)
+        extra = _extra(extra_body)
+        return ChatRequest(self.request_model, _messages(prompt, system), merged, schema, stream, extra)
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        """Refuse parameter names the provider does not know (see ``known``), with the closest one."""
+        for name in params:
+            if not isinstance(name, str):
+                raise ConfigError(f"parameter names must be strings, got {name!r}")
+            if name in _NOT_PARAMETERS:
+                raise ConfigError(_NOT_PARAMETERS[name])
+            if self.known is None or name in self.known:
+                continue
+            close = difflib.get_close_matches(name, [*self.known, *CALL_ARGUMENTS], n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"unknown parameter {name!r} for {self.provider}{hint}; "
+                f"a provider-specific field goes in extra_body={{{name!r}: ...}}"
+            )
 
     def key(self, req: ChatRequest) -> str:
         """The cache key of ``req``: everything that decides the answer, nothing that does not."""
-        return cache_key(
-            {
-                "provider": self.provider,
-                "base_url": self.base_url,
-                "model": self.model,
-                "messages": req.messages,
-                "params": req.params,
-                "schema": req.schema.json_schema if req.schema is not None else None,
-            }
-        )
+        fields = {
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "model": self.model,
+            "messages": req.messages,
+            "params": req.params,
+            "schema": req.schema.json_schema if req.schema is not None else None,
+        }
+        if req.extra:  # only when given, so the keys of every other request stay as they were
+            fields["extra_body"] = req.extra
+        return cache_key(fields)
+
+
+def _extra(extra_body: Mapping[str, Any] | None) -> dict[str, Any]:
+    if extra_body is None:
+        return {}
+    if not isinstance(extra_body, Mapping) or not all(isinstance(k, str) for k in extra_body):
+        raise ConfigError(f"extra_body must be a dict of JSON body fields, got {type(extra_body).__name__}")
+    return dict(extra_body)

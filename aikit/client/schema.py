@@ -22,14 +22,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aikit.exceptions import ConfigError
+from aikit.exceptions import AIKitError, ConfigError
 
 __all__ = ["OutputSchema", "SchemaMismatch"]
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
-class SchemaMismatch(ValueError):
+class SchemaMismatch(AIKitError, ValueError):
     """The model's output is not valid JSON for the schema (internal; becomes InvalidOutputError)."""
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from aikit.exceptions import CRMError
+
 __all__ = ["coerce", "records_frame", "same_value", "to_datetime", "wire_value"]
 
 _DATE_TYPES = frozenset({"date", "datetime"})
@@ -46,6 +48,11 @@ def records_frame(
     rows: list[dict[str, Any]] = []
     seen: dict[str, None] = {}
     for obj in results:
+        if not isinstance(obj, Mapping) or "id" not in obj:
+            raise CRMError(
+                f"the CRM answered with something that is not an object record ({_shape(obj)}); "
+                "check the object type and the base URL"
+            )
         props = obj.get("properties") or {}
         row: dict[str, Any] = {"id": str(obj["id"])}
         names = list(properties) if properties is not None else list(props)
@@ -73,6 +80,12 @@ def records_frame(
     for col in ("created_at", "updated_at"):
         frame[col] = to_datetime(frame[col])
     return frame
+
+
+def _shape(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        return "keys " + ", ".join(sorted(map(str, obj))[:6])
+    return type(obj).__name__
 
 
 def to_datetime(values: pd.Series) -> pd.Series:

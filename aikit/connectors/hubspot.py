@@ -31,6 +31,7 @@ aikit's loop thread; its sync twin takes the same signature and docstring from i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -41,18 +42,20 @@ import pandas as pd
 from aikit import _runtime
 from aikit._runtime import twin_of
 from aikit.auth.secrets import Secret, resolve_key
+from aikit.auth.urls import split_url
 from aikit.client.retry import RetryPolicy
 from aikit.connectors.frames import coerce, records_frame
 from aikit.connectors.pacing import WindowPacer
 from aikit.connectors.push import BATCH_LIMIT, property_spec, run_push
 from aikit.connectors.report import PushReport
-from aikit.connectors.session import ApiSession, TokenAuth, on_loop
+from aikit.connectors.session import ApiSession, TokenAuth, on_loop, path_segment
 from aikit.connectors.where import filter_groups, sorts
 from aikit.exceptions import ConfigError, CRMError
 
 __all__ = ["DEFAULT_BASE_URL", "HubSpot"]
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
+_OBJECT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,99}")
 LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
 
 
@@ -65,7 +68,9 @@ class HubSpot:
         Private-app or OAuth access token. Default: ``HUBSPOT_TOKEN`` from this kernel's session (the
         login panel), the environment, ``.env`` or the keyring, in that order.
     base_url : str, optional
-        API root. Default ``https://api.hubapi.com``; the demo CRM's ``server.url`` locally.
+        API root. Default ``https://api.hubapi.com``; the demo CRM's ``server.url`` locally. A
+        ``user:password@`` in it is sent as HTTP Basic instead of a token; like the token, it never
+        appears in a repr, a message or a log line.
     auth : httpx.Auth, optional
         Any httpx auth instead of ``token`` (for example an OAuth refresh-token auth).
     rate_limit : int
@@ -101,7 +106,11 @@ class HubSpot:
     ) -> None:
         if token is not None and auth is not None:
             raise ConfigError("pass either token= or auth=, not both")
-        if auth is None:
+        if isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1:
+            raise ConfigError(
+                f"rate_limit must be a whole number of requests per 10 s (>= 1), got {rate_limit!r}"
+            )
+        if auth is None and (token is not None or split_url(base_url or DEFAULT_BASE_URL).login is None):
             found = resolve_key(
                 ["HUBSPOT_TOKEN"],
                 token,
@@ -111,15 +120,16 @@ class HubSpot:
                 "token=server.token, base_url=server.url)",
             )
             auth = TokenAuth(found)
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.session = ApiSession(
-            self.base_url,
+            (base_url or DEFAULT_BASE_URL).rstrip("/"),
             auth=auth,
             retry=retry,
             pacer=WindowPacer(rate_limit, 10.0),
             timeout=timeout,
             transport=transport,
         )
+        #: The API root as shown (credentials in a ``base_url`` are kept out of it, see ApiSession).
+        self.base_url = self.session.base_url
         self.search_pacer = WindowPacer(5, 1.0, header_prefix="x-aikit-none-")  # search: 5/s, no headers
         self._types: dict[str, dict[str, str]] = {}
         self._options: dict[str, dict[str, set[str]]] = {}
@@ -153,7 +163,7 @@ class HubSpot:
         """``{property name: HubSpot type}`` for ``object_type`` (cached; ``refresh`` re-reads)."""
         if refresh or object_type not in self._types:
             resp = await self.session.request(
-                "GET", f"/crm/v3/properties/{object_type}", what=f"list {object_type} properties"
+                "GET", f"/crm/v3/properties/{_segment(object_type)}", what=f"list {object_type} properties"
             )
             defs = resp.json().get("results", [])
             self._types[object_type] = {p["name"]: p.get("type", "string") for p in defs}
@@ -176,7 +186,7 @@ class HubSpot:
 
         async def _go() -> pd.DataFrame:
             resp = await self.session.request(
-                "GET", f"/crm/v3/properties/{object_type}", what=f"list {object_type} properties"
+                "GET", f"/crm/v3/properties/{_segment(object_type)}", what=f"list {object_type} properties"
             )
             return pd.DataFrame(resp.json().get("results", []))
 
@@ -188,7 +198,9 @@ class HubSpot:
             return
         try:
             await self.session.request(
-                "GET", f"/crm/v3/properties/{object_type}/groups/{group}", what=f"read property group {group}"
+                "GET",
+                f"/crm/v3/properties/{_segment(object_type)}/groups/{path_segment(group)}",
+                what=f"read property group {group}",
             )
             self._groups.add((object_type, group))
             return
@@ -198,7 +210,7 @@ class HubSpot:
         try:
             await self.session.request(
                 "POST",
-                f"/crm/v3/properties/{object_type}/groups",
+                f"/crm/v3/properties/{_segment(object_type)}/groups",
                 what=f"create property group {group}",
                 json_body={"name": group, "label": group.replace("_", " ").title(), "displayOrder": -1},
             )
@@ -255,7 +267,7 @@ class HubSpot:
         try:
             resp = await self.session.request(
                 "POST",
-                f"/crm/v3/properties/{object_type}",
+                f"/crm/v3/properties/{_segment(object_type)}",
                 what=f"create property {spec['name']}",
                 json_body=spec,
             )
@@ -264,7 +276,7 @@ class HubSpot:
                 raise
             resp = await self.session.request(
                 "GET",
-                f"/crm/v3/properties/{object_type}/{spec['name']}",
+                f"/crm/v3/properties/{_segment(object_type)}/{path_segment(spec['name'])}",
                 what=f"read property {spec['name']}",
             )
         self._types.pop(object_type, None)
@@ -363,7 +375,9 @@ class HubSpot:
                 params.append(("associations", ",".join(assoc)))
             if after:
                 params.append(("after", after))
-            resp = await self.session.request("GET", f"/crm/v3/objects/{t}", what=f"list {t}", params=params)
+            resp = await self.session.request(
+                "GET", f"/crm/v3/objects/{_segment(t)}", what=f"list {t}", params=params
+            )
             body = resp.json()
             out.extend(body.get("results", []))
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
@@ -396,7 +410,7 @@ class HubSpot:
                 body.pop("after")
             resp = await self.session.request(
                 "POST",
-                f"/crm/v3/objects/{t}/search",
+                f"/crm/v3/objects/{_segment(t)}/search",
                 what=f"search {t}",
                 json_body=body,
                 pacer=self.search_pacer,
@@ -423,7 +437,7 @@ class HubSpot:
             chunk = ids[i : i + BATCH_LIMIT]
             resp = await self.session.request(
                 "POST",
-                f"/crm/v4/associations/{t}/{to}/batch/read",
+                f"/crm/v4/associations/{_segment(t)}/{_segment(to)}/batch/read",
                 what=f"read {t}->{to} associations",
                 json_body={"inputs": [{"id": x} for x in chunk]},
             )
@@ -464,7 +478,11 @@ class HubSpot:
         -------
         PushReport
             Counts, the ``diff`` written and a ``failed`` DataFrame (id, property, error) that lists
-            every cell that could not be written, including those of a 207 partial failure.
+            every cell that could not be written, including those of a 207 partial failure and
+            those refused before any request because HubSpot would refuse them (``inf`` or
+            ``"12,5"`` in a number, a list in a string property, a date not at midnight, text over
+            65,536 characters...: :mod:`aikit.connectors.values`). Cells sent in a batch that got
+            no answer are in ``unknown``: push the same frame again to resolve them.
 
         Raises
         ------
@@ -486,3 +504,13 @@ class HubSpot:
     @twin_of(apush)
     def push(self, *args: Any, **kwargs: Any) -> PushReport:
         return _runtime.run_sync(self.apush(*args, **kwargs))
+
+
+def _segment(object_type: str) -> str:
+    """``object_type`` checked as a HubSpot object type name and escaped as one URL path segment."""
+    if not isinstance(object_type, str) or not _OBJECT_TYPE.fullmatch(object_type):
+        raise ConfigError(
+            f"{object_type!r} is not a CRM object type: use a name such as 'contacts', 'tickets' or "
+            "'p_my_object', or an id such as '2-1234567' (letters, digits, '_' and '-')"
+        )
+    return path_segment(object_type)

@@ -19,6 +19,8 @@ import asyncio
 import time
 from collections.abc import Mapping
 
+from aikit._runtime import LoopLocal
+
 __all__ = ["WindowPacer"]
 
 
@@ -41,7 +43,7 @@ class WindowPacer:
         self.max_requests, self.interval_s, self.prefix = max_requests, interval_s, header_prefix
         self._sent: list[float] = []
         self._exhausted_at: float | None = None
-        self._lock: asyncio.Lock | None = None
+        self._locks: LoopLocal[asyncio.Lock] = LoopLocal(asyncio.Lock)  # a lock is bound to its loop
         self.waited_s = 0.0
 
     def _purge(self, now: float) -> None:
@@ -95,9 +97,7 @@ class WindowPacer:
 
     async def acquire(self) -> float:
         """Wait (on the running loop) until a request may be sent, count it, return its stamp."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        async with self._locks.get():
             wait = self.delay()
             while wait > 0:
                 self.waited_s += wait

@@ -1,9 +1,14 @@
-"""The push half of :class:`aikit.HubSpot`: read current values, diff, write changed cells in batches.
+"""The push half of :class:`aikit.HubSpot`: check, read current values, diff, write changed cells in batches.
 
-Pure helpers decide the wire value of a cell, whether it already matches, and which property type a
-new column gets; the async steps read the current values (``batch/read``), write only what differs
-(``batch/update``, at most 100 objects per call, paced by the client's window), report a 207 row by
-row, and split a batch the CRM rejects as a whole (400) in halves until only the offending rows fail.
+Pure helpers decide the wire value of a cell (:func:`aikit.connectors.values.cell_value` checks it
+against the property's type first: a cell HubSpot would refuse fails on its own, with its reason, and
+is never sent), whether it already matches, and which property type a new column gets; the async
+steps read the current values (``batch/read``), write only what differs (``batch/update``, at most 100
+objects per call, paced by the client's window), report a 207 row by row, and split a batch the CRM
+rejects as a whole (400) in halves until only the offending rows fail. A batch that was sent but got
+no answer (the connection broke, the CRM went away) may or may not have been applied: its rows are
+reported as *unknown*, not failed, and pushing the same frame again resolves them (it writes only
+what still differs).
 
 >>> spec_for_column("ai_sentiment", pd.Series(pd.Categorical(["negative", "positive"])), "aikit")["type"]
 'enumeration'
@@ -16,10 +21,11 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from aikit.connectors.frames import same_value, wire_value
+from aikit.connectors.frames import same_value
 from aikit.connectors.report import DIFF_COLUMNS, FAILED_COLUMNS, PushReport
-from aikit.connectors.session import ApiSession
-from aikit.exceptions import ConfigError, CRMError, PushError
+from aikit.connectors.session import ApiSession, path_segment
+from aikit.connectors.values import InvalidCell, cell_value
+from aikit.exceptions import ConfigError, CRMConnectionError, CRMError, PushError
 
 __all__ = ["BATCH_LIMIT", "PushTarget", "property_spec", "run_push", "spec_for_column"]
 
@@ -88,6 +94,7 @@ async def run_push(
             created.append(name)
 
     failed: list[dict[str, Any]] = []
+    wanted, invalid = _checked(frame, ids, columns, types, hs.enum_options(t), failed)
     current: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ids), BATCH_LIMIT):
         chunk = ids[i : i + BATCH_LIMIT]
@@ -98,31 +105,20 @@ async def run_push(
 
     changes: dict[str, dict[str, str]] = {}
     diff: list[dict[str, Any]] = []
-    records = frame[columns].to_dict("records")
     unchanged = 0
-    options = hs.enum_options(t)
-    for oid, row in zip(ids, records, strict=True):
+    for oid in ids:
         if oid not in current:
             continue
         props = current[oid]
         delta = {}
-        invalid = False
-        for col in columns:
-            new = wire_value(row[col])
-            if new is None or same_value(props.get(col), new, types.get(col)):
-                continue
-            allowed = options.get(col)
-            if new and allowed is not None and not set(new.split(";")) <= allowed:
-                # checked here so one bad value does not get a whole batch of 100 rejected
-                message = f"{new!r} is not one of the allowed options of {col}: {sorted(allowed)}"
-                failed.append(_fail(oid, col, message, None, "INVALID_OPTION"))
-                invalid = True
+        for col, new in wanted[oid].items():
+            if same_value(props.get(col), new, types.get(col)):
                 continue
             delta[col] = new
             diff.append({"id": oid, "property": col, "old": props.get(col), "new": new})
         if delta:
             changes[oid] = delta
-        elif not invalid:
+        elif oid not in invalid:
             unchanged += 1
 
     report = PushReport(
@@ -138,9 +134,44 @@ async def run_push(
     )
     if dry_run or not changes:
         return report
-    await _write(hs, t, changes, batch_size, report, failed)
+    unknown: list[dict[str, Any]] = []
+    await _write(hs, t, changes, batch_size, report, failed, unknown)
     report.failed = pd.DataFrame(failed, columns=FAILED_COLUMNS)
+    report.unknown = pd.DataFrame(unknown, columns=FAILED_COLUMNS)
     return report
+
+
+def _checked(
+    frame: pd.DataFrame,
+    ids: list[str],
+    columns: list[str],
+    types: Mapping[str, str],
+    options: Mapping[str, set[str]],
+    failed: list[dict[str, Any]],
+) -> tuple[dict[str, dict[str, str]], set[str]]:
+    """Every cell's wire value by id (empty cells left out), and the ids with a cell that cannot be written.
+
+    Checked before any request, so one bad value neither aborts the push nor gets a batch rejected;
+    the bad cells are reported in ``failed`` with HubSpot's error name and the reason.
+    """
+    wanted: dict[str, dict[str, str]] = {}
+    invalid: set[str] = set()
+    records = frame[columns].to_dict("records")
+    for oid, row in zip(ids, records, strict=True):
+        cells: dict[str, str] = {}
+        for col in columns:
+            try:
+                new = cell_value(row[col], types.get(col), options.get(col))
+            except InvalidCell as exc:
+                failed.append(
+                    _fail(oid, col, f"{exc.reason} ({col} is a {types.get(col)} property)", None, exc.code)
+                )
+                invalid.add(oid)
+                continue
+            if new is not None:
+                cells[col] = new
+        wanted[oid] = cells
+    return wanted, invalid
 
 
 async def _read_current(
@@ -148,7 +179,7 @@ async def _read_current(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     resp = await hs.session.request(
         "POST",
-        f"/crm/v3/objects/{t}/batch/read",
+        f"/crm/v3/objects/{path_segment(t)}/batch/read",
         what=f"read current {t} values",
         json_body={
             "inputs": [{"id": i} for i in ids],
@@ -175,13 +206,18 @@ async def _write(
     batch_size: int,
     report: PushReport,
     failed: list[dict[str, Any]],
+    unknown: list[dict[str, Any]],
 ) -> None:
     items = list(changes.items())
     for start in range(0, len(items), batch_size):
-        stop = await _send(hs, t, items[start : start + batch_size], report, failed)
+        stop = await _send(hs, t, items[start : start + batch_size], report, failed, unknown)
         if stop is not None:
+            if isinstance(stop, CRMConnectionError):
+                why = "got no answer" if stop.maybe_applied else "could not reach the CRM"
+            else:
+                why = f"failed ({stop.category or stop.status})"
+            note = f"not sent: an earlier batch {why}"
             for oid, props in items[start + batch_size :]:
-                note = f"not sent: an earlier batch failed ({stop.category or stop.status or 'connection'})"
                 failed += [_fail(oid, c, note, None, "NOT_SENT") for c in props]
             return
 
@@ -192,23 +228,32 @@ async def _send(
     chunk: list[tuple[str, dict[str, str]]],
     report: PushReport,
     failed: list[dict[str, Any]],
+    unknown: list[dict[str, Any]],
 ) -> CRMError | None:
     """One batch/update; a 400 on several objects is split in halves to find the rejected rows.
 
-    Returns the error that should stop the push (server down, retries exhausted), else None.
+    Returns the error that should stop the push (server down, retries exhausted), else None. A batch
+    sent without an answer goes to ``unknown``: the CRM may have applied it (all of it: HubSpot's batch
+    writes are all-or-nothing per request), so it is neither updated nor failed until a re-push tells.
     """
     report.batches += 1
     report.sent += len(chunk)
     try:
         resp = await hs.session.request(
             "POST",
-            f"/crm/v3/objects/{t}/batch/update",
+            f"/crm/v3/objects/{path_segment(t)}/batch/update",
             what=f"update {t}",
             json_body={"inputs": [{"id": oid, "properties": props} for oid, props in chunk]},
         )
     except CRMError as exc:
         if exc.status in (401, 403):
             raise
+        if isinstance(exc, CRMConnectionError) and exc.maybe_applied:
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "no answer"
+            note = f"sent, no answer ({cause}): it may have been applied; push again to resolve"
+            for oid, props in chunk:
+                unknown += [_fail(oid, c, note, None, "NO_ANSWER") for c in props]
+            return exc
         if exc.status is None or exc.status >= 500 or exc.status == 429:
             for oid, props in chunk:
                 failed += [_fail(oid, c, str(exc), exc.status, exc.category) for c in props]
@@ -216,8 +261,8 @@ async def _send(
         if len(chunk) > 1:  # a rejected batch: bisect so only the offending rows fail
             report.sent -= len(chunk)
             half = len(chunk) // 2
-            return await _send(hs, t, chunk[:half], report, failed) or await _send(
-                hs, t, chunk[half:], report, failed
+            return await _send(hs, t, chunk[:half], report, failed, unknown) or await _send(
+                hs, t, chunk[half:], report, failed, unknown
             )
         for oid, props in chunk:
             failed += [_fail(oid, c, str(exc), exc.status, exc.category) for c in props]

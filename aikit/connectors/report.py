@@ -48,6 +48,10 @@ class PushReport:
         Custom properties created first (``create_properties=True``), or that would be when dry.
     batches : int
         Write calls made (100 objects each at most).
+    unknown : DataFrame
+        ``id, property, error, status, category``: cells sent in a batch that got no answer (the
+        connection broke, the CRM went away). The CRM may have applied them; push the same frame again
+        to resolve them (only what still differs is written).
     """
 
     object_type: str
@@ -60,16 +64,22 @@ class PushReport:
     failed: pd.DataFrame
     created_properties: list[str] = field(default_factory=list)
     batches: int = 0
+    unknown: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILED_COLUMNS))
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed."""
-        return len(self.failed) == 0
+        """True when nothing failed and every batch sent was answered."""
+        return len(self.failed) == 0 and len(self.unknown) == 0
 
     @property
     def failed_ids(self) -> list[str]:
         """Ids of the objects with at least one failed cell (re-push these after fixing the cause)."""
         return list(dict.fromkeys(self.failed["id"].astype(str))) if len(self.failed) else []
+
+    @property
+    def unknown_ids(self) -> list[str]:
+        """Ids of the objects sent without an answer: applied or not, a re-push tells."""
+        return list(dict.fromkeys(self.unknown["id"].astype(str))) if len(self.unknown) else []
 
     @property
     def counts(self) -> dict[str, int]:
@@ -79,6 +89,7 @@ class PushReport:
             "sent": self.sent,
             "updated": self.updated,
             "failed": len(self.failed_ids),
+            "unknown": len(self.unknown_ids),
             "cells_changed": len(self.diff),
             "batches": self.batches,
         }
@@ -86,9 +97,11 @@ class PushReport:
     def __repr__(self) -> str:
         c = self.counts
         mode = "dry run, " if self.dry_run else ""
+        unknown = f", {c['unknown']} unknown" if c["unknown"] else ""
         return (
             f"<PushReport {self.object_type}: {mode}{c['rows']} rows, {c['unchanged']} unchanged, "
-            f"{c['sent']} sent, {c['updated']} updated, {c['failed']} failed, {c['batches']} batches>"
+            f"{c['sent']} sent, {c['updated']} updated, {c['failed']} failed{unknown}, "
+            f"{c['batches']} batches>"
         )
 
     def _repr_html_(self) -> str:
@@ -97,7 +110,7 @@ class PushReport:
         title = (
             "Dry run: nothing written"
             if self.dry_run
-            else ("Push complete" if self.ok else "Push finished with failures")
+            else ("Push complete" if self.ok else "Push finished with failures or unanswered batches")
         )
         cells = "".join(
             f"<td style='padding:2px 10px'><b>{v}</b><br><small>{html.escape(k)}</small></td>"
@@ -113,6 +126,11 @@ class PushReport:
             parts.append(f"<p>{verb} properties: {html.escape(', '.join(self.created_properties))}</p>")
         if len(self.failed):
             parts.append("<p><b>Failed</b> (first 20)</p>" + self.failed.head(20).to_html(index=False))
+        if len(self.unknown):
+            parts.append(
+                "<p><b>Unknown</b>: sent, no answer; push again to resolve (first 20)</p>"
+                + self.unknown.head(20).to_html(index=False)
+            )
         if len(self.diff):
             label = "Would change" if self.dry_run else "Changed"
             parts.append(f"<p><b>{label}</b> (first 20)</p>" + self.diff.head(20).to_html(index=False))

@@ -33,6 +33,7 @@ import pandas as pd
 from aikit import _runtime
 from aikit._runtime import twin_of
 from aikit.auth.secrets import Secret, resolve_key
+from aikit.auth.urls import redact_urls, shown_url
 from aikit.client.retry import RetryPolicy
 from aikit.connectors.pacing import WindowPacer
 from aikit.connectors.session import ApiSession, TokenAuth, on_loop
@@ -137,7 +138,7 @@ class RestSource:
             token = resolve_key(
                 [token_variable],
                 token,
-                provider=f"the REST API at {base_url}",
+                provider=f"the REST API at {shown_url(base_url)}",
                 what="token",
                 pass_as="token=... or auth=<httpx.Auth> to aikit.RestSource()",
             )
@@ -228,7 +229,7 @@ class RestSource:
             try:
                 body = resp.json()
             except ValueError as exc:
-                raise CRMError(f"GET {url or '/'} did not return JSON") from exc
+                raise CRMError(f"GET {redact_urls(url) or '/'} did not return JSON") from exc
             batch = self._records(body)
             out.extend(batch)
             if limit is not None and len(out) >= limit:

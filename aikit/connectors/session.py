@@ -1,15 +1,21 @@
-"""The HTTP core shared by aikit's connectors: one ``httpx.AsyncClient`` on aikit's loop, retries, pacing.
+"""The HTTP core shared by aikit's connectors: ``httpx.AsyncClient`` on aikit's loop, retries, pacing.
 
-A :class:`ApiSession` owns the client (created lazily on the runtime loop thread, closed at exit),
-sends each request through an optional :class:`~aikit.connectors.pacing.WindowPacer`, retries
+A :class:`ApiSession` owns its client the way every loop-bound object in aikit is owned: one per event
+loop (:class:`aikit._runtime.LoopLocal`), made on aikit's loop thread at first use and closed when the
+runtime shuts down, so a session keeps working after the loop thread restarts and in a forked child.
+It sends each request through an optional :class:`~aikit.connectors.pacing.WindowPacer`, retries
 429/5xx and connection failures with :class:`aikit.client.retry.RetryPolicy` (honouring ``Retry-After``),
 and turns failures into :class:`aikit.exceptions.CRMError` carrying status, category and
-correlation id. The credential lives only inside the ``httpx.Auth``; it never reaches a repr, a log
+correlation id (:class:`~aikit.exceptions.CRMConnectionError` when no answer came). The credential
+lives only inside the ``httpx.Auth``; credentials in the base URL (``user:password@``, sent as HTTP
+Basic; secret query parameters) are split off where the URL is given. Neither reaches a repr, a log
 line or an exception message.
 
->>> s = ApiSession("https://api.example.invalid", auth=TokenAuth("canary-123"))
->>> "canary" in repr(s)
-False
+>>> s = ApiSession("https://api.example.invalid/?hapikey=canary-9", auth=TokenAuth("canary-123"))
+>>> "canary" in repr(s), s.base_url
+(False, 'https://api.example.invalid/?hapikey=***')
+>>> path_segment("tickets"), path_segment("../properties")
+('tickets', '..%2Fproperties')
 """
 
 from __future__ import annotations
@@ -21,16 +27,20 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote
 
 import httpx
 
 from aikit import _runtime
+from aikit._runtime import LoopLocal
+from aikit.auth.masking import Scrubber
 from aikit.auth.secrets import Secret, reveal
+from aikit.auth.urls import protect_logs, redact_urls, split_url
 from aikit.client.retry import RetryPolicy, is_retryable_status
 from aikit.connectors.pacing import WindowPacer
-from aikit.exceptions import ConfigError, CRMError
+from aikit.exceptions import ConfigError, CRMConnectionError, CRMError
 
-__all__ = ["ApiSession", "TokenAuth", "on_loop", "on_runtime"]
+__all__ = ["ApiSession", "TokenAuth", "on_loop", "on_runtime", "path_segment"]
 
 log = logging.getLogger("aikit.connectors")
 T = TypeVar("T")
@@ -61,6 +71,11 @@ class TokenAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {reveal(self._token)}"
         yield request
 
+    def revealed(self) -> str | None:
+        """The token, when it is known (for masking it in messages); None while pending."""
+        token = self._token
+        return token.reveal() if isinstance(token, Secret) and token.available else reveal(token)
+
 
 async def on_runtime(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro`` on aikit's loop thread, wherever the caller's loop is (loop-bound clients stay put)."""
@@ -87,6 +102,17 @@ def on_loop(afunc: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine
         return await on_runtime(afunc(*args, **kwargs))
 
     return run
+
+
+def path_segment(value: str) -> str:
+    """``value`` percent-encoded as one URL path segment (``/`` included), so it cannot change the path."""
+    return quote(str(value), safe="")
+
+
+def _maybe_applied(exc: httpx.HTTPError) -> bool:
+    """False when the request surely never reached the server (the connection was never made)."""
+    never_sent = httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
+    return not isinstance(exc, never_sent)
 
 
 def error_from_response(response: httpx.Response, what: str) -> CRMError:
@@ -147,13 +173,31 @@ class ApiSession:
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
-        self.base_url = base_url.rstrip("/")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            shown = split_url(base_url).shown if isinstance(base_url, str) else type(base_url).__name__
+            raise ConfigError(f"base_url must start with http:// or https://, got {shown!r}")
+        protect_logs()
+        url = split_url(base_url.strip())
+        if url.login is not None and auth is not None:
+            raise ConfigError(
+                "the base URL carries a user:password@ login and there is a token or auth= too; both go in "
+                "the Authorization header: keep one"
+            )
+        #: The base URL as shown (reprs, messages): no user info, secret query values masked.
+        self.base_url = url.shown.rstrip("/")
+        root, _, query = url.url.partition("?")
+        self._url = root.rstrip("/")
+        #: A query on the base URL (``?hapikey=...``) goes with every request, as httpx client params.
+        self._params = httpx.QueryParams(query)
+        if url.login is not None:
+            auth = httpx.BasicAuth(url.login[0], url.login[1].reveal())
+        self.scrub = Scrubber()
+        for secret in url.secrets:
+            self.scrub.add(secret)
         self.auth, self.retry, self.pacer = auth, retry or RetryPolicy(), pacer
         self.timeout, self.transport = timeout, transport
         self.headers = dict(headers or {})
-        self._client: httpx.AsyncClient | None = None
+        self._clients: LoopLocal[httpx.AsyncClient] = LoopLocal(self._new_client, close=_aclose)
         self.stats = {"requests": 0, "retries": 0, "429": 0}
 
     def __repr__(self) -> str:
@@ -161,28 +205,30 @@ class ApiSession:
             f"ApiSession(base_url={self.base_url!r}, auth={type(self.auth).__name__ if self.auth else None})"
         )
 
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self._url,
+            params=self._params,
+            auth=self.auth,
+            timeout=self.timeout,
+            transport=self.transport,
+            headers={"User-Agent": "aikit-connector", **self.headers},
+            trust_env=not self._url.startswith("http://127.0.0.1"),
+        )
+
     def _client_here(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                auth=self.auth,
-                timeout=self.timeout,
-                transport=self.transport,
-                headers={"User-Agent": "aikit-connector", **self.headers},
-                trust_env=not self.base_url.startswith("http://127.0.0.1"),
-            )
-            client = self._client
-
-            async def _close() -> None:
-                await client.aclose()
-
-            _runtime.on_shutdown(_close)
-        return self._client
+        """This event loop's client (aikit's loop thread: made there once, closed at shutdown)."""
+        return self._clients.get()
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await on_runtime(client.aclose())
+        """Close the client of aikit's loop (a new one is made on next use)."""
+
+        async def close() -> None:
+            client = self._clients.pop()
+            if client is not None:
+                await client.aclose()
+
+        await on_runtime(close())
 
     async def request(
         self,
@@ -213,10 +259,12 @@ class ApiSession:
         ok: tuple[int, ...],
     ) -> httpx.Response:
         client = self._client_here()
+        what = redact_urls(what)  # it may name a next-page URL the server sent, with a signature in it
         started = time.monotonic()
         content = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"} if content is not None else None
         attempt = 0
+        maybe_applied = False  # did any attempt possibly reach the server without an answer?
         while True:
             stamp = await pacer.acquire() if isinstance(pacer, WindowPacer) else None
             self.stats["requests"] += 1
@@ -224,7 +272,11 @@ class ApiSession:
             try:
                 response = await client.request(method, url, content=content, params=params, headers=headers)
             except httpx.HTTPError as exc:
-                failure = CRMError(f"{what} failed: {type(exc).__name__} talking to {self.base_url}")
+                maybe_applied = maybe_applied or _maybe_applied(exc)
+                failure = CRMConnectionError(
+                    f"{what} failed: {type(exc).__name__} talking to {self.base_url}",
+                    maybe_applied=maybe_applied,
+                )
                 failure.__cause__ = exc
                 response = None
             if isinstance(pacer, WindowPacer) and stamp is not None:
@@ -241,19 +293,36 @@ class ApiSession:
                     is_retryable_status(response.status_code) and response.status_code not in _NOT_RETRIED
                 )
                 if not retryable:
-                    raise failure
+                    raise self._masked(failure)
             attempt += 1
             wait = self.retry.delay(attempt - 1, response.headers if response is not None else None)
             if (
                 attempt >= self.retry.max_attempts
                 or time.monotonic() - started + wait > self.retry.deadline_s
             ):
-                raise CRMError(
-                    f"{failure} (gave up after {attempt} attempts)",
-                    status=failure.status,
-                    category=failure.category,
-                    correlation_id=failure.correlation_id,
-                ) from failure.__cause__
+                message = f"{failure} (gave up after {attempt} attempts)"
+                final = (
+                    CRMConnectionError(message, maybe_applied=maybe_applied)
+                    if response is None
+                    else CRMError(
+                        message,
+                        status=failure.status,
+                        category=failure.category,
+                        correlation_id=failure.correlation_id,
+                    )
+                )
+                raise self._masked(final) from failure.__cause__
             self.stats["retries"] += 1
             log.info("%s: retrying in %.2f s after %s", what, wait, failure.status or "a connection error")
             await asyncio.sleep(wait)
+
+    def _masked(self, error: CRMError) -> CRMError:
+        """``error`` with the URL's credentials and the token masked in its message (servers echo them)."""
+        if isinstance(self.auth, TokenAuth):
+            self.scrub.add(self.auth.revealed())
+        error.args = tuple(redact_urls(self.scrub(a)) if isinstance(a, str) else a for a in error.args)
+        return error
+
+
+async def _aclose(client: httpx.AsyncClient) -> None:
+    await client.aclose()

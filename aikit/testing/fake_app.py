@@ -6,8 +6,13 @@ server sustains thousands of requests per second and is never the bottleneck of 
 Routes (the ``/v1`` prefix is optional):
 
 * ``POST /v1/chat/completions`` and ``POST /v1/messages``, plain or ``"stream": true`` (SSE);
+* Azure OpenAI's shape: ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``
+  (the query is required, the key comes in an ``api-key`` header, the deployment is the model);
 * ``GET /v1/models``;
-* ``GET /_admin/stats``, ``POST /_admin/reset``, ``GET|POST /_admin/config`` (JSON, partial update).
+* ``GET /_admin/stats``, ``POST /_admin/reset``, ``GET|POST /_admin/config`` (JSON, partial update),
+  ``POST /_admin/release``, ``GET /_admin/health``. With an ``api_key`` configured every admin route
+  but ``health`` needs that key too (401 otherwise), so nobody else on the machine can read or change
+  the limits.
 
 A request is handled in this order: count the arrival, check the API key (401), parse and validate
 (400), per-request directives, the ``fail_trigger`` (400), the rate limits (429), a seeded fault draw
@@ -16,13 +21,15 @@ A request is handled in this order: count the arrival, check the API key (401), 
 Per-request directives let a test script one request without touching the global config: put
 ``[[fake:status=503,times=2]]`` in a message and the first two arrivals of that exact request get 503.
 Keys: ``status=N``, ``times=K``, ``retry_after=S``, ``delay=S``, ``hang``, ``invalid_json``,
-``finish=length``. Reading the request (checks, answer schema, directives) is
-:mod:`aikit.testing.fake_request`; writing the reply is :mod:`aikit.testing.fake_wire`.
+``finish=length``, ``surrogate`` (the answer ends with a lone surrogate, as a broken model may send).
+Reading the request (checks, answer schema, directives) is :mod:`aikit.testing.fake_request`; writing
+the reply is :mod:`aikit.testing.fake_wire`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import hmac
 import json
@@ -161,6 +168,7 @@ class FakeApp:
             await self._admin(path, method, scope, receive, send)
             return
         route = path[3:] if path.startswith("/v1/") else path
+        azure = _azure_deployment(route)
         anthropic = route == "/messages"
         stats = self.stats_data
         now = time.monotonic()
@@ -174,11 +182,15 @@ class FakeApp:
         try:
             body = await _read_body(receive)
             headers = _headers(scope)
-            if not self._authorised(headers):
-                message = "Incorrect API key provided. You can find your API key at https://example.invalid."
-                await self._error(send, 401, message, anthropic, code="invalid_api_key")
+            if not self._authorised(headers, azure=azure is not None):
+                await self._error(send, 401, self._refusal(headers), anthropic, code="invalid_api_key")
             elif route == "/models" and method == "GET":
                 await self._send(send, 200, self._models())
+            elif azure is not None and method == "POST":
+                if azure and b"api-version=" not in (scope.get("query_string") or b""):
+                    await self._error(send, 400, "Missing required query parameter 'api-version'.", False)
+                else:
+                    await self._chat(send, receive, body, headers, False, model=azure or None)
             elif route in ("/chat/completions", "/messages") and method == "POST":
                 await self._chat(send, receive, body, headers, anthropic)
             elif route in ("/chat/completions", "/messages", "/models"):
@@ -188,25 +200,33 @@ class FakeApp:
         finally:
             stats.in_flight -= 1
 
-    def _authorised(self, headers: dict[str, str]) -> bool:
+    def _authorised(self, headers: dict[str, str], *, azure: bool = False) -> bool:
+        """The key must come as ``Authorization: Bearer``, ``x-api-key``, or as the password of HTTP
+        Basic (a gateway in front of a server); on Azure's routes only as ``api-key``, as Azure wants."""
         expected = self.config.api_key
         if expected is None:
             return True
-        given = headers.get("x-api-key") or ""
-        auth = headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            given = given or auth[7:].strip()
+        given = _presented(headers, azure=azure)
         return hmac.compare_digest(given.encode(), expected.encode())
 
+    def _refusal(self, headers: dict[str, str]) -> str:
+        message = "Incorrect API key provided. You can find your API key at https://example.invalid."
+        if self.config.echo_key:  # as careless providers do: the key quoted back, cut short
+            message = f"Incorrect API key provided: {_presented(headers, azure=False)[:-3]}..."
+        return message
+
     async def _chat(
-        self, send: Send, receive: Receive, raw: bytes, headers: dict[str, str], anthropic: bool
-    ) -> None:
+        self, send: Send, receive: Receive, raw: bytes, headers: dict[str, str], anthropic: bool,
+        model: str | None = None,
+    ) -> None:  # fmt: skip
         cfg = self.config
         try:
             req = json.loads(raw)
         except ValueError:
             await self._error(send, 400, "We could not parse the JSON body of your request.", anthropic)
             return
+        if model is not None and isinstance(req, dict):  # Azure: the deployment names the model
+            req["model"] = model
         problem = validate(req, headers, anthropic, cfg)
         if problem:
             await self._error(send, 400, problem, anthropic)
@@ -348,6 +368,8 @@ class FakeApp:
             text = wire.reply_text(pairs, digest, cfg.reply, cfg.reply_words)
         if directive.get("invalid_json"):
             text, value = '{"not valid": ', None
+        if directive.get("surrogate"):
+            text += "\ud800"
         out_tokens = wire.count_tokens(text)
         truncated = directive.get("finish") == "length"
         if limit is not None and out_tokens > int(limit):
@@ -397,7 +419,10 @@ class FakeApp:
             )
 
     async def _send(self, send: Send, status: int, payload: Any, headers: Headers = ()) -> None:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        except UnicodeEncodeError:  # a lone surrogate (the ``surrogate`` directive): JSON-escape it
+            body = json.dumps(payload, separators=(",", ":")).encode()
         self.stats_data.by_status[status] += 1
         start = [_JSON, (b"content-length", str(len(body)).encode()), *headers]
         await send({"type": "http.response.start", "status": status, "headers": start})
@@ -459,7 +484,12 @@ class FakeApp:
     async def _admin(self, path: str, method: str, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
         what = path[len("/_admin/") :]
-        if what == "stats" and method == "GET":
+        if what != "health" and not self._authorised(_headers(scope)):
+            message = "The admin endpoints need the server's API key (Authorization: Bearer or x-api-key)."
+            await self._send(
+                send, 401, wire.openai_error(message, "invalid_request_error", "invalid_api_key")
+            )
+        elif what == "stats" and method == "GET":
             arrivals = b"arrivals=1" in (scope.get("query_string") or b"")
             await self._send(send, 200, self.stats(arrivals))
         elif what == "reset" and method == "POST":
@@ -503,6 +533,30 @@ async def _read_body(receive: Receive) -> bytes:
         message = await receive()
         parts.append(message.get("body", b""))
     return b"".join(parts)
+
+
+def _presented(headers: dict[str, str], *, azure: bool) -> str:
+    if azure:
+        return headers.get("api-key") or ""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return headers.get("x-api-key") or auth[7:].strip()
+    if auth[:6].lower() == "basic ":
+        try:
+            return base64.b64decode(auth[6:].strip()).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return headers.get("x-api-key") or ""
+
+
+def _azure_deployment(route: str) -> str | None:
+    """The deployment of ``/openai/deployments/{name}/chat/completions`` (``""`` for ``/openai/v1/...``)."""
+    if route == "/openai/v1/chat/completions":
+        return ""
+    parts = route.split("/")
+    if len(parts) == 6 and parts[1:3] == ["openai", "deployments"] and parts[4:] == ["chat", "completions"]:
+        return parts[3] or None
+    return None
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -6,7 +6,8 @@ It prints one line, ``aikit fake provider listening on http://127.0.0.1:PORT/v1`
 then serves (a :class:`~aikit.testing.FakeProvider` thread) until Ctrl-C or SIGTERM, or, with
 ``--parent-pid``, until that parent process is gone. ``--config-stdin`` reads a JSON object of
 :class:`FakeConfig` fields from stdin (how :meth:`FakeProvider.start_process` passes its config,
-keeping API keys out of the command line); flags given explicitly override it.
+keeping API keys out of the command line); flags given explicitly override it. A key to require comes
+from ``--api-key-env VAR`` or ``--api-key-file PATH``, never from the command line itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import sys
 from typing import Any
 
+from aikit._serving import add_secret_arguments
 from aikit.testing.fake_config import FakeConfig
 
 __all__ = ["add_arguments", "run"]
@@ -49,11 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             flag, dest=f"fake_{field}", type=kind, default=None, metavar=metavar, help=help_text
         )
-    parser.add_argument(
-        "--api-key-env",
-        metavar="VAR",
-        help="require the API key held in this environment variable (the key never goes on the command line)",
-    )
+    add_secret_arguments(parser, "--api-key", "the API key to require")
     parser.add_argument(
         "--config-stdin", action="store_true", help="read FakeConfig fields as JSON from stdin"
     )
@@ -62,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> FakeConfig:
     """The :class:`FakeConfig` described by parsed arguments (and stdin with ``--config-stdin``)."""
-    from aikit.exceptions import ConfigError
+    from aikit._serving import secret_argument
 
     data: dict[str, Any] = {}
     if args.config_stdin:
@@ -71,10 +69,8 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         value = getattr(args, f"fake_{field}")
         if value is not None:
             data[field] = value
-    if args.api_key_env:
-        key = os.environ.get(args.api_key_env)
-        if not key:
-            raise ConfigError(f"--api-key-env {args.api_key_env}: that environment variable is not set")
+    key = secret_argument(args, "--api-key")
+    if key:
         data["api_key"] = key
     return FakeConfig.from_mapping(data)
 
@@ -82,10 +78,15 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C, SIGTERM or (with ``--parent-pid``) the parent's exit; exit code 0."""
     from aikit._serving import wait_until_interrupted
+    from aikit.exceptions import AIKitError
     from aikit.testing.fake_provider import _READY_PREFIX, FakeProvider
 
-    fake = FakeProvider(config_from_args(args), host=args.host, port=args.port).start()
-    print(f"{_READY_PREFIX}{fake.base_url}", flush=True)
+    try:
+        fake = FakeProvider(config_from_args(args), host=args.host, port=args.port).start()
+    except AIKitError as exc:
+        print(f"aikit serve fake: {exc}", file=sys.stderr)
+        return 2
+    print(f"{_READY_PREFIX}{fake.base_url}", flush=True)  # start() returned: it accepts connections
     parent = args.parent_pid
 
     def alive() -> bool:

@@ -54,7 +54,11 @@ class FakeConfig:
     hang_rate, hang_s : float
         Share of requests never answered until the client disconnects (or ``hang_s`` passes).
     api_key : str or None
-        When set, requests must carry it (``Authorization: Bearer`` or ``x-api-key``); else 401.
+        When set, requests must carry it (``Authorization: Bearer``, ``x-api-key``, or as the password
+        of HTTP Basic; on Azure's routes ``api-key``); else 401. The admin routes need it too.
+    echo_key : bool
+        A 401 quotes the presented key back without its last 3 characters, as careless providers do
+        (for tests that error messages and logs mask partial keys).
     reply : str
         ``"hash"``: ``fake-<16 hex of sha256(model, messages)>``; ``"echo"``: the last user message.
     reply_words : int
@@ -86,6 +90,7 @@ class FakeConfig:
     hang_rate: float = 0.0
     hang_s: float = 300.0
     api_key: str | None = field(default=None, repr=False)
+    echo_key: bool = False
     reply: str = "hash"
     reply_words: int = 0
     fail_trigger: str | None = "FAIL400"

@@ -247,7 +247,9 @@ class FakeProviderProcess:
     def _admin(self, method: str, what: str, payload: Any = None) -> Any:
         import httpx
 
-        response = httpx.request(method, f"{self.url}/_admin/{what}", json=payload, timeout=10)
+        response = httpx.request(
+            method, f"{self.url}/_admin/{what}", json=payload, headers=self._admin_headers(), timeout=10
+        )
         response.raise_for_status()
         return response.json()
 
@@ -285,7 +287,12 @@ class FakeProviderProcess:
         import httpx
 
         with contextlib.suppress(httpx.HTTPError):  # best effort: the process is terminated next
-            httpx.post(f"{self.url}/_admin/release", timeout=2)
+            httpx.post(f"{self.url}/_admin/release", headers=self._admin_headers(), timeout=2)
+
+    def _admin_headers(self) -> dict[str, str]:
+        """The admin endpoints want the server's key when it has one."""
+        key = self.config.api_key
+        return {"authorization": f"Bearer {key}"} if key else {}
 
     def __enter__(self) -> FakeProviderProcess:
         return self.start()

@@ -4,8 +4,9 @@
         --source stripe:stripe:STRIPE_WEBHOOK_SECRET \\
         --source crm:hubspot:HUBSPOT_CLIENT_SECRET --public-url crm=https://hooks.example.com/hooks/crm
 
-Secrets are read from the named environment variables, never from the command line (which other
-users can see in ``ps``). ``NAME:SCHEME:VAR1,VAR2`` gives several secrets for a rotation. The process
+Secrets are read from the named environment variables, or from files (``NAME:SCHEME:@/run/secrets/hs``,
+the first line of the file), never from the command line (which other users can see in ``ps``).
+``NAME:SCHEME:VAR1,VAR2`` gives several secrets for a rotation. The process
 prints one ``listening`` line per source, then runs until SIGINT or SIGTERM and stops cleanly. With
 ``AIKIT_LISTEN_STATS=1`` it prints the writer's group-commit statistics to stderr when it stops.
 """
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME:SCHEME:SECRET_ENV_VAR",
-        help="a source; the secret is read from the environment variable (VAR1,VAR2 for rotation)",
+        help="a source; the secret is read from the environment variable, or from a file written @PATH "
+        "(VAR1,VAR2 for rotation)",
     )
     parser.add_argument(
         "--public-url", action="append", default=[], metavar="NAME=URL", help="public URL of a source"
@@ -46,18 +48,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_source(spec: str, environ: dict[str, str] | None = None) -> tuple[str, str, list[str]]:
-    """``NAME:SCHEME:VAR[,VAR]`` -> (name, scheme, secrets read from the environment).
+    """``NAME:SCHEME:VAR[,VAR]`` -> (name, scheme, secrets read from the environment, or ``@file``).
 
     >>> parse_source("gh:github:GH_SECRET", {"GH_SECRET": "s"})
     ('gh', 'github', ['s'])
     """
     env = os.environ if environ is None else environ
-    parts = spec.split(":")
+    parts = spec.split(":", 2)
     if len(parts) != 3 or not all(parts):
-        raise ConfigError(f"--source {spec!r}: expected NAME:SCHEME:SECRET_ENV_VAR")
+        raise ConfigError(f"--source {spec!r}: expected NAME:SCHEME:SECRET_ENV_VAR (or NAME:SCHEME:@FILE)")
     name, scheme, variables = parts
     secrets = []
     for var in variables.split(","):
+        if var.startswith("@"):
+            secrets.append(_secret_file(name, var[1:]))
+            continue
         value = env.get(var)
         if not value:
             raise MissingCredentialError(
@@ -67,6 +72,20 @@ def parse_source(spec: str, environ: dict[str, str] | None = None) -> tuple[str,
             )
         secrets.append(value)
     return name, scheme, secrets
+
+
+def _secret_file(name: str, path: str) -> str:
+    from pathlib import Path
+
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"--source {name}: cannot read the secret file {path} ({type(exc).__name__})"
+        ) from exc
+    if not lines or not lines[0].strip():
+        raise ConfigError(f"--source {name}: the secret file {path} is empty")
+    return lines[0].strip()
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:

@@ -123,17 +123,9 @@ def test_server_requires_pkce_for_public_clients(auto_server: OAuthServer) -> No
             "redirect_uri": "http://127.0.0.1/callback",
         },
     ).headers["location"]
-    code = httpx.URL(redirect).params["code"]
-    answer = httpx.post(
-        f"{auto_server.url}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "client_id": "aikit-cli",
-            "redirect_uri": "http://127.0.0.1/callback",
-        },
-    )
-    assert answer.status_code == 400 and "code_verifier" in answer.json()["error_description"]
+    params = httpx.URL(redirect).params  # refused at /authorize already: no code to exchange
+    assert params["error"] == "invalid_request" and "PKCE" in params["error_description"]
+    assert "code" not in params
 
 
 def test_device_flow_approved_by_an_automated_user(oauth_server: OAuthServer) -> None:
@@ -146,7 +138,8 @@ def test_device_flow_approved_by_an_automated_user(oauth_server: OAuthServer) ->
         page = httpx.get(device.link)
         assert device.user_code in page.text
         answer = httpx.post(
-            f"{oauth_server.url}/device/approve", data={"user_code": device.user_code, "approve": "yes"}
+            f"{oauth_server.url}/device/approve",
+            data={"user_code": device.user_code, "approve": "yes", **oauth_server.demo_login},
         )
         assert answer.json() == {"ok": True, "approved": True}
 
@@ -175,7 +168,10 @@ def test_device_flow_denied_and_timeout(oauth_server: OAuthServer) -> None:
     with pytest.raises(OAuthError, match="timed out"):
         auth.finish_device_login(device2, timeout=0.3)
     assert (
-        httpx.post(f"{oauth_server.url}/device/approve", json={"user_code": "NOPE-NOPE"}).status_code == 404
+        httpx.post(
+            f"{oauth_server.url}/device/approve", json={"user_code": "NOPE-NOPE", **oauth_server.demo_login}
+        ).status_code
+        == 404
     )
 
 

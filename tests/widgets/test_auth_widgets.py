@@ -89,7 +89,10 @@ def test_device_code_view_polls_and_turns_connected(oauth_server: OAuthServer) -
     while "checked" not in view.status.value and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "waiting for approval" in view.status.value
-    httpx.post(f"{oauth_server.url}/device/approve", json={"user_code": view.device.user_code})
+    httpx.post(
+        f"{oauth_server.url}/device/approve",
+        json={"user_code": view.device.user_code, **oauth_server.demo_login},
+    )
     token = view.wait(10)
     deadline = time.monotonic() + 2
     while "connected" not in view.status.value and time.monotonic() < deadline:

@@ -7,17 +7,23 @@ spec             wire format                          default base_url          
 ``anthropic:M``  Anthropic Messages (native)          https://api.anthropic.com/v1  ANTHROPIC_API_KEY
 ``compat:M``     OpenAI-compatible (vLLM, LM Studio)  required ``base_url=``        AIKIT_API_KEY (opt.)
 ``ollama:M``     OpenAI-compatible                    http://127.0.0.1:11434/v1     none
+``azure:D``      OpenAI-compatible, ``api-key`` header  required ``base_url=``        AZURE_OPENAI_API_KEY
 ``local``        OpenAI-compatible, embedded model    started at the first call     none
 ===============  ===================================  ============================  ====================
 
 ``AIKIT_API_KEY`` is the fallback variable for every provider. ``local`` and ``local:/path/model.gguf``
-start (or reuse) the embedded llama.cpp server at the first call, never in the constructor.
+start (or reuse) the embedded llama.cpp server at the first call, never in the constructor. For Azure
+OpenAI, ``D`` names the deployment and ``base_url`` is its URL with the API version, e.g.
+``https://RESOURCE.openai.azure.com/openai/deployments/D?api-version=2024-10-21``; the path
+``/chat/completions`` goes before the query.
 
 >>> spec = parse_model("openai:gpt-4o-mini")
 >>> spec.provider, spec.model, spec.base_url
 ('openai', 'gpt-4o-mini', 'https://api.openai.com/v1')
 >>> parse_model("ollama:llama3.2").base_url
 'http://127.0.0.1:11434/v1'
+>>> "temprature" in known_params(spec), "temperature" in known_params(spec)
+(False, True)
 """
 
 from __future__ import annotations
@@ -25,12 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from aikit.auth.urls import shown_url
 from aikit.exceptions import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.client.providers.base import Provider
 
-__all__ = ["DEFAULT_BASE_URLS", "ProviderSpec", "make_provider", "parse_model"]
+__all__ = ["DEFAULT_BASE_URLS", "ProviderSpec", "known_params", "make_provider", "parse_model"]
 
 DEFAULT_BASE_URLS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
@@ -42,12 +49,13 @@ _KEYS: dict[str, tuple[tuple[str, ...], bool]] = {
     "anthropic": (("ANTHROPIC_API_KEY", "AIKIT_API_KEY"), True),
     "compat": (("AIKIT_API_KEY",), False),
     "ollama": (("AIKIT_API_KEY",), False),
+    "azure": (("AZURE_OPENAI_API_KEY", "AIKIT_API_KEY"), True),
     "local": ((), False),
 }
 PROVIDERS = tuple(_KEYS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class ProviderSpec:
     """A parsed model string.
 
@@ -78,6 +86,9 @@ class ProviderSpec:
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.model}" if self.model else self.provider
+
+    def __repr__(self) -> str:
+        return f"ProviderSpec({str(self)!r}, base_url={shown_url(self.base_url) or None!r})"
 
 
 def parse_model(spec: str, base_url: str | None = None) -> ProviderSpec:
@@ -116,16 +127,36 @@ def parse_model(spec: str, base_url: str | None = None) -> ProviderSpec:
             raise ConfigError('"local" starts its own server; for a server you run, use "compat:<model>"')
         url = None
     else:
-        url = (base_url or DEFAULT_BASE_URLS.get(provider) or "").rstrip("/") or None
+        url = _trimmed(str(base_url or DEFAULT_BASE_URLS.get(provider) or "")) or None
         if url is None:
-            raise ConfigError(
-                f'"{provider}:{model}" needs base_url=, e.g. aikit.AI("compat:{model}", '
-                'base_url="http://127.0.0.1:8000/v1")'
+            example = (
+                f'aikit.AI("azure:{model}", base_url="https://RESOURCE.openai.azure.com/openai/deployments/'
+                f'{model}?api-version=2024-10-21")'
+                if provider == "azure"
+                else f'aikit.AI("compat:{model}", base_url="http://127.0.0.1:8000/v1")'
             )
+            raise ConfigError(f'"{provider}:{model}" needs base_url=, e.g. {example}')
         if not url.lower().startswith(("http://", "https://")):
-            raise ConfigError(f"base_url must start with http:// or https://, got {url.split('?')[0]!r}")
+            raise ConfigError(f"base_url must start with http:// or https://, got {shown_url(url)!r}")
     variables, required = _KEYS[provider]
     return ProviderSpec(provider, model, url, variables, required)
+
+
+def _trimmed(url: str) -> str:
+    """``url`` without surrounding spaces and without a trailing slash on its path (a query stays)."""
+    head, sep, query = url.strip().partition("?")
+    return head.rstrip("/") + (sep + query if sep else "")
+
+
+def known_params(spec: ProviderSpec) -> frozenset[str]:
+    """The request fields ``spec``'s provider takes as keywords; anything else goes in ``extra_body``."""
+    if spec.wire == "anthropic":
+        from aikit.client.providers.anthropic import ANTHROPIC_PARAMS
+
+        return ANTHROPIC_PARAMS
+    from aikit.client.providers.openai import COMPAT_PARAMS, OPENAI_PARAMS
+
+    return OPENAI_PARAMS if spec.provider in ("openai", "azure") else COMPAT_PARAMS
 
 
 def make_provider(spec: ProviderSpec, base_url: str | None = None) -> Provider:

@@ -27,8 +27,10 @@ from aikit.client.providers.base import (
     ErrorInfo,
     Parsed,
     RateLimits,
+    endpoint,
     error_info_from,
     error_message,
+    json_body,
     number,
 )
 from aikit.client.response import Usage
@@ -36,7 +38,15 @@ from aikit.client.response import Usage
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.auth.secrets import Secret
 
-__all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicProvider"]
+__all__ = ["ANTHROPIC_PARAMS", "ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicProvider"]
+
+#: Request fields of the Messages API a caller may pass as keywords (others go in ``extra_body``).
+ANTHROPIC_PARAMS = frozenset(
+    {
+        "max_tokens", "temperature", "top_p", "top_k", "stop", "stop_sequences", "metadata", "tools",
+        "tool_choice", "thinking", "service_tier", "container", "mcp_servers", "context_management",
+    }
+)  # fmt: skip
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -58,7 +68,7 @@ class AnthropicProvider:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
-        self._url = self.base_url + "/messages"
+        self._url = endpoint(base_url, "/messages")
 
     def __repr__(self) -> str:
         return f"AnthropicProvider({self.base_url!r})"
@@ -101,6 +111,7 @@ class AnthropicProvider:
             body["tool_choice"] = {"type": "tool", "name": schema.name}
         if req.stream:
             body["stream"] = True
+        body.update(req.extra)
         return body
 
     def build_request(self, req: ChatRequest, api_key: Secret | None) -> httpx.Request:
@@ -112,8 +123,7 @@ class AnthropicProvider:
         }
         if api_key:
             headers["x-api-key"] = api_key.reveal()
-        content = json.dumps(self.body(req), separators=(",", ":"), ensure_ascii=False).encode()
-        return httpx.Request("POST", self._url, headers=headers, content=content)
+        return httpx.Request("POST", self._url, headers=headers, content=json_body(self.body(req)))
 
     def parse_response(self, resp: httpx.Response, req: ChatRequest) -> Parsed:
         """Text (or the forced tool's input as JSON), usage, model and stop reason of a 2xx answer."""

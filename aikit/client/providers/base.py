@@ -12,6 +12,7 @@ The client (``aikit.client``) owns the sending, the cache, pacing and retries.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ __all__ = [
     "RateLimits",
     "SSEDecoder",
     "StreamDecoder",
+    "endpoint",
     "error_info_from",
+    "json_body",
     "parse_duration",
 ]
 
@@ -45,7 +48,8 @@ class ChatRequest:
 
     ``messages`` are OpenAI-style dicts (``role``/``content``); a ``system`` role message may be first.
     ``params`` hold every sampling parameter the caller set (``temperature``, ``max_tokens``, ``top_p``,
-    ``seed``, ``stop`` ...); None values are never sent.
+    ``seed``, ``stop`` ...); None values are never sent. ``extra`` is the caller's ``extra_body``: fields
+    merged into the JSON body as they are, last (the openai SDK's convention for deliberate extras).
     """
 
     model: str
@@ -53,6 +57,7 @@ class ChatRequest:
     params: dict[str, Any] = field(default_factory=dict)
     schema: OutputSchema | None = None
     stream: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,24 @@ class SSEDecoder:
     def flush(self) -> Iterator[tuple[str, str]]:
         """The last event when the stream ended without a trailing blank line."""
         yield from self.feed("")
+
+
+def endpoint(base_url: str, path: str) -> str:
+    """``path`` appended to the path of ``base_url``, before its query (Azure's ``?api-version=``).
+
+    >>> endpoint("https://r.openai.azure.com/openai/deployments/d/?api-version=1", "/chat/completions")
+    'https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=1'
+    """
+    head, sep, query = base_url.partition("?")
+    return head.rstrip("/") + path + (sep + query if sep else "")
+
+
+def json_body(body: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; text that is not valid Unicode (a lone surrogate) is sent ``\\u``-escaped."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")

@@ -1,8 +1,10 @@
-"""OpenAI Chat Completions, and every server that speaks it (``compat:``, ``ollama:``, ``local``).
+"""OpenAI Chat Completions, and every server that speaks it (``compat:``, ``ollama:``, ``local``, ``azure:``).
 
-Sans I/O: builds ``POST {base_url}/chat/completions``, parses answers and SSE chunks, classifies errors
-and reads ``x-ratelimit-*`` headers. A schema is sent as ``response_format`` of type ``json_schema``
-(``strict`` only when the schema meets OpenAI's strict-mode rules, so any schema is accepted).
+Sans I/O: builds ``POST {base_url}/chat/completions`` (the path goes before a query such as Azure's
+``?api-version=``), parses answers and SSE chunks, classifies errors and reads ``x-ratelimit-*``
+headers. The key goes in ``Authorization: Bearer``, or in ``api-key`` for Azure OpenAI. A schema is
+sent as ``response_format`` of type ``json_schema`` (``strict`` only when the schema meets OpenAI's
+strict-mode rules, so any schema is accepted).
 
 >>> from aikit.client.providers.base import ChatRequest
 >>> p = OpenAIProvider("compat", "http://127.0.0.1:8000/v1")
@@ -24,8 +26,10 @@ from aikit.client.providers.base import (
     ErrorInfo,
     Parsed,
     RateLimits,
+    endpoint,
     error_info_from,
     error_message,
+    json_body,
     number,
     parse_duration,
 )
@@ -35,7 +39,25 @@ if TYPE_CHECKING:  # pragma: no cover
     from aikit.auth.secrets import Secret
     from aikit.client.schema import OutputSchema
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["COMPAT_PARAMS", "OPENAI_PARAMS", "OpenAIProvider"]
+
+#: Request fields of Chat Completions a caller may pass as keywords (others go in ``extra_body``).
+OPENAI_PARAMS = frozenset(
+    {
+        "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "presence_penalty",
+        "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "seed", "user", "tools",
+        "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "verbosity",
+        "service_tier", "store", "metadata", "modalities", "audio", "prediction", "web_search_options",
+        "prompt_cache_key", "safety_identifier",
+    }
+)  # fmt: skip
+#: What OpenAI-compatible servers (vLLM, llama.cpp, Ollama, LM Studio) add to those.
+COMPAT_PARAMS = OPENAI_PARAMS | {
+    "top_k", "min_p", "typical_p", "repetition_penalty", "repeat_penalty", "repeat_last_n", "mirostat",
+    "mirostat_tau", "mirostat_eta", "grammar", "json_schema", "n_probs", "cache_prompt", "min_tokens",
+    "best_of", "ignore_eos", "stop_token_ids", "skip_special_tokens", "guided_json", "guided_regex",
+    "guided_choice", "guided_grammar", "chat_template_kwargs",
+}  # fmt: skip
 
 _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 
@@ -46,9 +68,9 @@ class OpenAIProvider:
     Parameters
     ----------
     name : str
-        ``openai``, ``compat``, ``ollama`` or ``local`` (goes into cache keys and the call log).
+        ``openai``, ``compat``, ``ollama``, ``local`` or ``azure`` (goes into cache keys and the call log).
     base_url : str
-        Up to and including ``/v1``.
+        Up to and including ``/v1`` (Azure: the deployment URL with its ``?api-version=``).
     """
 
     wire = "openai"
@@ -56,10 +78,11 @@ class OpenAIProvider:
     def __init__(self, name: str, base_url: str) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self._url = self.base_url + "/chat/completions"
+        self._url = endpoint(base_url, "/chat/completions")
         # OpenAI's own API wants max_completion_tokens (reasoning models refuse max_tokens);
-        # compatible servers (vLLM, Ollama, llama.cpp) only know max_tokens.
+        # compatible servers (vLLM, Ollama, llama.cpp) and older Azure API versions only know max_tokens.
         self._max_tokens_field = "max_completion_tokens" if name == "openai" else "max_tokens"
+        self._key_header = "api-key" if name == "azure" else "authorization"
 
     def __repr__(self) -> str:
         return f"OpenAIProvider({self.name!r}, {self.base_url!r})"
@@ -83,17 +106,18 @@ class OpenAIProvider:
         if req.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        body.update(req.extra)
         return body
 
     def build_request(self, req: ChatRequest, api_key: Secret | None) -> httpx.Request:
-        """``POST /chat/completions`` with a Bearer key when there is one."""
+        """``POST /chat/completions`` with the key (Bearer, or Azure's ``api-key``) when there is one."""
         headers = dict(_JSON_HEADERS)
         if req.stream:
             headers["accept"] = "text/event-stream"
         if api_key:
-            headers["authorization"] = "Bearer " + api_key.reveal()
-        content = json.dumps(self.body(req), separators=(",", ":"), ensure_ascii=False).encode()
-        return httpx.Request("POST", self._url, headers=headers, content=content)
+            key = api_key.reveal()
+            headers[self._key_header] = key if self._key_header == "api-key" else "Bearer " + key
+        return httpx.Request("POST", self._url, headers=headers, content=json_body(self.body(req)))
 
     def parse_response(self, resp: httpx.Response, req: ChatRequest) -> Parsed:
         """Text, usage, model and finish reason of a 2xx answer."""

@@ -291,20 +291,23 @@ def batch(call: Call) -> tuple[int, Any]:
         for item in inputs:  # validate the whole batch before writing any of it
             store.properties.check(t, _props(item))
         results, missing = [], []
-        for i, item in zip(ids, inputs, strict=True):
-            rec = store.update(t, i, _props(item), id_property=id_prop)
-            (results.append(serialize(rec, list(_props(item)), known)) if rec else missing.append(i))
+        with store.transaction():  # all-or-nothing: a failure half-way leaves nothing written
+            for i, item in zip(ids, inputs, strict=True):
+                rec = store.update(t, i, _props(item), id_property=id_prop)
+                (results.append(serialize(rec, list(_props(item)), known)) if rec else missing.append(i))
         return _batch_body(results, missing, t, started)
     if op == "create":
         parsed = [(_props(item), _parse_associations(t, item.get("associations"))) for item in inputs]
         for props, _ in parsed:
             store.properties.check(t, props)
-        created = [serialize(store.create(t, p, associations=a), list(p), known) for p, a in parsed]
+        with store.transaction():
+            created = [serialize(store.create(t, p, associations=a), list(p), known) for p, a in parsed]
         _status, body = _batch_body(created, [], t, started)
         return 201, body
     if op == "archive":
-        for i in _ids(inputs):
-            store.archive(t, i)
+        with store.transaction():
+            for i in _ids(inputs):
+                store.archive(t, i)
         return 204, None
     raise StoreError(404, "OBJECT_NOT_FOUND", f"Unknown batch operation: {op}")
 

@@ -3,7 +3,8 @@
 :class:`PropertyStore` owns the ``properties`` and ``property_groups`` tables of the CRM's SQLite
 database (sharing :class:`~aikit.local.crm.store.Store`'s connection and lock) and checks values the
 way HubSpot does: read-only system properties are refused, ``strict`` refuses undefined names, and
-enumeration values must be among the options. Values come back as strings.
+every value must fit its property's type (:mod:`aikit.local.crm.validate`: numbers, booleans, dates,
+datetimes, enumeration options, text length). Values come back as strings.
 
 >>> import sqlite3, threading
 >>> props = PropertyStore(sqlite3.connect(":memory:"), threading.RLock())
@@ -26,6 +27,7 @@ import threading
 from typing import Any
 
 from aikit.local.crm.schema import OBJECT_TYPES, READ_ONLY, builtin_properties
+from aikit.local.crm.validate import normalized, problem
 from aikit.local.crm.wire import StoreError, stringify
 
 __all__ = ["PropertyStore"]
@@ -46,6 +48,7 @@ class PropertyStore:
             db.executescript(_DDL)
         self._names: dict[str, set[str]] = {}
         self._options: dict[str, dict[str, set[str]]] = {}
+        self._types: dict[str, dict[str, str]] = {}
 
     def definitions(self, object_type: str) -> list[dict[str, Any]]:
         """HubSpot's definitions for the type, then the custom ones in creation order."""
@@ -93,6 +96,16 @@ class PropertyStore:
                 }
             return opts
 
+    def types(self, object_type: str) -> dict[str, str]:
+        """``{property name: type}`` of the built-in and custom properties."""
+        with self._lock:
+            types = self._types.get(object_type)
+            if types is None:
+                types = self._types[object_type] = {
+                    p["name"]: str(p.get("type") or "string") for p in self.definitions(object_type)
+                }
+            return types
+
     def names(self, object_type: str) -> set[str]:
         with self._lock:
             names = self._names.get(object_type)
@@ -130,6 +143,7 @@ class PropertyStore:
     def _forget(self, object_type: str) -> None:
         self._names.pop(object_type, None)
         self._options.pop(object_type, None)
+        self._types.pop(object_type, None)
 
     def check(self, object_type: str, props: dict[str, Any]) -> dict[str, str | None]:
         """``props`` as stored strings, or a 400 ``StoreError`` listing every invalid value."""
@@ -153,18 +167,24 @@ class PropertyStore:
                         "context": {"propertyName": [name]},
                     }
                 )
+            elif isinstance(value, list | dict):
+                errors.append(
+                    {
+                        "message": f"Invalid input JSON: {name} must be a string, not an "
+                        f"{'array' if isinstance(value, list) else 'object'}",
+                        "code": "INVALID_TYPE",
+                        "context": {"propertyName": [name]},
+                    }
+                )
             else:
                 text = None if value is None else stringify(value)
-                allowed = self.options(object_type).get(name)
-                if text and allowed is not None and not set(text.split(";")) <= allowed:
-                    errors.append(
-                        {
-                            "message": f"{text} was not one of the allowed options: {sorted(allowed)}",
-                            "code": "INVALID_OPTION",
-                            "context": {"propertyName": [name]},
-                        }
-                    )
-                clean[name] = text
+                ptype = self.types(object_type).get(name)
+                found = (
+                    None if text is None else problem(ptype, text, name, self.options(object_type).get(name))
+                )
+                if found is not None:
+                    errors.append(found)
+                clean[name] = None if text is None else normalized(ptype, text)
         if errors:
             raise StoreError(
                 400, "VALIDATION_ERROR", f"Property values were not valid: {json.dumps(errors)}", errors

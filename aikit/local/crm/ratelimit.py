@@ -19,6 +19,8 @@ import threading
 import time
 from collections import deque
 
+from aikit.exceptions import ConfigError
+
 __all__ = ["RATE_LIMIT_BODY", "RollingWindow"]
 
 #: The message HubSpot sends with a 429 from the ten-secondly policy.
@@ -30,7 +32,10 @@ class RollingWindow:
 
     def __init__(self, max_requests: int, window_s: float, *, daily: int = 250_000) -> None:
         if max_requests < 1 or window_s <= 0:
-            raise ValueError("max_requests must be >= 1 and window_s > 0")
+            raise ConfigError(
+                f"a rate limit needs at least 1 request per window and a window over 0 s, got "
+                f"{max_requests!r} per {window_s!r} s (pass rate_limit=None to turn it off)"
+            )
         self.max_requests, self.window_s, self.daily = max_requests, window_s, daily
         self._times: deque[float] = deque()
         self._lock = threading.Lock()

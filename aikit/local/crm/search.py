@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from aikit.exceptions import ConfigError
+
 __all__ = [
     "MAX_FILTERS",
     "MAX_FILTERS_PER_GROUP",
@@ -55,7 +57,7 @@ MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 10, 25
 _TOKEN = re.compile(r"[\w@.\-']+", re.UNICODE)
 
 
-class SearchError(ValueError):
+class SearchError(ConfigError):
     """A search body the API would reject with 400 VALIDATION_ERROR."""
 
 

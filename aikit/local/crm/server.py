@@ -87,6 +87,13 @@ class DemoCRM:
         webhook_attempts: int = 5,
         webhook_backoff_s: float = 1.0,
     ) -> None:
+        for name, value in (("rate_limit", rate_limit), ("search_per_second", search_per_second)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(
+                    f"{name} must be a whole number of requests >= 1, or None (off); got {value!r}"
+                )
+        if not isinstance(window_s, int | float) or window_s <= 0:
+            raise ConfigError(f"window_s must be a positive number of seconds, got {window_s!r}")
         self.token = token or f"demo-{secrets.token_urlsafe(18)}"
         self.db = ":memory:" if db is None else str(db)
         self.seed, self.port = seed, port

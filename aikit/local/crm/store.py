@@ -73,6 +73,8 @@ class Store:
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self.listener: Listener | None = None
+        #: Change events held back until the transaction in progress commits (None: none in progress).
+        self._events: list[tuple[str, str, int, str | None, str | None]] | None = None
         #: Property definitions, groups and value checks (the ``properties`` tables).
         self.properties = PropertyStore(self._db, self._lock, strict=strict)
         #: Webhook apps and subscriptions (the ``webhook_apps`` and ``subscriptions`` tables).
@@ -80,15 +82,28 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group many writes into one commit (seeding a file-backed store)."""
+        """All the writes inside, or none of them: one commit, or a rollback on any exception.
+
+        Batch endpoints run in one (HubSpot's batch writes are all-or-nothing per request); seeding uses
+        one too. Change events (webhooks) are sent only once the commit is done, never for writes that
+        were rolled back. Nested use joins the outer transaction.
+        """
         with self._lock:
+            if self._events is not None:  # already inside: one transaction, one commit
+                yield
+                return
+            self._events = []
             self._db.execute("BEGIN")
             try:
                 yield
             except BaseException:
+                self._events = None
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            events, self._events = self._events, None
+        for event in events:
+            self._notify(*event)
 
     def close(self) -> None:
         with self._lock:
@@ -278,6 +293,14 @@ class Store:
         return out
 
     def _emit(
+        self, event: str, object_type: str, object_id: int, prop: str | None, value: str | None
+    ) -> None:
+        if self._events is not None:
+            self._events.append((event, object_type, object_id, prop, value))
+        else:
+            self._notify(event, object_type, object_id, prop, value)
+
+    def _notify(
         self, event: str, object_type: str, object_id: int, prop: str | None, value: str | None
     ) -> None:
         if self.listener is not None:

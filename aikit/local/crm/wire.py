@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from aikit.exceptions import CRMError
+
 __all__ = ["StoreError", "iso_now", "stringify"]
 
 
@@ -33,11 +35,18 @@ def stringify(value: Any) -> str:
     return str(value)
 
 
-class StoreError(Exception):
-    """A request the API answers with an error body (status, category, message, errors)."""
+class StoreError(CRMError):
+    """A request the demo CRM answers with an error body (status, category, message, errors).
+
+    The same error in-process (``server.store.update(...)``) as over HTTP, where the app renders it in
+    HubSpot's error shape.
+    """
+
+    status: int
+    category: str
 
     def __init__(
         self, status: int, category: str, message: str, errors: list[dict[str, Any]] | None = None
     ) -> None:
-        super().__init__(message)
-        self.status, self.category, self.message, self.errors = status, category, message, errors or []
+        super().__init__(message, status=status, category=category)
+        self.message, self.errors = message, errors or []

@@ -5,9 +5,10 @@ Other tools (the official ``openai`` SDK, curl, another notebook) can then use i
     aikit serve ai --port 8080
     curl http://127.0.0.1:8080/v1/chat/completions -d '{"messages":[{"role":"user","content":"Hi"}]}'
 
-On 127.0.0.1 it needs no key unless ``--api-key`` (or ``$AIKIT_LOCAL_API_KEY``) is given; binding any
+On 127.0.0.1 it needs no key unless one is given: ``$AIKIT_LOCAL_API_KEY``, ``--api-key-env VAR`` or
+``--api-key-file PATH`` (never the key itself on the command line, where ``ps`` shows it); binding any
 other address requires a key. The model id in requests is ignored (the server serves one model, listed
-by ``/v1/models`` as ``local``). Ctrl-C stops it.
+by ``/v1/models`` as ``local``). The address is printed once ``/health`` answers. Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import sys
 import time
 
+from aikit._serving import add_secret_arguments, secret_argument
 from aikit.exceptions import AIKitError
 from aikit.local.llm.models import find_model
 from aikit.local.llm.serve import ENV_API_KEY, ServeOptions, default_threads, start_server
@@ -29,10 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``aikit serve ai``."""
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument(
+    add_secret_arguments(
+        parser,
         "--api-key",
-        default=None,
-        help=f"require this bearer token (default ${ENV_API_KEY}; none on loopback if unset)",
+        f"the bearer token to require (default ${ENV_API_KEY}; none on loopback if unset)",
     )
     parser.add_argument(
         "--model", default=None, help="a .gguf path or known name (default $AIKIT_LOCAL_MODEL, else smollm2)"
@@ -51,13 +53,32 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _wait_healthy(address: str, timeout_s: float = 120.0) -> bool:
+    """Poll ``{address}/health`` until the server answers 200 (it loads the model first)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{address}/health", timeout=2.0, trust_env=False).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C; returns the exit code."""
-    api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
+    try:
+        api_key = secret_argument(args, "--api-key") or os.environ.get(ENV_API_KEY) or None
+    except AIKitError as exc:
+        print(f"aikit serve ai: {exc}", file=sys.stderr)
+        return 2
     if not _is_loopback(args.host) and not api_key:
         print(
             f"aikit serve ai: binding {args.host} exposes the model beyond this machine; "
-            f"give --api-key or set {ENV_API_KEY}",
+            f"set {ENV_API_KEY} or give --api-key-env VAR / --api-key-file PATH",
             file=sys.stderr,
         )
         return 2
@@ -85,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"aikit serve ai: could not start the server: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     address = str(server.listening_address)
+    if not _wait_healthy(address):
+        print(f"aikit serve ai: the server at {address} did not become ready", file=sys.stderr)
+        return 1
     auth = "bearer key required" if api_key else "no key"
     print(
         f"aikit: serving {model.name} ({model.path}) at {address}/v1 ({auth}; "

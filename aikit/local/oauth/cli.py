@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     for client in server.store.clients():
         kind = "public" if client.is_public else f"confidential, demo secret {client.client_secret}"
         print(f"  client {client.client_id} ({kind}): {', '.join(client.grant_types)}")
-    print("  approve a device code: POST /device/approve user_code=XXXX-XXXX   (Ctrl+C stops)", flush=True)
+    login = server.demo_login
+    print(f"  demo user: {login['username']}, password {login['password']} (device approvals)")
+    print(f"  approve a device code: open {server.url}/device   (Ctrl+C stops)", flush=True)
     try:
         wait_until_interrupted(lambda: server.running)
     finally:

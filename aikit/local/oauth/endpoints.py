@@ -2,8 +2,9 @@
 
 The protocol endpoints (token, device authorization, revocation, introspection) hand the request to
 authlib through :class:`~aikit.local.oauth.grants.LocalAuthorizationServer`; the rest are the demo's
-own pages: the consent page of ``/authorize``, the device page and its approval, ``/userinfo`` (a
-protected resource) and the RFC 8414 metadata. :mod:`aikit.local.oauth.app` serves the table of
+own pages: the consent page of ``/authorize``, the device page and its approval (which needs the demo
+user's login and throttles wrong codes, RFC 8628 section 5.1), ``/userinfo`` (a protected resource) and
+the RFC 8414 metadata. :mod:`aikit.local.oauth.app` serves the table of
 :meth:`Endpoints.routes`; every handler is synchronous and fast (the store is in memory).
 
 >>> from aikit.local.oauth.grants import LocalAuthorizationServer, RawRequest
@@ -20,10 +21,15 @@ protected resource) and the RFC 8414 metadata. :mod:`aikit.local.oauth.app` serv
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hmac
 import html
 import json
+import math
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,12 +81,28 @@ class Endpoints:
         Returns the server's base URL (known once the port is bound), for the metadata document.
     auto_approve : bool
         When True, ``GET /authorize`` grants at once instead of showing the consent page.
+    password : str
+        The demo user's password: ``POST /device/approve`` needs ``username`` and ``password`` (form or
+        JSON fields, or HTTP Basic) before it looks at a user code.
+    attempts, window_s :
+        At most ``attempts`` failed approvals (wrong login or unknown user code) per ``window_s``
+        seconds; further ones get 429 with ``Retry-After`` until the window has passed.
     """
 
     def __init__(
-        self, authz: LocalAuthorizationServer, *, base_url: Callable[[], str], auto_approve: bool = False
+        self,
+        authz: LocalAuthorizationServer,
+        *,
+        base_url: Callable[[], str],
+        auto_approve: bool = False,
+        password: str = "",
+        attempts: int = 5,
+        window_s: float = 60.0,
     ) -> None:
         self.authz, self.base_url, self.auto_approve = authz, base_url, auto_approve
+        self.password = password
+        self._failures: deque[float] = deque()
+        self._attempts, self._window_s = attempts, window_s
         self.store: OAuthStore = authz.store
         #: Events counted per name: grant types at ``/token``, ``authorize``, ``revoke``, ``userinfo``...
         self.stats: Counter[str] = Counter()
@@ -124,8 +146,12 @@ class Endpoints:
 
         try:
             grant = self.authz.get_consent_grant(req, end_user=DEMO_USER)
-        except OAuth2Error as error:  # unknown client or unregistered redirect: never redirect
-            return _html(f"<p>Invalid request: {html.escape(error.error or '')}</p>", 400)
+        except OAuth2Error as error:
+            if getattr(error, "redirect_uri", None):  # a checked redirect URI: the error goes back there
+                return _reply(self.authz.handle_error_response(req, error))
+            # unknown client or unregistered redirect URI: never redirect (RFC 6749 section 4.1.2.1)
+            detail = f": {error.description}" if error.description else ""
+            return _html(f"<p>Invalid request: {html.escape((error.error or '') + detail)}</p>", 400)
         if req.method == "GET" and not self.auto_approve:
             return _consent_page(req, grant.client.client_id, grant.request.scope or "")
         granted = self.auto_approve if req.method == "GET" else req.form.get("confirm") == "yes"
@@ -140,21 +166,70 @@ class Endpoints:
         code = html.escape(req.query.get("user_code", ""))
         return _html(
             "<h1>Connect a device</h1><form method='post' action='/device/approve'>"
-            f"<label>Code <input name='user_code' value='{code}'></label>"
+            f"<p><label>Code <input name='user_code' value='{code}'></label></p>"
+            f"<p><label>User <input name='username' value='{html.escape(DEMO_USER)}'></label></p>"
+            "<p><label>Password <input name='password' type='password'></label></p>"
             "<button name='approve' value='yes'>Approve</button>"
             "<button name='approve' value='no'>Deny</button></form>"
         )
 
     def handle_device_approve(self, req: RawRequest) -> Reply:
+        wait = self._throttled()
+        if wait:
+            headers = [*_JSON.items(), ("retry-after", str(wait))]
+            body = {
+                "ok": False,
+                "error": "slow_down",
+                "error_description": f"too many failed attempts; retry in {wait} s",
+            }
+            return Reply(429, _json(body), headers)
+        if not self._logged_in(req):
+            self._failed()
+            headers = [*_JSON.items(), ("www-authenticate", 'Basic realm="aikit demo login"')]
+            body = {
+                "ok": False,
+                "error": "login_required",
+                "error_description": "username and password of the demo user",
+            }
+            return Reply(401, _json(body), headers)
         user_code = str(req.form.get("user_code") or req.json.get("user_code") or "")
         raw = req.form.get("approve", req.json.get("approve", "yes"))
         approve = raw is True or str(raw).lower() in ("yes", "true", "1")
         ok = self.store.decide_device(user_code, approve=approve, user=DEMO_USER)
         self.count("device_approve")
+        if not ok:
+            self._failed()
         body = (
             {"ok": ok, "approved": approve} if ok else {"ok": False, "error": "unknown or expired user_code"}
         )
         return Reply(200 if ok else 404, _json(body), list(_JSON.items()))
+
+    def _logged_in(self, req: RawRequest) -> bool:
+        user = req.form.get("username", req.json.get("username"))
+        password = req.form.get("password", req.json.get("password"))
+        header = req.headers.get("authorization", "")
+        if header[:6].lower() == "basic ":
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
+        if not isinstance(user, str) or not isinstance(password, str) or not self.password:
+            return False
+        same_user = hmac.compare_digest(user.encode(), DEMO_USER.encode())
+        return hmac.compare_digest(password.encode(), self.password.encode()) and same_user
+
+    def _throttled(self) -> int:
+        """Seconds until another approval may be tried (0: now)."""
+        now = time.monotonic()
+        with self._stats_lock:
+            while self._failures and self._failures[0] <= now - self._window_s:
+                self._failures.popleft()
+            if len(self._failures) < self._attempts:
+                return 0
+            return max(1, math.ceil(self._failures[0] + self._window_s - now))
+
+    def _failed(self) -> None:
+        with self._stats_lock:
+            self._failures.append(time.monotonic())
+        self.count("device_approve_failed")
 
     def handle_userinfo(self, req: RawRequest) -> Reply:
         header = req.headers.get("authorization", "")

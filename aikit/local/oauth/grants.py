@@ -4,9 +4,11 @@ authlib ships the protocol (grant validation, PKCE, error responses); a framewor
 request objects, persistence and token generation. This module is that integration for the local demo
 server, framework-free: the ASGI layer reads each request into a :class:`RawRequest` and hands it over.
 
-Grants: authorization code (+ PKCE, S256 or plain, required for public clients), refresh token (rotated:
-the old refresh token is revoked on use), client credentials, device code (RFC 8628) and JWT bearer
-(RFC 7523). Endpoints: device authorization, revocation (RFC 7009), introspection (RFC 7662).
+Grants: authorization code with PKCE required for every client, S256 only (RFC 9700 section 2.1.1,
+OAuth 2.1: ``plain`` and a missing challenge are refused at ``/authorize``), refresh token (rotated:
+the old refresh token is revoked on use, and presenting a rotated one again revokes its whole family,
+RFC 9700 section 4.14.2), client credentials, device code (RFC 8628) and JWT bearer (RFC 7523).
+Endpoints: device authorization, revocation (RFC 7009), introspection (RFC 7662).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Payload, OAuth2Request, grants
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerGrant
@@ -112,7 +114,7 @@ class LocalAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 lambda client, grant_type: self.access_token_ttl,
             ),
         )
-        self.register_grant(AuthorizationCodeGrant, [CodeChallenge(required=True)])
+        self.register_grant(AuthorizationCodeGrant, [S256Challenge(required=True)])
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(DeviceCodeGrant)
@@ -128,6 +130,8 @@ class LocalAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         now = time.time()
         client: DemoClient = request.client
+        previous = getattr(request, "refresh_token", None)  # a refresh: the new token joins its family
+        family = previous.family if isinstance(previous, IssuedToken) else secrets.token_hex(8)
         self.store.save_token(
             IssuedToken(
                 access_token=token["access_token"],
@@ -139,6 +143,7 @@ class LocalAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 refresh_token=token.get("refresh_token"),
                 refresh_expires_at=None if self.refresh_token_ttl is None else now + self.refresh_token_ttl,
                 client=client,
+                family=family,
             )
         )
 
@@ -155,6 +160,23 @@ class LocalAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+class S256Challenge(CodeChallenge):  # type: ignore[misc]
+    """PKCE as OAuth 2.1 has it: every authorization request carries an S256 challenge."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send code_challenge and code_challenge_method=S256")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError(
+                "code_challenge_method must be S256 (the only method this server offers; plain is refused)"
+            )
+        super().validate_code_challenge(grant, redirect_uri)
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
@@ -190,7 +212,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
-        token = self.server.store.by_refresh(refresh_token)
+        store: OAuthStore = self.server.store
+        token = store.by_refresh(refresh_token)
+        if token is not None and token.refresh_revoked:
+            # A rotated (or revoked) refresh token came back: it leaked, or its family is being replayed.
+            # Whoever holds the newest one loses it too (RFC 9700 section 4.14.2).
+            store.revoke_family(token.family)
+            return None
         return token if token is not None and token.refresh_usable() else None
 
     def authenticate_user(self, refresh_token: IssuedToken) -> str | None:

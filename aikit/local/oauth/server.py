@@ -4,7 +4,8 @@ It speaks the real protocol on ``127.0.0.1``: authorization code with PKCE (RFC 
 credentials, device authorization (RFC 8628), refresh tokens, JWT bearer assertions (RFC 7523),
 revocation (RFC 7009) and introspection (RFC 7662). The demo CRM accepts its access tokens through
 :meth:`OAuthServer.validate`. The "user" is a fixed demo analyst; an automated user approves a device
-code with ``POST /device/approve`` (or :meth:`OAuthServer.approve_device`). The server runs in a daemon
+code with ``POST /device/approve`` and the demo user's login (:attr:`OAuthServer.demo_login`), or with
+:meth:`OAuthServer.approve_device` in Python. The server runs in a daemon
 thread (:class:`aikit._serving.AppThread`); the endpoints live in :mod:`aikit.local.oauth.endpoints`,
 the grants in :mod:`aikit.local.oauth.grants`, the records in :mod:`aikit.local.oauth.store`.
 
@@ -55,6 +56,9 @@ class OAuthServer:
         Registered clients; default: ``aikit-cli`` (public: PKCE, device, refresh),
         ``aikit-service`` (confidential: client credentials) and ``aikit-jwt`` (JWT bearer, once a
         public key is registered with :meth:`register_jwt_client`).
+    user_password : str, optional
+        The demo user's password for ``POST /device/approve``; default a fresh random one
+        (:attr:`demo_login` has it).
 
     Examples
     --------
@@ -73,8 +77,10 @@ class OAuthServer:
         device_interval: float = 1.0,
         auto_approve: bool = False,
         clients: Iterable[DemoClient] | None = None,
+        user_password: str | None = None,
     ) -> None:
         self._port = port
+        self._password = user_password or secrets.token_urlsafe(12)
         self.store = OAuthStore()
         for client in clients if clients is not None else _default_clients():
             self.store.add_client(client)
@@ -85,7 +91,9 @@ class OAuthServer:
             device_interval=device_interval,
             base_url=lambda: self.url,
         )
-        self.endpoints = Endpoints(self.authz, base_url=lambda: self.url, auto_approve=auto_approve)
+        self.endpoints = Endpoints(
+            self.authz, base_url=lambda: self.url, auto_approve=auto_approve, password=self._password
+        )
         self._thread: AppThread | None = None
 
     @property
@@ -101,6 +109,11 @@ class OAuthServer:
     @auto_approve.setter
     def auto_approve(self, value: bool) -> None:
         self.endpoints.auto_approve = value
+
+    @property
+    def demo_login(self) -> dict[str, str]:
+        """The demo user's ``username`` and ``password`` (the form fields of ``POST /device/approve``)."""
+        return {"username": DEMO_USER, "password": self._password}
 
     @property
     def stats(self) -> Counter[str]:

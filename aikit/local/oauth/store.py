@@ -30,8 +30,14 @@ _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 class DemoClient(ClientMixin):  # type: ignore[misc]
     """A registered client. ``client_secret=None`` makes it public (PKCE/device, auth method ``none``).
 
-    Loopback redirect URIs match on any port (RFC 8252 section 7.3), so a registered
-    ``http://127.0.0.1/callback`` accepts ``http://127.0.0.1:53124/callback``.
+    A redirect URI must equal a registered one exactly; the only variation allowed is the port of a
+    loopback one (RFC 8252 section 7.3), so a registered ``http://127.0.0.1/callback`` accepts
+    ``http://127.0.0.1:53124/callback`` but not ``...?next=x``, ``http://user@127.0.0.1/callback`` or
+    another path (RFC 9700 section 4.1.1: exact string matching).
+
+    >>> c = DemoClient("app", None, redirect_uris=("http://127.0.0.1/callback",))
+    >>> c.check_redirect_uri("http://127.0.0.1:5000/callback"), c.check_redirect_uri("http://127.0.0.1/callback?x=1")
+    (True, False)
     """
 
     client_id: str
@@ -64,14 +70,8 @@ class DemoClient(ClientMixin):  # type: ignore[misc]
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         if redirect_uri in self.redirect_uris:
             return True
-        got = urlsplit(redirect_uri)
-        if got.scheme != "http" or got.hostname not in _LOOPBACK_HOSTS:
-            return False
-        for registered in self.redirect_uris:
-            want = urlsplit(registered)
-            if want.hostname == got.hostname and want.path == got.path and want.scheme == got.scheme:
-                return True
-        return False
+        got = _loopback_parts(redirect_uri)
+        return got is not None and any(_loopback_parts(r) == got for r in self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         if self.client_secret is None:
@@ -88,6 +88,21 @@ class DemoClient(ClientMixin):  # type: ignore[misc]
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+
+def _loopback_parts(uri: str) -> tuple[str, str, str, str] | None:
+    """``uri`` without its port, when it is a plain ``http`` loopback URI (no user info, no fragment)."""
+    parts = urlsplit(uri)
+    try:
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        return None
+    if parts.scheme != "http" or parts.hostname not in _LOOPBACK_HOSTS or parts.fragment:
+        return None
+    if "@" in parts.netloc:
+        return None
+    host = parts.netloc.rpartition(":")[0] if parts.port is not None else parts.netloc
+    return parts.scheme, host, parts.path, parts.query
 
 
 @dataclass
@@ -153,6 +168,8 @@ class IssuedToken(TokenMixin):  # type: ignore[misc]
     access_revoked: bool = False
     refresh_revoked: bool = False
     client: DemoClient | None = None
+    #: The grant this token descends from: every refresh of one login shares it.
+    family: str = ""
 
     def __repr__(self) -> str:
         return f"IssuedToken(client_id={self.client_id!r}, user={self.user!r}, access_token='***')"
@@ -261,6 +278,16 @@ class OAuthStore:
         if token is None or token.is_expired() or token.is_revoked():
             return None
         return token
+
+    def revoke_family(self, family: str) -> int:
+        """Revoke every access and refresh token of ``family`` (one login and its refreshes)."""
+        if not family:
+            return 0
+        with self.lock:
+            tokens = [t for t in self._access.values() if t.family == family]
+            for token in tokens:
+                token.access_revoked = token.refresh_revoked = True
+        return len(tokens)
 
     def decide_device(self, user_code: str, *, approve: bool, user: str) -> bool:
         """Record the user's decision on a device code; False when it is unknown or expired."""

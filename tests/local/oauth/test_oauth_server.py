@@ -96,39 +96,35 @@ def test_demo_crm_accepts_oauth_tokens_and_rejects_revoked_or_expired(oauth_serv
         crm.stop()
 
 
-def test_aikit_serve_oauth_runs_until_interrupted(tmp_path: object) -> None:
+def test_aikit_serve_oauth_prints_its_url_once_ready_and_runs_until_interrupted() -> None:
     import signal
     import subprocess
     import sys
-    import time
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aikit", "serve", "oauth", "--port", str(port), "--device-interval", "0.1"],
+        [sys.executable, "-m", "aikit", "serve", "oauth", "--port", "0", "--device-interval", "0.1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                meta = httpx.get(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        assert meta.json()["issuer"] == f"http://127.0.0.1:{port}"
-        device = httpx.post(
-            f"http://127.0.0.1:{port}/device_authorization", data={"client_id": "aikit-cli"}
-        ).json()
-        assert httpx.post(
-            f"http://127.0.0.1:{port}/device/approve", data={"user_code": device["user_code"]}
-        ).json()["ok"]
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline()]
+        url = lines[0].split(" on ", 1)[1].split()[0]
+        meta = httpx.get(f"{url}/.well-known/oauth-authorization-server", timeout=5)  # at once: no retry
+        assert meta.json()["issuer"] == url
+        while "approve a device code" not in lines[-1]:
+            lines.append(proc.stdout.readline())
+        password = next(line for line in lines if "demo user" in line).split("password ", 1)[1].split()[0]
+        device = httpx.post(f"{url}/device_authorization", data={"client_id": "aikit-cli"}).json()
+        without = httpx.post(f"{url}/device/approve", data={"user_code": device["user_code"]})
+        assert without.status_code == 401
+        login = {"username": "analyst@example.com", "password": password}
+        assert httpx.post(f"{url}/device/approve", data={"user_code": device["user_code"], **login}).json()[
+            "ok"
+        ]
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0
-    assert f"http://127.0.0.1:{port}" in out and "aikit-cli" in out
+    assert "aikit-cli" in "".join(lines) + out
