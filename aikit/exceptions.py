@@ -18,7 +18,8 @@ ever need to catch these classes::
     ├── LocalModelError              the embedded offline LLM is missing, or its server died
     ├── SharedStateError             the shared Redis cache/limiter of a scaled-out batch failed
     ├── CRMError                     a CRM call failed (status, category, correlation id)
-    │   └── PushError                a push could not be completed
+    │   ├── PushError                a push could not be completed
+    │   └── SyncError                an incremental sync could not run (state locked or unreadable)
     ├── WebhookError                 listener configuration or storage failure
     │   └── SignatureError           a webhook failed verification (never leaks which check)
     └── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
@@ -48,6 +49,7 @@ __all__ = [
     "RetryExhaustedError",
     "SharedStateError",
     "SignatureError",
+    "SyncError",
     "WebhookError",
 ]
 
@@ -140,6 +142,10 @@ class CRMError(AIKitError):
 
 class PushError(CRMError):
     """Writing values back to the CRM could not be completed."""
+
+
+class SyncError(CRMError):
+    """An incremental sync could not run: its state is locked by another run, unreadable or unwritable."""
 
 
 class WebhookError(AIKitError):

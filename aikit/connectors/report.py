@@ -48,6 +48,12 @@ class PushReport:
         Custom properties created first (``create_properties=True``), or that would be when dry.
     batches : int
         Write calls made (100 objects each at most).
+    created : int
+        Objects created by an upsert (``push(..., upsert=True)``); ``updated`` counts the others.
+    ids : DataFrame or None
+        After an upsert: the ``id_property`` value of each row, the CRM ``id`` and ``new``.
+    associated : int
+        Associations created (``push(..., associate=...)``); existing ones are not sent again.
     """
 
     object_type: str
@@ -60,6 +66,9 @@ class PushReport:
     failed: pd.DataFrame
     created_properties: list[str] = field(default_factory=list)
     batches: int = 0
+    created: int = 0
+    ids: pd.DataFrame | None = None
+    associated: int = 0
 
     @property
     def ok(self) -> bool:
@@ -81,6 +90,8 @@ class PushReport:
             "failed": len(self.failed_ids),
             "cells_changed": len(self.diff),
             "batches": self.batches,
+            "created": self.created,
+            "associated": self.associated,
         }
 
     def __repr__(self) -> str:
@@ -88,7 +99,10 @@ class PushReport:
         mode = "dry run, " if self.dry_run else ""
         return (
             f"<PushReport {self.object_type}: {mode}{c['rows']} rows, {c['unchanged']} unchanged, "
-            f"{c['sent']} sent, {c['updated']} updated, {c['failed']} failed, {c['batches']} batches>"
+            f"{c['sent']} sent, {c['updated']} updated, {c['failed']} failed, {c['batches']} batches"
+            + (f", {c['created']} created" if c["created"] else "")
+            + (f", {c['associated']} associated" if c["associated"] else "")
+            + ">"
         )
 
     def _repr_html_(self) -> str:

@@ -38,6 +38,7 @@ class RuleStore(Protocol):
     owners: OwnerStore
     properties: PropertyStore
 
+
 #: ``(object type, property, value) -> id of the record holding it, or None``.
 Finder = Callable[[str, str, str], int | None]
 
