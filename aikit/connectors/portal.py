@@ -35,7 +35,8 @@ def stages_frame(pipelines: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         for s in p.get("stages", []):
             meta = s.get("metadata") or {}
             probability = meta.get("probability")
-            closed = meta.get("isClosed", "true" if meta.get("ticketState") == "CLOSED" else None)
+            state = meta.get("ticketState")
+            closed = meta.get("isClosed", None if state is None else str(state == "CLOSED"))
             rows.append(
                 {
                     "pipeline": str(p["id"]),
