@@ -74,6 +74,7 @@ def test_upsert_by_a_custom_unique_property_reports_rows_the_crm_refuses(
 def test_associations_in_push_are_created_once(crm: DemoCRM, crm_token: str) -> None:
     hs = aikit.HubSpot(token=crm_token, base_url=crm.url)
     deals = hs.fetch("deals", ["dealname"], associations=["companies"], limit=3)
+    assert all(len(ids) == len(set(ids)) == 1 for ids in deals["companies"])  # primary + unlabelled: one id
     tickets = hs.fetch("tickets", ["subject"], limit=3)
     frame = pd.DataFrame(
         {
