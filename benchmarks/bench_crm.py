@@ -142,6 +142,9 @@ def sync_naive_offset_search(url: str, cap: int) -> tuple[int, int]:
                     "limit": 200, "after": str(after), "properties": ["subject"]}  # fmt: skip
             resp = c.post("/crm/v3/objects/tickets/search", json=body)
             requests += 1
+            if resp.status_code == 429:  # a careful client: wait and ask again
+                time.sleep(float(resp.headers.get("retry-after", "1")))
+                continue
             if resp.status_code != 200:  # 400 past the cap
                 break
             data = resp.json()
@@ -222,8 +225,9 @@ def sync_print(r: dict[str, float]) -> bool:
     print(
         f"aikit.HubSpot.sync (full)   {r['full_s']:.1f} s  missing {r['missing']:.0f}  "
         f"duplicated {r['duplicated']:.0f}  search requests {r['full_requests']:.0f} "
-        f"({r['search_per_s']:.2f}/s)  slices {r['full_slices']:.0f}  splits {r['full_splits']:.0f}  "
-        f"probe records {r['full_probed']:.0f}  search 429s {r['search_429']:.0f}"
+        f"(average {r['search_per_s']:.2f}/s)  slices {r['full_slices']:.0f}  splits {r['full_splits']:.0f}  "
+        f"probe records {r['full_probed']:.0f}  search 429s {r['search_429']:.0f} "
+        f"(the server refuses a 6th search within any rolling second)"
     )
     print(
         f"naive offset search (same run)  reached {r['naive_reached']:,.0f} of {n:,} in "
