@@ -55,6 +55,8 @@ _LAZY: dict[str, str] = {
     "PushReport": "aikit.connectors.report",
     "Response": "aikit.client.response",
     "RestSource": "aikit.connectors.rest",
+    "SyncReport": "aikit.connectors.sync_report",
+    "SyncState": "aikit.connectors.sync_state",
     "Usage": "aikit.client.response",
     "WebhookListener": "aikit.webhooks.listener",
 }
@@ -72,6 +74,8 @@ if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type
     from aikit.connectors.hubspot import HubSpot as HubSpot
     from aikit.connectors.report import PushReport as PushReport
     from aikit.connectors.rest import RestSource as RestSource
+    from aikit.connectors.sync_report import SyncReport as SyncReport
+    from aikit.connectors.sync_state import SyncState as SyncState
     from aikit.local.crm.server import DemoCRM as DemoCRM
     from aikit.webhooks.listener import WebhookListener as WebhookListener
 
@@ -96,6 +100,8 @@ __all__ = [
     "RestSource",
     "RetryExhaustedError",
     "SignatureError",
+    "SyncReport",
+    "SyncState",
     "Usage",
     "WebhookError",
     "WebhookListener",

@@ -24,7 +24,8 @@ ever need to catch these classes::
     ├── CRMError                     a CRM call failed (status, category, correlation id)
     │   ├── PushError                a push could not be completed
     │   ├── CRMConnectionError       no answer from the CRM (``maybe_applied``: it may have acted on it)
-    │   └── StoreError               the demo CRM refused a request (``aikit.local.crm.wire``)
+    │   ├── StoreError               the demo CRM refused a request (``aikit.local.crm.wire``)
+    │   └── SyncError                an incremental sync could not run (state locked or unreadable)
     ├── WebhookError                 listener configuration or storage failure
     │   └── SignatureError           a webhook failed verification (never leaks which check)
     ├── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
@@ -59,6 +60,7 @@ __all__ = [
     "RetryExhaustedError",
     "SharedStateError",
     "SignatureError",
+    "SyncError",
     "WebhookError",
 ]
 
@@ -167,6 +169,10 @@ class CRMConnectionError(CRMError):
     def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
         super().__init__(message)
         self.maybe_applied = maybe_applied
+
+
+class SyncError(CRMError):
+    """An incremental sync could not run: its state is locked by another run, unreadable or unwritable."""
 
 
 class WebhookError(AIKitError):

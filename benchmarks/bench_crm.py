@@ -3,6 +3,13 @@
 Targets (issue 5): fetch 600 tickets + 200 contacts in under 2 s; push 600 updates as 6 batch calls
 with zero 429s under the default limit of 100 requests per 10 s.
 
+Targets (issue 18, ``sync_*`` functions): ``crm.sync`` of 25,000 tickets with a 10,000 search cap
+(``--sync-n 2500 --sync-cap 1000`` for the small variant): 0 missing, 0 duplicated, zero 429s at the
+search API's 5 requests/s, and an incremental re-run after 1% of the records change fetching only
+those (fetched / changed <= 1.05). Baselines in the same run: one search paged by offset (what the
+connectors in the issue do: it stops at the cap) and a full re-fetch of the list API for the
+incremental run (dlt's HubSpot source).
+
 Baselines, measured in the same run with plain ``httpx``, one request per record:
 - fetch: list the ids, then ``GET /crm/v3/objects/{type}/{id}`` per record, against a server with the
   rate limit switched off (the most favourable case for the naive loop);
@@ -25,6 +32,7 @@ import pandas as pd
 
 import aikit
 from aikit.local.crm import DemoCRM
+from aikit.local.crm.bulk import add_tickets
 
 TOKEN = "bench-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -120,11 +128,142 @@ def naive_push(server: DemoCRM, n: int) -> dict[str, float]:
         return {"seconds": time.perf_counter() - t0, "requests": requests, "server_429": limited}
 
 
+def sync_naive_offset_search(url: str, cap: int) -> tuple[int, int]:
+    """One search for everything, paged by offset until the API stops: (records reached, requests)."""
+    ids: set[str] = set()
+    requests = 0
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=60.0) as c:
+        after = 0
+        while True:
+            t0 = time.perf_counter()
+            body = {"filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
+                                                   "value": "0"}]}],
+                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                    "limit": 200, "after": str(after), "properties": ["subject"]}  # fmt: skip
+            resp = c.post("/crm/v3/objects/tickets/search", json=body)
+            requests += 1
+            if resp.status_code == 429:  # a careful client: wait and ask again
+                time.sleep(float(resp.headers.get("retry-after", "1")))
+                continue
+            if resp.status_code != 200:  # 400 past the cap
+                break
+            data = resp.json()
+            ids |= {r["id"] for r in data["results"]}
+            nxt = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not nxt:
+                break
+            after = int(nxt)
+            time.sleep(max(0.0, 0.2 - (time.perf_counter() - t0)))  # 5 per second, as the API allows
+    return len(ids), requests
+
+
+def sync_bench(n: int, cap: int) -> dict[str, float]:
+    """aikit sync of ``n`` tickets past a ``cap`` search cap, then an incremental run after 1% change."""
+    with DemoCRM(token=TOKEN, seed=None, search_cap=cap) as server:  # 100 / 10 s, search 5 / s
+        t0 = time.perf_counter()
+        add_tickets(server.store, n, same_ms=cap // 4)  # two years of changes plus one import burst
+        setup_s = time.perf_counter() - t0
+        truth = {str(r.id) for r in server.store.scan("tickets")}
+        crm = aikit.HubSpot(token=TOKEN, base_url=server.url, search_cap=cap)
+        before = server.stats
+        t0 = time.perf_counter()
+        frame, full = crm.sync("tickets", ["subject", "hs_ticket_priority"])
+        full_s = time.perf_counter() - t0
+        after_full = server.stats
+        got = list(frame["id"])
+        changed = sorted(truth)[:: max(1, n // (n // 100))][: n // 100]  # 1% of the records
+        priorities = ["LOW", "MEDIUM", "HIGH", "URGENT"]
+        current = frame.set_index("id")["hs_ticket_priority"].astype(str)
+        update = pd.DataFrame(
+            {
+                "id": changed,
+                "hs_ticket_priority": [priorities[(priorities.index(current[i]) + 1) % 4] for i in changed],
+            }
+        )
+        pushed = crm.push("tickets", update)
+        t0 = time.perf_counter()
+        changes, incremental = crm.sync("tickets")
+        incremental_s = time.perf_counter() - t0
+        naive_reached, naive_requests = sync_naive_offset_search(server.url, cap)
+        t0 = time.perf_counter()
+        refetched = len(crm.fetch("tickets", ["subject", "hs_ticket_priority"], typed=False))
+        refetch_s = time.perf_counter() - t0
+        after_all = server.stats
+        crm.close()
+    return {
+        "n": n,
+        "cap": cap,
+        "setup_s": setup_s,
+        "full_s": full_s,
+        "missing": len(truth - set(got)),
+        "duplicated": len(got) - len(set(got)),
+        "full_requests": full.requests,
+        "full_slices": full.slices,
+        "full_splits": full.splits,
+        "full_probed": full.probed,
+        "search_429": after_full["429"] - before["429"],
+        "search_per_s": full.requests / full_s,
+        "changed": len(changed),
+        "updated": pushed.updated,
+        "incremental_fetched": incremental.fetched,
+        "incremental_delivered": incremental.delivered,
+        "incremental_requests": incremental.requests,
+        "incremental_s": incremental_s,
+        "incremental_exact": float(sorted(changes["id"]) == sorted(changed)),
+        "naive_reached": naive_reached,
+        "naive_requests": naive_requests,
+        "refetched": refetched,
+        "refetch_s": refetch_s,
+        "all_429": after_all["429"],
+    }
+
+
+def sync_print(r: dict[str, float]) -> bool:
+    """Print the sync rows and return whether every target is met."""
+    n, cap = int(r["n"]), int(r["cap"])
+    print(f"\n== sync: {n:,} tickets, search cap {cap:,}, search limit 5/s (setup {r['setup_s']:.1f} s)")
+    print(
+        f"aikit.HubSpot.sync (full)   {r['full_s']:.1f} s  missing {r['missing']:.0f}  "
+        f"duplicated {r['duplicated']:.0f}  search requests {r['full_requests']:.0f} "
+        f"(average {r['search_per_s']:.2f}/s)  slices {r['full_slices']:.0f}  splits {r['full_splits']:.0f}  "
+        f"probe records {r['full_probed']:.0f}  search 429s {r['search_429']:.0f} "
+        f"(the server refuses a 6th search within any rolling second)"
+    )
+    print(
+        f"naive offset search (same run)  reached {r['naive_reached']:,.0f} of {n:,} in "
+        f"{r['naive_requests']:.0f} requests: {n - r['naive_reached']:,.0f} missing, no error"
+    )
+    ratio = r["incremental_fetched"] / max(1.0, r["changed"])
+    print(
+        f"incremental after {r['changed']:.0f} changes (1%)  fetched {r['incremental_fetched']:.0f}  "
+        f"delivered {r['incremental_delivered']:.0f}  exactly the changed ids: "
+        f"{bool(r['incremental_exact'])}  {r['incremental_requests']:.0f} search requests  "
+        f"{r['incremental_s']:.2f} s  fetched/changed {ratio:.2f}"
+    )
+    print(
+        f"naive full re-fetch (list API, same run)  fetched {r['refetched']:,.0f} in {r['refetch_s']:.1f} s: "
+        f"fetched/changed {r['refetched'] / max(1.0, r['changed']):.0f}  "
+        f"(ratio naive / aikit {r['refetched'] / max(1.0, r['incremental_fetched']):.0f}x records, "
+        f"{r['refetch_s'] / max(1e-9, r['incremental_s']):.0f}x time)"
+    )
+    ok = r["missing"] == 0 and r["duplicated"] == 0 and r["search_429"] == 0 and ratio <= 1.05
+    ok = ok and bool(r["incremental_exact"])
+    print(
+        f"targets 0 missing, 0 duplicated, 0 search 429s, fetched/changed <= 1.05: {'PASS' if ok else 'FAIL'}"
+    )
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the rate-limited naive push baseline")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sync-n", type=int, default=25_000, help="tickets for the sync rows (0 skips them)")
+    parser.add_argument("--sync-cap", type=int, default=10_000, help="search cap of the sync rows")
+    parser.add_argument("--sync-only", action="store_true", help="run only the sync rows")
     args = parser.parse_args()
+    if args.sync_only:
+        return 0 if sync_print(sync_bench(args.sync_n, args.sync_cap)) else 1
 
     print("== fetch: 640 tickets (+ contacts associations) and 220 contacts")
     with DemoCRM(token=TOKEN) as server:  # HubSpot's default limits: 100 / 10 s, search 5 / s
@@ -159,6 +298,8 @@ def main() -> int:
     )
     ok = pushed["write_calls"] == 6 and pushed["server_429"] == 0 and pushed["updated"] == 600
     print(f"target 6 batch calls, zero 429s: {'PASS' if ok else 'FAIL'}")
+    if args.sync_n:
+        ok = sync_print(sync_bench(args.sync_n, args.sync_cap)) and ok
     if args.quick:
         print("naive per-record PATCH baseline skipped (--quick); its lower bound is (600 - 100) / 10 = 50 s")
         return 0 if ok else 1

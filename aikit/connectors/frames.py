@@ -66,7 +66,8 @@ def records_frame(
                 row[assoc] = list(links[assoc].get(row["id"], []))
             else:
                 block = (obj.get("associations") or {}).get(assoc) or {}
-                row[assoc] = [str(r["id"]) for r in block.get("results", [])]
+                # one entry per association type (HubSpot lists a primary link twice): each id once
+                row[assoc] = list(dict.fromkeys(str(r["id"]) for r in block.get("results", [])))
         rows.append(row)
     columns = [
         "id",

@@ -44,11 +44,16 @@ from aikit._runtime import twin_of
 from aikit.auth.secrets import Secret, resolve_key
 from aikit.auth.urls import split_url
 from aikit.client.retry import RetryPolicy
-from aikit.connectors.frames import coerce, records_frame
+from aikit.connectors.associate import AssociateSpec, association_columns, empty_report, push_associations
+from aikit.connectors.credentials import HasAuth, ResolvedTokenAuth, as_auth
+from aikit.connectors.frames import coerce, records_frame, wire_value
 from aikit.connectors.pacing import WindowPacer
+from aikit.connectors.portal import PortalMethods
 from aikit.connectors.push import BATCH_LIMIT, property_spec, run_push
 from aikit.connectors.report import PushReport
 from aikit.connectors.session import ApiSession, TokenAuth, on_loop, path_segment
+from aikit.connectors.sync import SyncMethods
+from aikit.connectors.upsert import run_upsert
 from aikit.connectors.where import filter_groups, sorts
 from aikit.exceptions import ConfigError, CRMError
 
@@ -59,7 +64,7 @@ _OBJECT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,99}")
 LIST_PAGE, SEARCH_PAGE, SEARCH_CAP = 100, 200, 10_000
 
 
-class HubSpot:
+class HubSpot(SyncMethods, PortalMethods):
     """A HubSpot CRM v3 client (or the demo CRM's) returning DataFrames.
 
     Parameters
@@ -72,9 +77,16 @@ class HubSpot:
         ``user:password@`` in it is sent as HTTP Basic instead of a token; like the token, it never
         appears in a repr, a message or a log line.
     auth : httpx.Auth, optional
-        Any httpx auth instead of ``token`` (for example an OAuth refresh-token auth).
+        Any httpx auth instead of ``token``: an :class:`aikit.auth.OAuth2Auth` (or the login panel's
+        ``OAuthService``) refreshes an expired access token once, however many requests are in
+        flight, and the request is retried. Without ``token`` and ``auth``, a 401 makes the client
+        look the token up again (the login panel may hold a newer one).
     rate_limit : int
         Requests per 10 s assumed until the server's headers say otherwise (HubSpot's lowest tier: 100).
+    search_rate : int
+        Search requests per second (HubSpot: 5, a limit of its own that sends no headers).
+    search_cap : int
+        Results a search can reach (HubSpot: 10,000); :meth:`sync` splits windows holding more.
     retry : RetryPolicy, optional
         Attempts and deadline for 429/5xx/connection failures (default: 8 attempts within 300 s).
     timeout : float
@@ -98,8 +110,10 @@ class HubSpot:
         token: str | Secret | None = None,
         base_url: str | None = None,
         *,
-        auth: httpx.Auth | None = None,
+        auth: httpx.Auth | HasAuth | None = None,
         rate_limit: int = 100,
+        search_rate: int = 5,
+        search_cap: int = SEARCH_CAP,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -110,7 +124,12 @@ class HubSpot:
             raise ConfigError(
                 f"rate_limit must be a whole number of requests per 10 s (>= 1), got {rate_limit!r}"
             )
-        if auth is None and (token is not None or split_url(base_url or DEFAULT_BASE_URL).login is None):
+        if search_rate < 1 or search_cap < 1:
+            raise ConfigError("search_rate and search_cap must be at least 1")
+        if auth is not None:
+            auth = as_auth(auth)
+        explicit = token is not None
+        if auth is None and (explicit or split_url(base_url or DEFAULT_BASE_URL).login is None):
             found = resolve_key(
                 ["HUBSPOT_TOKEN"],
                 token,
@@ -119,7 +138,7 @@ class HubSpot:
                 pass_as="token=... or auth=<httpx.Auth> to aikit.HubSpot() (the local demo CRM: "
                 "token=server.token, base_url=server.url)",
             )
-            auth = TokenAuth(found)
+            auth = TokenAuth(found) if explicit else ResolvedTokenAuth(["HUBSPOT_TOKEN"], found)
         self.session = ApiSession(
             (base_url or DEFAULT_BASE_URL).rstrip("/"),
             auth=auth,
@@ -130,7 +149,8 @@ class HubSpot:
         )
         #: The API root as shown (credentials in a ``base_url`` are kept out of it, see ApiSession).
         self.base_url = self.session.base_url
-        self.search_pacer = WindowPacer(5, 1.0, header_prefix="x-aikit-none-")  # search: 5/s, no headers
+        self.search_pacer = WindowPacer(search_rate, 1.0, header_prefix="x-aikit-none-")  # no headers
+        self.search_cap = search_cap
         self._types: dict[str, dict[str, str]] = {}
         self._options: dict[str, dict[str, set[str]]] = {}
         self._groups: set[tuple[str, str]] = set()
@@ -417,10 +437,11 @@ class HubSpot:
             )
             page = resp.json()
             total = int(page.get("total", 0))
-            if total > SEARCH_CAP and (limit is None or limit > SEARCH_CAP):
+            if total > self.search_cap and (limit is None or limit > self.search_cap):
                 raise CRMError(
-                    f"search {t} matches {total} objects, more than the search API's {SEARCH_CAP:,} cap; "
-                    f"narrow `where` (for example by a date range) or pass limit<={SEARCH_CAP}",
+                    f"search {t} matches {total} objects, more than the {self.search_cap:,} the search API "
+                    f"reaches; narrow `where` (for example by a date range), pass limit<={self.search_cap}, "
+                    f"or read them all with crm.sync({t!r}, ...), which splits past the cap",
                     status=400,
                     category="VALIDATION_ERROR",
                 )
@@ -456,6 +477,9 @@ class HubSpot:
         dry_run: bool = False,
         batch_size: int = BATCH_LIMIT,
         property_group: str = "aikit",
+        upsert: bool = False,
+        id_property: str | None = None,
+        associate: AssociateSpec | None = None,
     ) -> PushReport:
         """Write the non-id columns of ``frame`` back to the CRM, changed cells only.
 
@@ -473,6 +497,17 @@ class HubSpot:
             Read and diff only: the report's ``diff`` shows what would change; nothing is written.
         batch_size : int
             Objects per ``batch/update`` call (at most 100).
+        upsert : bool
+            Rows have no CRM id: find each record by ``id_property`` and update it, or create it
+            (``batch/upsert``; see :mod:`aikit.connectors.upsert`). ``report.ids`` maps each key to
+            the CRM id.
+        id_property : str, optional
+            With ``upsert``: the column and property identifying records (``"email"`` on contacts, or
+            a property with unique values).
+        associate : dict, optional
+            ``{"contacts": "contact_id"}``: associate each record with the record(s) whose id the
+            column holds (an id or a list of ids); ``{"companies": ("company_id", "Primary")}`` uses a
+            label or type id. Only missing links are written (:mod:`aikit.connectors.associate`).
 
         Returns
         -------
@@ -496,10 +531,44 @@ class HubSpot:
         >>> report = crm.push("tickets", df[["id", "ai_sentiment"]], create_properties=True)  # doctest: +SKIP
         >>> report.failed            # doctest: +SKIP
         >>> report = await crm.apush("tickets", df[["id", "ai_sentiment"]])                   # doctest: +SKIP
+        >>> crm.push("contacts", leads[["email", "name"]], upsert=True, id_property="email")  # doctest: +SKIP
+        >>> crm.push("tickets", df[["id", "contact"]], associate={"contacts": "contact"})   # doctest: +SKIP
         """
-        return await run_push(
-            self, object_type, frame, id_column, create_properties, dry_run, batch_size, property_group
-        )
+        links = association_columns(associate)
+        missing = [c for c, _ in links.values() if c not in getattr(frame, "columns", [])]
+        if missing:
+            raise ConfigError(f"associate= names columns the DataFrame does not have: {missing}")
+        props = frame.drop(columns=[c for c, _ in links.values()]) if links else frame
+        key = (id_property or "") if upsert else id_column
+        if upsert:
+            report = await run_upsert(
+                self, object_type, props, id_property, create_properties, dry_run, batch_size, property_group
+            )
+        elif links and list(props.columns) == [id_column]:  # associations only: no property to write
+            report = empty_report(object_type, props, id_column, dry_run)
+        else:
+            report = await run_push(
+                self, object_type, props, id_column, create_properties, dry_run, batch_size, property_group
+            )
+        if links:
+            if upsert:
+                known = (
+                    dict(zip(report.ids["key"], report.ids["id"], strict=True))
+                    if report.ids is not None
+                    else {}
+                )
+                keys = [wire_value(v) or "" for v in frame[key]]
+                rows = [
+                    (k, known[k], row)
+                    for k, (_, row) in zip(keys, frame.iterrows(), strict=True)
+                    if k in known
+                ]
+            else:
+                rows = [
+                    (str(wire_value(row[key])), str(wire_value(row[key])), row) for _, row in frame.iterrows()
+                ]
+            await push_associations(self, object_type, rows, links, report)
+        return report
 
     @twin_of(apush)
     def push(self, *args: Any, **kwargs: Any) -> PushReport:

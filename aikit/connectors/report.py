@@ -52,6 +52,12 @@ class PushReport:
         ``id, property, error, status, category``: cells sent in a batch that got no answer (the
         connection broke, the CRM went away). The CRM may have applied them; push the same frame again
         to resolve them (only what still differs is written).
+    created : int
+        Objects created by an upsert (``push(..., upsert=True)``); ``updated`` counts the others.
+    ids : DataFrame or None
+        After an upsert: the ``id_property`` value of each row, the CRM ``id`` and ``new``.
+    associated : int
+        Associations created (``push(..., associate=...)``); existing ones are not sent again.
     """
 
     object_type: str
@@ -65,6 +71,9 @@ class PushReport:
     created_properties: list[str] = field(default_factory=list)
     batches: int = 0
     unknown: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILED_COLUMNS))
+    created: int = 0
+    ids: pd.DataFrame | None = None
+    associated: int = 0
 
     @property
     def ok(self) -> bool:
@@ -92,6 +101,8 @@ class PushReport:
             "unknown": len(self.unknown_ids),
             "cells_changed": len(self.diff),
             "batches": self.batches,
+            "created": self.created,
+            "associated": self.associated,
         }
 
     def __repr__(self) -> str:
@@ -100,8 +111,10 @@ class PushReport:
         unknown = f", {c['unknown']} unknown" if c["unknown"] else ""
         return (
             f"<PushReport {self.object_type}: {mode}{c['rows']} rows, {c['unchanged']} unchanged, "
-            f"{c['sent']} sent, {c['updated']} updated, {c['failed']} failed{unknown}, "
-            f"{c['batches']} batches>"
+            f"{c['sent']} sent, {c['updated']} updated, {c['failed']} failed{unknown}, {c['batches']} batches"
+            + (f", {c['created']} created" if c["created"] else "")
+            + (f", {c['associated']} associated" if c["associated"] else "")
+            + ">"
         )
 
     def _repr_html_(self) -> str:

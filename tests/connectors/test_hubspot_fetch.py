@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import aikit
+from aikit.connectors.credentials import ResolvedTokenAuth
 from aikit.connectors.session import TokenAuth
 from aikit.exceptions import ConfigError, CRMError, MissingCredentialError
 from aikit.local.crm import DemoCRM
@@ -112,7 +113,8 @@ def test_token_from_the_session_beats_env_and_dotenv(
     aikit.auth.set_secret("HUBSPOT_TOKEN", crm_token)  # what the login panel does; beats env
     crm = aikit.HubSpot(base_url=crm_ro.url)
     assert len(crm.fetch("companies", ["name"], limit=3)) == 3 and crm_token not in repr(crm)
-    assert isinstance(crm.session.auth, TokenAuth) and crm_token not in repr(crm.session.auth)
+    assert isinstance(crm.session.auth, ResolvedTokenAuth) and crm_token not in repr(crm.session.auth)
+    assert isinstance(aikit.HubSpot(token=crm_token, base_url=crm_ro.url).session.auth, TokenAuth)
     with pytest.raises(CRMError):  # an explicit token beats the session
         aikit.HubSpot(token="pat-explicit-wrong", base_url=crm_ro.url).fetch("companies", limit=1)
     aikit.auth.forget_secret("HUBSPOT_TOKEN")

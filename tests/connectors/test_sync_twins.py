@@ -17,10 +17,15 @@ def _pairs(cls: type) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("cls", "expected"),
-    [(HubSpot, ["close", "create_property", "fetch", "push"]), (RestSource, ["close", "fetch"])],
+    [
+        (HubSpot, ["close", "create_property", "fetch", "owners", "pipelines", "push", "sync", "sync_into"]),
+        (RestSource, ["close", "fetch"]),
+    ],
 )
 def test_sync_twins_have_the_async_signature_and_docstring(cls: type, expected: list[str]) -> None:
     pairs = _pairs(cls)
+    if cls is HubSpot:  # "a" + "sync" is a keyword: its async twin is async_ (PEP 8)
+        pairs = sorted([*pairs, ("sync", "async_")])
     assert [sync for sync, _ in pairs] == expected
     for sync_name, async_name in pairs:
         sync, asynchronous = getattr(cls, sync_name), getattr(cls, async_name)

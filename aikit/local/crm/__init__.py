@@ -8,10 +8,14 @@ Or from a shell: ``aikit serve crm --port 8765 --token demo-token``. Modules:
 
 * data: ``schema`` (object, association and webhook event types), ``wire`` (HubSpot's error shape,
   timestamps and string values), ``store`` (SQLite: objects and associations), ``property_store``
-  (property definitions, groups, value checks), ``webhook_store`` (webhook apps and subscriptions),
-  ``search`` (filter semantics), ``seed`` (the demo dataset);
-* endpoints, each ``Call -> (status, body)``: ``objects``, ``properties``, ``associations``,
-  ``subscriptions``;
+  (property definitions, groups, value checks), ``pipeline_store`` (deal and ticket pipelines and
+  stages), ``owner_store`` (owners), ``history_store`` (every value a property had),
+  ``label_store`` (association types and user-defined labels), ``rules`` (required properties,
+  stages, owners, unique values, calculated deal fields), ``webhook_store`` (webhook apps and
+  subscriptions), ``search`` (filter semantics), ``seed`` and ``seed_sales`` (the demo dataset);
+* endpoints, each ``Call -> (status, body)``: ``objects`` (CRUD, batch, merge, search), ``upsert``,
+  ``properties``, ``associations`` (v4), ``associations_v3``, ``pipelines``, ``portal`` (owners,
+  account details), ``subscriptions``;
 * serving: ``app`` (ASGI: auth, rate limits via ``ratelimit``, errors), ``webhooks`` (signed
   deliveries with retries), ``server`` (:class:`DemoCRM`, in a thread), ``cli`` (``aikit serve crm``).
 """

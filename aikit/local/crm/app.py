@@ -2,9 +2,11 @@
 
 Every request's body is read to the end before any reply (a reply to an unread keep-alive POST would
 corrupt the next request on that connection). Then: ``Authorization: Bearer`` (the static token, or
-any token ``token_validator`` accepts) or 401; the rolling ten-second window per token (search has
-its own per-second bucket) or 429 with ``Retry-After``; then the handler. Every reply carries
-``X-HubSpot-Correlation-Id``; non-search API replies carry the ``X-HubSpot-RateLimit-*`` headers.
+any token ``token_validator`` accepts) or 401 (``EXPIRED_AUTHENTICATION`` when the validator says the
+token expired, as HubSpot answers an expired OAuth token; ``INVALID_AUTHENTICATION`` otherwise); the
+rolling ten-second window per token (search has its own per-second bucket) or 429 with
+``Retry-After``; then the handler. Every reply carries ``X-HubSpot-Correlation-Id``; non-search API
+replies carry the ``X-HubSpot-RateLimit-*`` headers.
 """
 
 from __future__ import annotations
@@ -13,26 +15,45 @@ import hashlib
 import hmac
 import json
 import math
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aikit.local.crm import associations, objects, properties, subscriptions
-from aikit.local.crm.objects import Call
+from aikit.local.crm import (
+    associations,
+    associations_v3,
+    objects,
+    pipelines,
+    portal,
+    properties,
+    subscriptions,
+    upsert,
+)
+from aikit.local.crm.objects import MAX_SEARCH_RESULTS, Call
 from aikit.local.crm.ratelimit import RATE_LIMIT_BODY, RollingWindow
 from aikit.local.crm.store import Store
 from aikit.local.crm.webhooks import WebhookDispatcher
 from aikit.local.crm.wire import StoreError
 
-__all__ = ["AppConfig", "build_app"]
+__all__ = ["AppConfig", "Expired", "TokenValidator", "build_app"]
 
-TokenValidator = Callable[[str], bool]
+
+class Expired(NamedTuple):
+    """A token validator's answer for a token that was valid until ``at`` (epoch seconds)."""
+
+    at: float
+
+
+#: ``token -> True`` (accept), ``False`` (unknown or revoked) or :class:`Expired`.
+TokenValidator = Callable[[str], "bool | Expired"]
 
 
 @dataclass
@@ -45,7 +66,10 @@ class AppConfig:
     window_s: float = 10.0
     search_per_second: int | None = 5
     send_retry_after: bool = True
-    stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "429": 0, "401": 0})
+    search_cap: int = MAX_SEARCH_RESULTS
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"requests": 0, "429": 0, "401": 0, "search": 0, "search_results": 0}
+    )
 
 
 def _json(status: int, body: Any, headers: dict[str, str]) -> Response:
@@ -66,8 +90,8 @@ class _Guard:
         self._search: dict[str, RollingWindow] = {}
         self._static = hashlib.sha256(config.token.encode()).digest()
 
-    def authorized(self, header: str | None) -> str | None:
-        """A key for the token's windows, or None when the token is not accepted."""
+    def authorized(self, header: str | None) -> str | Expired | None:
+        """A key for the token's windows; :class:`Expired`, or None when the token is not accepted."""
         if not header or not header.lower().startswith("bearer "):
             return None
         token = header[7:].strip()
@@ -77,10 +101,12 @@ class _Guard:
         validator = self.config.token_validator
         if validator is not None:
             try:
-                ok = bool(validator(token))
+                verdict = validator(token)
             except Exception:  # a failing validator rejects, never 500s
-                ok = False
-            if ok:
+                verdict = False
+            if isinstance(verdict, Expired):
+                return verdict
+            if verdict:
                 return digest.hex()
         return None
 
@@ -98,7 +124,16 @@ class _Guard:
 def build_app(store: Store, config: AppConfig, dispatcher: WebhookDispatcher | None = None) -> Starlette:
     """The Starlette app serving ``store`` under HubSpot's paths (v3 and ``2026-03`` objects)."""
     guard = _Guard(config)
-    table = objects.handlers() | properties.handlers() | associations.handlers() | subscriptions.handlers()
+    table = (
+        objects.handlers()
+        | upsert.handlers()
+        | properties.handlers()
+        | associations.handlers()
+        | associations_v3.handlers()
+        | pipelines.handlers()
+        | portal.handlers()
+        | subscriptions.handlers()
+    )
 
     def endpoint(name: str, *, search: bool = False) -> Callable[[Request], Any]:
         handler = table[name]
@@ -109,8 +144,15 @@ def build_app(store: Store, config: AppConfig, dispatcher: WebhookDispatcher | N
             headers = {"X-HubSpot-Correlation-Id": cid}
             config.stats["requests"] += 1
             key = guard.authorized(request.headers.get("authorization"))
-            if key is None:
+            if key is None or isinstance(key, Expired):
                 config.stats["401"] += 1
+                headers["x-hubspot-auth-failure"] = "401 Unauthorized"
+                if isinstance(key, Expired):
+                    ago = max(0, int(time.time() - key.at))
+                    when = datetime.fromtimestamp(key.at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                    msg = f"The OAuth token used to make this call expired {ago} second(s) ago."
+                    err = _error(401, "EXPIRED_AUTHENTICATION", msg, cid, context={"expire time": [when]})
+                    return _json(401, err, headers)
                 msg = (
                     "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
                     "you "
@@ -140,12 +182,15 @@ def build_app(store: Store, config: AppConfig, dispatcher: WebhookDispatcher | N
                 if not search:
                     headers |= window.headers()
             base = f"{request.url.scheme}://{request.url.netloc}"
-            call = Call(store, dict(request.path_params), request.query_params, body, base)
+            call = Call(store, dict(request.path_params), request.query_params, body, base, config.search_cap)
             try:
                 status, payload = handler(call)
             except StoreError as exc:
                 extra = {"errors": exc.errors} if exc.errors else {}
                 return _json(exc.status, _error(exc.status, exc.category, exc.message, cid, **extra), headers)
+            if search:
+                config.stats["search"] += 1
+                config.stats["search_results"] += len(payload.get("results", []))
             return _json(status, payload, headers)
 
         return run
@@ -156,7 +201,9 @@ def build_app(store: Store, config: AppConfig, dispatcher: WebhookDispatcher | N
             200,
             {
                 "status": "ok",
-                "objects": {t: store.count(t) for t in ("contacts", "companies", "tickets", "notes")},
+                "objects": {
+                    t: store.count(t) for t in ("contacts", "companies", "tickets", "notes", "deals")
+                },
             },
             {},
         )
@@ -167,27 +214,69 @@ def build_app(store: Store, config: AppConfig, dispatcher: WebhookDispatcher | N
             Route(prefix + "/{type}", endpoint("list"), methods=["GET"]),
             Route(prefix + "/{type}", endpoint("create"), methods=["POST"]),
             Route(prefix + "/{type}/search", endpoint("search", search=True), methods=["POST"]),
+            Route(prefix + "/{type}/merge", endpoint("merge"), methods=["POST"]),
+            Route(prefix + "/{type}/batch/upsert", endpoint("batch.upsert"), methods=["POST"]),
             Route(prefix + "/{type}/batch/{op}", endpoint("batch"), methods=["POST"]),
             Route(prefix + "/{type}/{id}", endpoint("get"), methods=["GET"]),
             Route(prefix + "/{type}/{id}", endpoint("update"), methods=["PATCH"]),
             Route(prefix + "/{type}/{id}", endpoint("archive"), methods=["DELETE"]),
         ]
+    props = "/crm/v3/properties/{type}"
     routes += [
-        Route("/crm/v3/properties/{type}", endpoint("properties.list"), methods=["GET"]),
-        Route("/crm/v3/properties/{type}", endpoint("properties.create"), methods=["POST"]),
-        Route("/crm/v3/properties/{type}/groups", endpoint("groups.list"), methods=["GET"]),
-        Route("/crm/v3/properties/{type}/groups", endpoint("groups.create"), methods=["POST"]),
-        Route("/crm/v3/properties/{type}/groups/{name}", endpoint("groups.get"), methods=["GET"]),
-        Route("/crm/v3/properties/{type}/{name}", endpoint("properties.get"), methods=["GET"]),
-        Route("/crm/v3/properties/{type}/{name}", endpoint("properties.update"), methods=["PATCH"]),
-        Route("/crm/v4/objects/{from}/{id}/associations/{to}", endpoint("assoc.get"), methods=["GET"]),
-        Route(
-            "/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}",
-            endpoint("assoc.put"),
-            methods=["PUT"],
-        ),
-        Route("/crm/v4/associations/{from}/{to}/batch/read", endpoint("assoc.batch_read"), methods=["POST"]),
-        Route("/crm/v4/associations/{from}/{to}/labels", endpoint("assoc.labels"), methods=["GET"]),
+        Route(props, endpoint("properties.list"), methods=["GET"]),
+        Route(props, endpoint("properties.create"), methods=["POST"]),
+        Route(props + "/batch/read", endpoint("properties.batch_read"), methods=["POST"]),
+        Route(props + "/batch/archive", endpoint("properties.batch_archive"), methods=["POST"]),
+        Route(props + "/groups", endpoint("groups.list"), methods=["GET"]),
+        Route(props + "/groups", endpoint("groups.create"), methods=["POST"]),
+        Route(props + "/groups/{name}", endpoint("groups.get"), methods=["GET"]),
+        Route(props + "/{name}", endpoint("properties.get"), methods=["GET"]),
+        Route(props + "/{name}", endpoint("properties.update"), methods=["PATCH"]),
+        Route(props + "/{name}", endpoint("properties.archive"), methods=["DELETE"]),
+    ]
+    one = "/crm/v4/objects/{from}/{id}/associations"
+    batch4 = "/crm/v4/associations/{from}/{to}/batch"
+    routes += [
+        Route(one + "/{to}", endpoint("assoc.get"), methods=["GET"]),
+        Route(one + "/default/{to}/{toId}", endpoint("assoc.put"), methods=["PUT"]),
+        Route(one + "/{to}/{toId}", endpoint("assoc.put_labelled"), methods=["PUT"]),
+        Route(one + "/{to}/{toId}", endpoint("assoc.delete"), methods=["DELETE"]),
+        Route(batch4 + "/read", endpoint("assoc.batch_read"), methods=["POST"]),
+        Route(batch4 + "/create", endpoint("assoc.batch_create"), methods=["POST"]),
+        Route(batch4 + "/associate/default", endpoint("assoc.batch_default"), methods=["POST"]),
+        Route(batch4 + "/archive", endpoint("assoc.batch_archive"), methods=["POST"]),
+        Route(batch4 + "/labels/archive", endpoint("assoc.batch_archive_labels"), methods=["POST"]),
+    ]
+    for labels in ("/crm/v4/associations/{from}/{to}/labels", "/crm/associations/v4/{from}/{to}/labels"):
+        routes += [
+            Route(labels, endpoint("assoc.labels"), methods=["GET"]),
+            Route(labels, endpoint("assoc.labels.create"), methods=["POST"]),
+            Route(labels, endpoint("assoc.labels.update"), methods=["PUT"]),
+            Route(labels + "/{typeId}", endpoint("assoc.labels.delete"), methods=["DELETE"]),
+        ]
+    batch3 = "/crm/v3/associations/{from}/{to}/batch"
+    routes += [
+        Route(batch3 + "/read", endpoint("assoc3.batch_read"), methods=["POST"]),
+        Route(batch3 + "/create", endpoint("assoc3.batch_create"), methods=["POST"]),
+        Route(batch3 + "/archive", endpoint("assoc3.batch_archive"), methods=["POST"]),
+    ]
+    pipes = "/crm/v3/pipelines/{type}"
+    routes += [
+        Route(pipes, endpoint("pipelines.list"), methods=["GET"]),
+        Route(pipes, endpoint("pipelines.create"), methods=["POST"]),
+        Route(pipes + "/{pipeline}", endpoint("pipelines.get"), methods=["GET"]),
+        Route(pipes + "/{pipeline}", endpoint("pipelines.update"), methods=["PATCH"]),
+        Route(pipes + "/{pipeline}", endpoint("pipelines.replace"), methods=["PUT"]),
+        Route(pipes + "/{pipeline}", endpoint("pipelines.archive"), methods=["DELETE"]),
+        Route(pipes + "/{pipeline}/stages", endpoint("stages.list"), methods=["GET"]),
+        Route(pipes + "/{pipeline}/stages", endpoint("stages.create"), methods=["POST"]),
+        Route(pipes + "/{pipeline}/stages/{stage}", endpoint("stages.get"), methods=["GET"]),
+        Route(pipes + "/{pipeline}/stages/{stage}", endpoint("stages.update"), methods=["PATCH"]),
+        Route(pipes + "/{pipeline}/stages/{stage}", endpoint("stages.archive"), methods=["DELETE"]),
+        Route("/crm/v3/owners", endpoint("owners.list"), methods=["GET"]),
+        Route("/crm/v3/owners/", endpoint("owners.list"), methods=["GET"]),
+        Route("/crm/v3/owners/{owner}", endpoint("owners.get"), methods=["GET"]),
+        Route("/account-info/v3/details", endpoint("account.details"), methods=["GET"]),
         Route("/webhooks/v3/{app}/settings", endpoint("webhooks.settings.get"), methods=["GET"]),
         Route("/webhooks/v3/{app}/settings", endpoint("webhooks.settings.put"), methods=["PUT"]),
         Route("/webhooks/v3/{app}/subscriptions", endpoint("webhooks.subs.list"), methods=["GET"]),

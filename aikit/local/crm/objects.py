@@ -8,15 +8,18 @@ read/update 200, partial failure 207, archive 204.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
 from aikit.local.crm.schema import (
+    ASSOCIATION_TYPES,
     OBJECT_TYPES,
     association_type,
     modified_property,
@@ -25,6 +28,8 @@ from aikit.local.crm.schema import (
 )
 from aikit.local.crm.search import (
     SearchError,
+    bounds,
+    filter_names,
     matches,
     matches_query,
     parse_sorts,
@@ -37,6 +42,7 @@ from aikit.local.crm.wire import StoreError, iso_now
 __all__ = ["MAX_BATCH", "MAX_SEARCH_RESULTS", "Call", "handlers"]
 
 MAX_LIST_LIMIT, MAX_SEARCH_LIMIT, MAX_BATCH, MAX_SEARCH_RESULTS = 100, 200, 100, 10_000
+MAX_HISTORY_LIMIT = 50
 
 
 @dataclass
@@ -48,6 +54,8 @@ class Call:
     query: QueryParams
     body: bytes
     base_url: str
+    #: How many search results are reachable (HubSpot: 10,000; configurable for tests).
+    search_cap: int = MAX_SEARCH_RESULTS
 
     def json(self) -> Any:
         if not self.body:
@@ -141,9 +149,21 @@ def _assoc_types(call: Call) -> list[str]:
     return out
 
 
+def with_history(store: Store, results: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    """Add ``propertiesWithHistory`` (newest first) for ``names`` to serialized objects."""
+    if names:
+        history = store.history.of([int(r["id"]) for r in results], names)
+        for r in results:
+            r["propertiesWithHistory"] = history[int(r["id"])]
+    return results
+
+
 def list_objects(call: Call) -> tuple[int, Any]:
     t = call.object_type()
     limit = call.integer("limit", 10, 1, MAX_LIST_LIMIT)
+    history = call.multi("propertiesWithHistory")
+    if history:
+        limit = min(limit, MAX_HISTORY_LIMIT)  # property history lowers the page size, as HubSpot does
     after_raw = call.query.get("after")
     after = _bounded("after", after_raw, 0, 2**62) if after_raw else 0
     wanted, to_types = call.multi("properties"), _assoc_types(call)
@@ -151,17 +171,20 @@ def list_objects(call: Call) -> tuple[int, Any]:
     known = call.store.properties.names(t)
     links = {to: call.store.associations_of(t, [r.id for r in recs], to) for to in to_types}
     results = [serialize(r, wanted, known, {to: links[to][r.id] for to in to_types}) for r in recs]
-    body: dict[str, Any] = {"results": results}
+    body: dict[str, Any] = {"results": with_history(call.store, results, history)}
     if more and recs:
         nxt = str(recs[-1].id + 1)
-        body["paging"] = {"next": {"after": nxt, "link": f"{call.base_url}/crm/v3/objects/{t}?after={nxt}"}}
+        query = [(k, v) for k, v in call.query.multi_items() if k != "after"] + [("after", nxt)]
+        link = f"{call.base_url}/crm/v3/objects/{t}?{urlencode(query)}"
+        body["paging"] = {"next": {"after": nxt, "link": link}}
     return 200, body
 
 
 def _find(call: Call, t: str) -> Record:
-    rec = call.store.get(
-        t, call.path["id"], id_property=call.query.get("idProperty"), archived=call.flag("archived")
-    )
+    archived, id_property = call.flag("archived"), call.query.get("idProperty")
+    rec = call.store.get(t, call.path["id"], id_property=id_property, archived=archived)
+    if rec is None and not archived and not id_property:
+        rec = call.store.merged_into(t, call.path["id"])  # a merged-away id reads as the record it joined
     if rec is None:
         raise StoreError(404, "OBJECT_NOT_FOUND", f"resource not found: {t} {call.path['id']}")
     return rec
@@ -172,7 +195,19 @@ def get_object(call: Call) -> tuple[int, Any]:
     rec = _find(call, t)
     to_types = _assoc_types(call)
     links = {to: call.store.associations_of(t, [rec.id], to)[rec.id] for to in to_types}
-    return 200, serialize(rec, call.multi("properties"), call.store.properties.names(t), links)
+    out = serialize(rec, call.multi("properties"), call.store.properties.names(t), links)
+    return 200, with_history(call.store, [out], call.multi("propertiesWithHistory"))[0]
+
+
+def merge_objects(call: Call) -> tuple[int, Any]:
+    """``POST {t}/merge {primaryObjectId, objectIdToMerge}``: 200 with the surviving object."""
+    t = call.object_type()
+    data = call.json_object()
+    primary, other = data.get("primaryObjectId"), data.get("objectIdToMerge")
+    if not isinstance(primary, str | int) or not isinstance(other, str | int):
+        raise StoreError(400, "VALIDATION_ERROR", "merge needs primaryObjectId and objectIdToMerge")
+    rec = call.store.merge(t, str(primary), str(other))
+    return 200, serialize(rec, [], call.store.properties.names(t))
 
 
 def _parse_associations(t: str, raw: Any) -> list[tuple[str, int, int]]:
@@ -285,6 +320,7 @@ def batch(call: Call) -> tuple[int, Any]:
         for i in _ids(inputs):
             rec = store.get(t, i, id_property=id_prop, archived=bool(data.get("archived", False)))
             (found.append(serialize(rec, wanted, known)) if rec else missing.append(i))
+        with_history(store, found, [str(n) for n in data.get("propertiesWithHistory") or []])
         return _batch_body(found, missing, t, started)
     if op == "update":
         ids = _ids(inputs)
@@ -316,6 +352,50 @@ def _prop_key(name: str, rec: Record) -> tuple[int, float, str]:
     return sort_key(rec.props.get(name))
 
 
+def _unknown_property(name: str) -> StoreError:
+    return StoreError(
+        400,
+        "VALIDATION_ERROR",
+        f"Invalid property name: {name}",
+        [
+            {
+                "message": f"Invalid property name: {name}",
+                "code": "INVALID_PROPERTY",
+                "context": {"propertyName": [name]},
+            }
+        ],
+    )
+
+
+def _pseudo_properties(t: str, names: Iterable[str], known: set[str]) -> dict[str, str]:
+    """``{"associations.contact": "contacts"}`` for association filters; 400 for unknown names."""
+    out = {}
+    for name in names:
+        if name.startswith("associations."):
+            to_type = resolve_object_type(name.split(".", 1)[1])
+            if to_type is None or (t, to_type) not in ASSOCIATION_TYPES:
+                raise _unknown_property(name)
+            out[name] = to_type
+        elif name not in known:
+            raise _unknown_property(name)
+    return out
+
+
+def _candidates(store: Store, t: str, groups: list[dict[str, Any]], known: set[str]) -> list[Record]:
+    """The records inside the narrowest range filter of the search (all of them when there is none)."""
+    records = store.scan(t)
+    best: set[int] | None = None
+    for bound in bounds(groups):
+        if bound.name not in known:
+            continue
+        keys, positions, loose = store.index(t, bound.name)
+        lo = 0 if bound.low is None else bisect.bisect_left(keys, bound.low)
+        hi = len(keys) if bound.high is None else bisect.bisect_right(keys, bound.high)
+        if best is None or hi - lo + len(loose) < len(best):
+            best = set(positions[lo:hi]) | set(loose)
+    return records if best is None else [records[i] for i in sorted(best)]
+
+
 def search(call: Call) -> tuple[int, Any]:
     t = call.object_type()
     data = call.json_object()
@@ -328,28 +408,40 @@ def search(call: Call) -> tuple[int, Any]:
         _bounded("limit", data.get("limit", 10), 1, MAX_SEARCH_LIMIT) if data.get("limit") is not None else 10
     )
     offset = _bounded("after", data.get("after") or 0, 0, 2**62)
-    if offset >= MAX_SEARCH_RESULTS:
+    cap = call.search_cap
+    if offset >= cap:
         raise StoreError(
             400,
             "VALIDATION_ERROR",
-            f"Search results are capped at {MAX_SEARCH_RESULTS}; "
-            "narrow the filters instead of paging past it",
+            f"Search results are capped at {cap:,}; narrow the filters instead of paging past it",
         )
+    store = call.store
+    known = store.properties.names(t)
+    pseudo = _pseudo_properties(t, filter_names(groups), known)
+    sort_pseudo = [n for n, _ in sorts if n.startswith("associations.")]
+    if sort_pseudo:
+        raise _unknown_property(sort_pseudo[0])
+    _pseudo_properties(t, [n for n, _ in sorts], known)
     query = data.get("query")
-    hits = [r for r in call.store.scan(t) if matches(r.props, groups) and matches_query(r.props, query)]
+    candidates = _candidates(store, t, groups, known)
+    links = {name: store.associations_of(t, [r.id for r in candidates], to) for name, to in pseudo.items()}
+    hits = []
+    for rec in candidates:
+        multi = {name: [str(i) for i, _ in links[name][rec.id]] for name in links} if links else None
+        if matches(rec.props, groups, multi) and matches_query(rec.props, query):
+            hits.append(rec)
     for name, desc in reversed(sorts):
         present = [r for r in hits if r.props.get(name) not in (None, "")]
         empty = [r for r in hits if r.props.get(name) in (None, "")]
         present.sort(key=functools.partial(_prop_key, name), reverse=desc)
         hits = present + empty
-    end = min(offset + limit, MAX_SEARCH_RESULTS)
-    known = call.store.properties.names(t)
+    end = min(offset + limit, cap)
     wanted = data.get("properties") or []
     body: dict[str, Any] = {
         "total": len(hits),
         "results": [serialize(r, wanted, known) for r in hits[offset:end]],
     }
-    if end < min(len(hits), MAX_SEARCH_RESULTS):
+    if end < min(len(hits), cap):
         body["paging"] = {"next": {"after": str(end)}}
     return 200, body
 
@@ -364,4 +456,5 @@ def handlers() -> dict[str, Any]:
         "archive": archive_object,
         "batch": batch,
         "search": search,
+        "merge": merge_objects,
     }

@@ -34,7 +34,62 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 
 
 def list_properties(call: Call) -> tuple[int, Any]:
-    return 200, {"results": call.store.properties.definitions(call.object_type())}
+    t = call.object_type()
+    return 200, {"results": call.store.properties.definitions(t, archived=call.flag("archived"))}
+
+
+def archive_property(call: Call) -> tuple[int, Any]:
+    """``DELETE /crm/v3/properties/{type}/{name}``: a custom property is archived (204)."""
+    call.store.properties.archive(call.object_type(), call.path["name"])
+    return 204, None
+
+
+def _name_inputs(call: Call) -> list[str]:
+    inputs = call.json_object().get("inputs")
+    if not isinstance(inputs, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("name"), str) for i in inputs
+    ):
+        raise StoreError(400, "VALIDATION_ERROR", "inputs must be an array of {name} objects")
+    return [i["name"] for i in inputs]
+
+
+def batch_read_properties(call: Call) -> tuple[int, Any]:
+    """``POST .../batch/read {inputs: [{name}], archived}``: 200, or 207 naming the unknown ones."""
+    t = call.object_type()
+    archived = bool(call.json_object().get("archived", False))
+    defs = {p["name"]: p for p in call.store.properties.definitions(t, archived=archived)}
+    names = _name_inputs(call)
+    started = iso_now()
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": [defs[n] for n in names if n in defs],
+        "startedAt": started,
+        "completedAt": iso_now(),
+    }
+    missing = [n for n in names if n not in defs]
+    if not missing:
+        return 200, body
+    body["numErrors"] = len(missing)
+    body["errors"] = [
+        {
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
+            "message": f"Unable to find property {n} for {t}",
+            "context": {"name": [n]},
+            "errors": [],
+            "links": {},
+        }
+        for n in missing
+    ]
+    return 207, body
+
+
+def batch_archive_properties(call: Call) -> tuple[int, Any]:
+    """``POST .../batch/archive {inputs: [{name}]}``: every named custom property archived (204)."""
+    t = call.object_type()
+    for name in _name_inputs(call):
+        call.store.properties.archive(t, name)
+    return 204, None
 
 
 def get_property(call: Call) -> tuple[int, Any]:
@@ -184,6 +239,9 @@ def handlers() -> dict[str, Any]:
         "properties.get": get_property,
         "properties.create": create_property,
         "properties.update": update_property,
+        "properties.archive": archive_property,
+        "properties.batch_read": batch_read_properties,
+        "properties.batch_archive": batch_archive_properties,
         "groups.list": list_groups,
         "groups.get": get_group,
         "groups.create": create_group,

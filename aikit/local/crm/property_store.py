@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from aikit.local.crm.schema import OBJECT_TYPES, READ_ONLY, builtin_properties
+from aikit.local.crm.schema import EXTERNAL_OPTIONS, OBJECT_TYPES, READ_ONLY, builtin_properties
 from aikit.local.crm.validate import normalized, problem
-from aikit.local.crm.wire import StoreError, stringify
+from aikit.local.crm.wire import StoreError, iso_now, stringify
 
 __all__ = ["PropertyStore"]
 
@@ -49,13 +50,58 @@ class PropertyStore:
         self._names: dict[str, set[str]] = {}
         self._options: dict[str, dict[str, set[str]]] = {}
         self._types: dict[str, dict[str, str]] = {}
+        self._unique: dict[str, set[str]] = {}
+        #: ``(object type, property) -> options`` for pipelines, stages and owners (set by the Store).
+        self.external: Callable[[str, str], list[dict[str, Any]]] | None = None
 
-    def definitions(self, object_type: str) -> list[dict[str, Any]]:
-        """HubSpot's definitions for the type, then the custom ones in creation order."""
+    def definitions(self, object_type: str, *, archived: bool = False) -> list[dict[str, Any]]:
+        """HubSpot's definitions for the type, then the custom ones in creation order.
+
+        ``archived=True`` lists the archived custom properties instead (``GET ...?archived=true``).
+        """
         with self._lock:
             rows = self._db.execute("SELECT def FROM properties WHERE type=? ORDER BY rowid", (object_type,))
             custom = [json.loads(r[0]) for r in rows]
-        return builtin_properties(object_type) + custom
+        if archived:
+            return [p for p in custom if p.get("archived")]
+        builtin = builtin_properties(object_type)
+        if self.external is not None:
+            for prop in builtin:
+                if prop["name"] in EXTERNAL_OPTIONS:
+                    prop["options"] = self.external(object_type, prop["name"])
+        return builtin + [p for p in custom if not p.get("archived")]
+
+    def archive(self, object_type: str, name: str) -> None:
+        """Archive a custom property (HubSpot-defined ones are not archivable: 400)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT def FROM properties WHERE type=? AND name=?", (object_type, name)
+            ).fetchone()
+            if row is None or json.loads(row[0]).get("archived"):
+                if name in {p["name"] for p in builtin_properties(object_type)}:
+                    raise StoreError(
+                        400,
+                        "VALIDATION_ERROR",
+                        f"{name} is a HubSpot-defined property and cannot be archived",
+                    )
+                raise StoreError(404, "OBJECT_NOT_FOUND", f"Unable to find property {name} for {object_type}")
+            now = iso_now()
+            definition = json.loads(row[0]) | {"archived": True, "archivedAt": now, "updatedAt": now}
+            self._db.execute(
+                "UPDATE properties SET def=? WHERE type=? AND name=?",
+                (json.dumps(definition), object_type, name),
+            )
+            self.forget(object_type)
+
+    def unique(self, object_type: str) -> set[str]:
+        """Properties whose values must be unique (``hasUniqueValue``), usable as upsert ``idProperty``."""
+        with self._lock:
+            unique = self._unique.get(object_type)
+            if unique is None:
+                unique = {p["name"] for p in self.definitions(object_type) if p.get("hasUniqueValue")}
+                unique |= {"email"} if object_type == "contacts" else set()
+                self._unique[object_type] = unique
+            return unique
 
     def groups(self, object_type: str) -> list[dict[str, Any]]:
         """HubSpot's default group for the type plus the groups created through the API."""
@@ -118,10 +164,12 @@ class PropertyStore:
         with self._lock:
             if name in self.names(object_type):
                 raise StoreError(409, "CONFLICT", f"A property named '{name}' already exists.")
+            if any(p["name"] == name for p in self.definitions(object_type, archived=True)):
+                raise StoreError(409, "CONFLICT", f"A property named '{name}' exists in the archive.")
             self._db.execute(
                 "INSERT INTO properties VALUES (?, ?, ?)", (object_type, name, json.dumps(definition))
             )
-            self._forget(object_type)
+            self.forget(object_type)
         return definition
 
     def update(self, object_type: str, name: str, changes: dict[str, Any]) -> dict[str, Any] | None:
@@ -137,10 +185,12 @@ class PropertyStore:
                 "UPDATE properties SET def=? WHERE type=? AND name=?",
                 (json.dumps(definition), object_type, name),
             )
-            self._forget(object_type)
+            self.forget(object_type)
         return definition
 
-    def _forget(self, object_type: str) -> None:
+    def forget(self, object_type: str) -> None:
+        """Drop the cached names and options of a type (after a definition, pipeline or owner change)."""
+        self._unique.pop(object_type, None)
         self._names.pop(object_type, None)
         self._options.pop(object_type, None)
         self._types.pop(object_type, None)

@@ -18,9 +18,15 @@ from typing import Any
 
 __all__ = [
     "ASSOCIATION_TYPES",
+    "CALCULATED",
     "EVENT_TYPES",
+    "EXTERNAL_OPTIONS",
+    "INVERSE",
     "OBJECT_TYPES",
+    "PIPELINED",
+    "PRIMARY",
     "READ_ONLY",
+    "REQUIRED",
     "ObjectType",
     "association_type",
     "builtin_properties",
@@ -61,6 +67,13 @@ OBJECT_TYPES: dict[str, ObjectType] = {
         "ticketinformation",
     ),
     "notes": ObjectType("notes", "0-46", "note", ("hs_note_body", "hs_timestamp"), "engagement"),
+    "deals": ObjectType(
+        "deals",
+        "0-3",
+        "deal",
+        ("dealname", "amount", "closedate", "pipeline", "dealstage"),
+        "dealinformation",
+    ),
 }
 
 _ALIASES = {t.type_id: t.name for t in OBJECT_TYPES.values()} | {
@@ -81,11 +94,36 @@ def modified_property(object_type: str) -> str:
     return "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
 
 
-#: System properties a client may not write.
-READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate"})
+#: System properties a client may not write (the deal ones are calculated from the stage).
+READ_ONLY = frozenset(
+    {
+        "hs_object_id",
+        "createdate",
+        "lastmodifieddate",
+        "hs_lastmodifieddate",
+        "hs_merged_object_ids",
+        "hs_is_closed",
+        "hs_is_closed_won",
+        "hs_deal_stage_probability",
+    }
+)
+#: Deal properties the CRM calculates from the deal stage.
+CALCULATED = frozenset({"hs_is_closed", "hs_is_closed_won", "hs_deal_stage_probability"})
+#: Properties a create must set (HubSpot answers 400 without them); pipelines default as HubSpot does.
+REQUIRED: dict[str, tuple[str, ...]] = {"tickets": ("hs_pipeline_stage",), "deals": ("dealname", "dealstage")}
+#: ``{object type: (pipeline property, stage property, default pipeline id)}`` for pipelined objects.
+PIPELINED: dict[str, tuple[str, str, str]] = {
+    "tickets": ("hs_pipeline", "hs_pipeline_stage", "0"),
+    "deals": ("pipeline", "dealstage", "default"),
+}
+#: Enumerations whose options come from the pipelines and owners tables, not from a fixed list.
+EXTERNAL_OPTIONS = frozenset(
+    {"hs_pipeline", "hs_pipeline_stage", "pipeline", "dealstage", "hubspot_owner_id"}
+)
 
 # (name, label, type, fieldType, options) per object type; groups follow HubSpot's defaults.
-_S, _N, _DT, _E = "string", "number", "datetime", "enumeration"
+_S, _N, _DT, _E, _B = "string", "number", "datetime", "enumeration", "bool"
+_OWNER = ("hubspot_owner_id", "Owner", _E, "select", ())
 _BUILTIN: dict[str, list[tuple[str, str, str, str, tuple[str, ...]]]] = {
     "contacts": [
         ("firstname", "First Name", _S, "text", ()),
@@ -119,6 +157,7 @@ _BUILTIN: dict[str, list[tuple[str, str, str, str, tuple[str, ...]]]] = {
             "radio",
             ("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED"),
         ),
+        _OWNER,
         ("lastmodifieddate", "Last Modified Date", _DT, "text", ()),
     ],
     "companies": [
@@ -130,13 +169,14 @@ _BUILTIN: dict[str, list[tuple[str, str, str, str, tuple[str, ...]]]] = {
         ("numberofemployees", "Number of Employees", _N, "number", ()),
         ("annualrevenue", "Annual Revenue", _N, "number", ()),
         ("lifecyclestage", "Lifecycle Stage", _E, "radio", ("lead", "opportunity", "customer", "other")),
+        _OWNER,
         ("hs_lastmodifieddate", "Last Modified Date", _DT, "text", ()),
     ],
     "tickets": [
         ("subject", "Ticket name", _S, "text", ()),
         ("content", "Ticket description", _S, "textarea", ()),
-        ("hs_pipeline", "Pipeline", _E, "select", ("0",)),
-        ("hs_pipeline_stage", "Ticket status", _E, "select", ("1", "2", "3", "4")),
+        ("hs_pipeline", "Pipeline", _E, "select", ()),
+        ("hs_pipeline_stage", "Ticket status", _E, "select", ()),
         ("hs_ticket_priority", "Priority", _E, "select", ("LOW", "MEDIUM", "HIGH", "URGENT")),
         (
             "hs_ticket_category",
@@ -147,11 +187,27 @@ _BUILTIN: dict[str, list[tuple[str, str, str, str, tuple[str, ...]]]] = {
         ),
         ("source_type", "Source", _E, "select", ("EMAIL", "CHAT", "PHONE", "FORM")),
         ("closed_date", "Close date", _DT, "date", ()),
+        _OWNER,
         ("hs_lastmodifieddate", "Last Modified Date", _DT, "text", ()),
     ],
     "notes": [
         ("hs_note_body", "Note body", _S, "html", ()),
         ("hs_timestamp", "Activity date", _DT, "date", ()),
+        ("hs_lastmodifieddate", "Last Modified Date", _DT, "text", ()),
+    ],
+    "deals": [
+        ("dealname", "Deal Name", _S, "text", ()),
+        ("amount", "Amount", _N, "number", ()),
+        ("closedate", "Close Date", _DT, "date", ()),
+        ("pipeline", "Pipeline", _E, "select", ()),
+        ("dealstage", "Deal Stage", _E, "radio", ()),
+        ("dealtype", "Deal Type", _E, "radio", ("newbusiness", "existingbusiness")),
+        ("hs_priority", "Priority", _E, "select", ("low", "medium", "high")),
+        ("description", "Deal Description", _S, "textarea", ()),
+        _OWNER,
+        ("hs_is_closed", "Is Deal Closed?", _B, "booleancheckbox", ("true", "false")),
+        ("hs_is_closed_won", "Is Closed Won", _B, "booleancheckbox", ("true", "false")),
+        ("hs_deal_stage_probability", "Deal probability", _N, "number", ()),
         ("hs_lastmodifieddate", "Last Modified Date", _DT, "text", ()),
     ],
 }
@@ -163,6 +219,7 @@ def builtin_properties(object_type: str) -> list[dict[str, Any]]:
     rows = [
         ("hs_object_id", "Record ID", _N, "number", ()),
         ("createdate", "Create Date", _DT, "text", ()),
+        ("hs_merged_object_ids", "Merged record IDs", _E, "checkbox", ()),
         *_BUILTIN[object_type],
     ]
     out = []
@@ -180,8 +237,8 @@ def builtin_properties(object_type: str) -> list[dict[str, Any]]:
                     for i, v in enumerate(options)
                 ],
                 "displayOrder": order,
-                "calculated": False,
-                "externalOptions": False,
+                "calculated": name in CALCULATED,
+                "externalOptions": name in EXTERNAL_OPTIONS,
                 "hasUniqueValue": name in ("hs_object_id", "email"),
                 "hidden": False,
                 "hubspotDefined": True,
@@ -210,9 +267,25 @@ ASSOCIATION_TYPES: dict[tuple[str, str], tuple[int, str]] = {
     ("companies", "notes"): (189, "company_to_note"),
     ("notes", "tickets"): (228, "note_to_ticket"),
     ("tickets", "notes"): (227, "ticket_to_note"),
+    ("deals", "contacts"): (3, "deal_to_contact"),
+    ("contacts", "deals"): (4, "contact_to_deal"),
+    ("deals", "companies"): (341, "deal_to_company"),
+    ("companies", "deals"): (342, "company_to_deal"),
+    ("deals", "tickets"): (27, "deal_to_ticket"),
+    ("tickets", "deals"): (28, "ticket_to_deal"),
+    ("notes", "deals"): (214, "note_to_deal"),
+    ("deals", "notes"): (213, "deal_to_note"),
 }
-# Primary (labelled) variants HubSpot also reports for contact->company and ticket->company.
-_PRIMARY = {1: ("contacts", "companies"), 2: ("companies", "contacts"), 26: ("tickets", "companies")}
+#: The labelled "Primary" variants HubSpot defines: ``typeId -> (from, to)``; :data:`INVERSE` pairs them.
+PRIMARY: dict[int, tuple[str, str]] = {
+    1: ("contacts", "companies"),
+    2: ("companies", "contacts"),
+    5: ("deals", "companies"),
+    6: ("companies", "deals"),
+    25: ("companies", "tickets"),
+    26: ("tickets", "companies"),
+}
+INVERSE: dict[int, int] = {1: 2, 2: 1, 5: 6, 6: 5, 25: 26, 26: 25}
 
 
 def association_type(from_type: str, to_type: str) -> tuple[int, str]:
@@ -231,7 +304,7 @@ def type_pair_for_id(type_id: int) -> tuple[str, str] | None:
     for pair, (tid, _name) in ASSOCIATION_TYPES.items():
         if tid == type_id:
             return pair
-    return _PRIMARY.get(type_id)
+    return PRIMARY.get(type_id)
 
 
 #: Webhook subscription event types: ``contact.creation``, ``ticket.propertyChange``, ...

@@ -16,10 +16,11 @@ True
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aikit.exceptions import ConfigError
 
@@ -28,10 +29,14 @@ __all__ = [
     "MAX_FILTERS_PER_GROUP",
     "MAX_GROUPS",
     "OPERATORS",
+    "Bound",
     "SearchError",
+    "bounds",
+    "filter_names",
     "matches",
     "matches_query",
     "parse_sorts",
+    "point",
     "sort_key",
     "validate_filter_groups",
 ]
@@ -96,6 +101,7 @@ def validate_filter_groups(groups: Any) -> list[dict[str, Any]]:
     return groups
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _as_number(value: str) -> float | None:
     try:
         return float(value)
@@ -103,6 +109,7 @@ def _as_number(value: str) -> float | None:
         return None
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _as_instant(value: str) -> float | None:
     if value.isdigit() and len(value) >= 10:
         return float(value)  # epoch milliseconds
@@ -136,7 +143,25 @@ def _contains_token(value: str, token: Any) -> bool:
     return needle in tokens
 
 
-def _match_filter(props: Mapping[str, str | None], f: Mapping[str, Any]) -> bool:
+def _match_many(values: Sequence[str], f: Mapping[str, Any]) -> bool:
+    """A filter on a multi-valued pseudo-property (``associations.contact``: the linked ids)."""
+    op = f.get("operator", "EQ")
+    if op == "HAS_PROPERTY":
+        return bool(values)
+    if op == "NOT_HAS_PROPERTY":
+        return not values
+    if op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN"):
+        positive = {"NEQ": "EQ", "NOT_IN": "IN", "NOT_CONTAINS_TOKEN": "CONTAINS_TOKEN"}[op]
+        flipped = {**f, "propertyName": "v", "operator": positive}
+        return not any(_match_filter({"v": v}, flipped) for v in values)
+    return any(_match_filter({"v": v}, {**f, "propertyName": "v"}) for v in values)
+
+
+def _match_filter(
+    props: Mapping[str, str | None], f: Mapping[str, Any], multi: Mapping[str, Sequence[str]] | None = None
+) -> bool:
+    if multi is not None and f["propertyName"] in multi:
+        return _match_many(multi[f["propertyName"]], f)
     op = f.get("operator", "EQ")
     value = props.get(f["propertyName"])
     present = value is not None and value != ""
@@ -173,11 +198,63 @@ def _match_filter(props: Mapping[str, str | None], f: Mapping[str, Any]) -> bool
     raise SearchError(f"Unknown operator {op!r}")
 
 
-def matches(props: Mapping[str, str | None], groups: Sequence[Mapping[str, Any]]) -> bool:
-    """True when ``props`` satisfies any group (all filters of that group). No groups: True."""
+def matches(
+    props: Mapping[str, str | None],
+    groups: Sequence[Mapping[str, Any]],
+    multi: Mapping[str, Sequence[str]] | None = None,
+) -> bool:
+    """True when ``props`` satisfies any group (all filters of that group). No groups: True.
+
+    ``multi`` holds multi-valued pseudo-properties such as ``associations.contact`` (the ids of the
+    associated contacts): EQ/IN match when any value does, NEQ/NOT_IN when none does, HAS_PROPERTY
+    when there is at least one.
+    """
     if not groups:
         return True
-    return any(all(_match_filter(props, f) for f in g.get("filters", [])) for g in groups)
+    return any(all(_match_filter(props, f, multi) for f in g.get("filters", [])) for g in groups)
+
+
+def filter_names(groups: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Every property name the filter groups refer to."""
+    return {str(f["propertyName"]) for g in groups for f in g.get("filters", [])}
+
+
+class Bound(NamedTuple):
+    """A numeric or date range one filter puts on a property (None: unbounded on that side)."""
+
+    name: str
+    low: float | None
+    high: float | None
+
+
+def point(value: Any) -> float | None:
+    """A value as a number (numbers, epoch milliseconds, ISO dates as milliseconds), or None."""
+    text = str(value)
+    instant = _as_instant(text)
+    return _as_number(text) if instant is None else instant
+
+
+def bounds(groups: Sequence[Mapping[str, Any]]) -> list[Bound]:
+    """Ranges that every match must satisfy (a single AND group's range filters on numbers or dates).
+
+    A search can look only at the records inside the narrowest range before testing the filters
+    (:func:`matches` still decides). Several groups (OR) give no bounds.
+    """
+    if len(groups) != 1:
+        return []
+    out = []
+    for f in groups[0].get("filters", []):
+        op, name = f.get("operator", "EQ"), str(f["propertyName"])
+        low, high = point(f.get("value")), point(f.get("highValue"))
+        if low is None:
+            continue
+        if op in ("GT", "GTE", "EQ"):
+            out.append(Bound(name, low, low if op == "EQ" else None))
+        elif op in ("LT", "LTE"):
+            out.append(Bound(name, None, low))
+        elif op == "BETWEEN" and high is not None:
+            out.append(Bound(name, low, high))
+    return out
 
 
 def matches_query(props: Mapping[str, str | None], query: str | None) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from aikit.local.crm import seed_sales
 from aikit.local.crm.store import Store
 
 __all__ = ["N_COMPANIES", "N_CONTACTS", "N_TICKETS", "load"]
@@ -458,5 +459,6 @@ def load(store: Store, seed: int = 0) -> dict[str, int]:
                 check=False,
             )
             counts["notes"] += 1
+        counts.update(seed_sales.load(store, seed))  # owners, record owners and deals (seed_sales.py)
         store.set_meta("seeded", str(seed))
     return counts

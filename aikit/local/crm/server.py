@@ -22,14 +22,32 @@ from typing import Any
 
 from aikit._serving import AppThread, wait_until_interrupted
 from aikit.exceptions import ConfigError, CRMError
-from aikit.local.crm.app import AppConfig, build_app
+from aikit.local.crm.app import AppConfig, Expired, TokenValidator, build_app
 from aikit.local.crm.schema import EVENT_TYPES
 from aikit.local.crm.store import Store
 from aikit.local.crm.webhooks import WebhookDispatcher
 
-__all__ = ["DEMO_APP_ID", "DEMO_PORTAL_ID", "DemoCRM"]
+__all__ = ["DEMO_APP_ID", "DemoCRM", "oauth_validator"]
 
-DEMO_PORTAL_ID, DEMO_APP_ID = 1234567, 42
+DEMO_APP_ID = 42
+
+
+def oauth_validator(issuer: Any) -> TokenValidator:
+    """Accept the access tokens a local :class:`~aikit.local.oauth.server.OAuthServer` issued.
+
+    An expired one gets HubSpot's 401 ``EXPIRED_AUTHENTICATION`` (so clients know to refresh), a
+    revoked or unknown one 401 ``INVALID_AUTHENTICATION``.
+    """
+
+    def check(token: str) -> bool | Expired:
+        issued = issuer.store.by_access(token)
+        if issued is None or issued.is_revoked():
+            return False
+        if issued.is_expired():
+            return Expired(float(issued.issued_at + issued.expires_in))
+        return True
+
+    return check
 
 
 class DemoCRM:
@@ -42,8 +60,9 @@ class DemoCRM:
     db : str or Path, optional
         SQLite file (durable across restarts). Default: in memory.
     seed : int or None
-        Seed of the deterministic demo dataset (50 companies, 220 contacts, 640 tickets, notes),
-        loaded when the store is empty. ``None`` starts with an empty CRM.
+        Seed of the deterministic demo dataset (50 companies, 220 contacts, 640 tickets, notes,
+        owners and about 90 deals in the sales pipeline), loaded when the store is empty. ``None``
+        starts with an empty CRM (pipelines included, no owners).
     port : int
         TCP port on 127.0.0.1; 0 picks a free one (read it back from ``url``).
     rate_limit : int or None
@@ -52,9 +71,15 @@ class DemoCRM:
         The rolling window length (HubSpot: 10 s).
     search_per_second : int or None
         The separate search bucket (HubSpot: 5 per second).
+    search_cap : int
+        How many results a search can reach (HubSpot: 10,000; ``after`` past it is a 400). Small
+        values let tests and benchmarks cross the cap with little data.
     token_validator : callable, optional
-        ``token -> bool``, accepted in addition to ``token`` (for example OAuth access tokens issued
-        by a local authorization server).
+        ``token -> bool`` (or :class:`~aikit.local.crm.app.Expired`), accepted in addition to
+        ``token``: for example OAuth access tokens issued by a local authorization server.
+    oauth : OAuthServer, optional
+        Accept the access tokens this local authorization server issues; expired ones get HubSpot's
+        401 ``EXPIRED_AUTHENTICATION`` (:func:`oauth_validator`). Not together with ``token_validator``.
     send_retry_after : bool
         Send ``Retry-After`` with 429s (HubSpot's behaviour here is not documented for certain).
     strict : bool
@@ -81,7 +106,9 @@ class DemoCRM:
         *,
         window_s: float = 10.0,
         search_per_second: int | None = 5,
-        token_validator: Callable[[str], bool] | None = None,
+        search_cap: int = 10_000,
+        token_validator: TokenValidator | None = None,
+        oauth: Any = None,
         send_retry_after: bool = True,
         strict: bool = True,
         webhook_attempts: int = 5,
@@ -103,12 +130,20 @@ class DemoCRM:
             self.store = Store(self.db, strict=strict)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the demo CRM database {self.db!r}: {exc}") from exc
+        if self.store.get_meta("portal_id") is None:  # a new CRM is a new portal (clients key state by it)
+            self.store.set_meta("portal_id", str(secrets.randbelow(90_000_000) + 10_000_000))
         if seed is not None and self.store.get_meta("seeded") is None:
             from aikit.local.crm.seed import load
 
             load(self.store, seed=seed)
+        if search_cap < 1:
+            raise ConfigError("search_cap must be at least 1")
+        if oauth is not None:
+            if token_validator is not None:
+                raise ConfigError("pass either oauth= or token_validator=, not both")
+            token_validator = oauth_validator(oauth)
         self.dispatcher = WebhookDispatcher(
-            self.store, portal_id=DEMO_PORTAL_ID, max_attempts=webhook_attempts, backoff_s=webhook_backoff_s
+            self.store, portal_id=self.portal_id, max_attempts=webhook_attempts, backoff_s=webhook_backoff_s
         )
         self.store.listener = self.dispatcher.on_change
         self.config = AppConfig(
@@ -118,6 +153,7 @@ class DemoCRM:
             window_s=window_s,
             search_per_second=search_per_second,
             send_retry_after=send_retry_after,
+            search_cap=search_cap,
         )
         self.app = build_app(self.store, self.config, self.dispatcher)
         self._thread: AppThread | None = None
@@ -125,6 +161,11 @@ class DemoCRM:
     def __repr__(self) -> str:
         where = self.url if self.running else "not started"
         return f"<DemoCRM {where} db={self.db!r} {'running' if self.running else 'stopped'}>"
+
+    @property
+    def portal_id(self) -> int:
+        """This CRM's portal id (random per new database, kept in it; ``/account-info/v3/details``)."""
+        return int(self.store.get_meta("portal_id") or 0)
 
     @property
     def url(self) -> str:
@@ -137,7 +178,8 @@ class DemoCRM:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: ``requests``, ``429`` (rate-limited) and ``401`` (bad token) replies."""
+        """Counters: ``requests``, ``429`` (rate-limited), ``401`` (bad token), ``search`` (answered
+        searches) and ``search_results`` (objects they returned)."""
         return dict(self.config.stats)
 
     @property

@@ -258,3 +258,48 @@ def test_search_has_its_own_per_second_bucket() -> None:
         codes = [c.post("/crm/v3/objects/tickets/search", json={}).status_code for _ in range(3)]
         assert codes == [200, 200, 429]
         assert c.get("/crm/v3/objects/tickets").status_code == 200  # the ten-second window is separate
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_range_filters_on_ids_and_dates_match_a_full_scan(
+    everything: dict[str, list[tuple[str, Props]]], crm_ro: DemoCRM, crm_api: ApiClient
+) -> None:
+    """The server narrows a search to the records inside its tightest range filter: same results."""
+    rows = everything["tickets"]
+    stamps = sorted(_ms(p["createdate"] or "") for _, p in rows)
+    lo, hi = stamps[len(stamps) // 4], stamps[len(stamps) // 2]
+    mid_id = int(rows[len(rows) // 3][0])
+    cases = [
+        (
+            [{"propertyName": "createdate", "operator": "GTE", "value": str(lo)},
+             {"propertyName": "createdate", "operator": "LTE", "value": str(hi)},
+             {"propertyName": "hs_object_id", "operator": "GT", "value": str(mid_id)}],
+            lambda i, p: lo <= _ms(p["createdate"]) <= hi and int(i) > mid_id,
+        ),
+        (
+            [{"propertyName": "createdate", "operator": "BETWEEN", "value": str(lo), "highValue": str(hi)},
+             {"propertyName": "hs_ticket_priority", "operator": "NEQ", "value": "LOW"}],
+            lambda i, p: lo <= _ms(p["createdate"]) <= hi and p["hs_ticket_priority"] != "LOW",
+        ),
+        (
+            [{"propertyName": "createdate", "operator": "EQ", "value": rows[5][1]["createdate"]}],
+            lambda i, p: p["createdate"] == rows[5][1]["createdate"],
+        ),
+        (
+            [{"propertyName": "hs_object_id", "operator": "LT", "value": str(mid_id)},
+             {"propertyName": "createdate", "operator": "GT", "value": str(stamps[0])}],
+            lambda i, p: int(i) < mid_id and _ms(p["createdate"]) > stamps[0],
+        ),
+    ]  # fmt: skip
+    with crm_api(crm_ro) as c:
+        for filters, keep in cases:
+            total, got = search_all(c, "tickets", {"filterGroups": [{"filters": filters}]})
+            want = [i for i, p in rows if keep(i, p)]
+            assert [r["id"] for r in got] == want and total == len(want), filters
+        # OR of two ranges is not narrowed and still exact
+        groups = [{"filters": [cases[0][0][2]]}, {"filters": [cases[3][0][0]]}]
+        _total, got = search_all(c, "tickets", {"filterGroups": groups})
+        assert len(got) == len(rows) - 1  # every id except mid_id itself

@@ -90,7 +90,10 @@ def test_v3_signature_verifies_with_the_official_helper(
     )
     assert [s["eventType"] for s in subs] == ["ticket.creation", "contact.propertyChange"]
     with crm_api(crm) as c:
-        made = c.post("/crm/v3/objects/tickets", json={"properties": {"subject": "Webhook me"}}).json()
+        made = c.post(
+            "/crm/v3/objects/tickets",
+            json={"properties": {"subject": "Webhook me", "hs_pipeline_stage": "1"}},
+        ).json()
         contact = c.get("/crm/v3/objects/contacts?limit=1").json()["results"][0]
         c.patch(
             f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"jobtitle": "Chief Tester"}}
