@@ -120,6 +120,15 @@ def _server_class() -> Any:
             await super().startup(sockets=sockets)
             self._ready.set()
 
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            if self.config.ssl is not None:  # an idle TLS keep-alive peer never answers close_notify:
+                for connection in list(self.server_state.connections):  # end those at once, not at timeout
+                    cycle = getattr(connection, "cycle", None)
+                    transport = getattr(connection, "transport", None)
+                    if transport is not None and (cycle is None or cycle.response_complete):
+                        transport.abort()
+            await super().shutdown(sockets=sockets)
+
     return Server
 
 
