@@ -58,6 +58,8 @@ _LAZY: dict[str, str] = {
     "RestSource": "aikit.connectors.rest",
     "Usage": "aikit.client.response",
     "WebhookListener": "aikit.webhooks.listener",
+    "Salesforce": "aikit.connectors.salesforce.client",
+    "DemoSalesforce": "aikit.local.salesforce.server",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type checkers
@@ -73,7 +75,9 @@ if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type
     from aikit.connectors.hubspot import HubSpot as HubSpot
     from aikit.connectors.report import PushReport as PushReport
     from aikit.connectors.rest import RestSource as RestSource
+    from aikit.connectors.salesforce.client import Salesforce as Salesforce
     from aikit.local.crm.server import DemoCRM as DemoCRM
+    from aikit.local.salesforce.server import DemoSalesforce as DemoSalesforce
     from aikit.webhooks.listener import WebhookListener as WebhookListener
 
 __all__ = [
@@ -86,6 +90,7 @@ __all__ = [
     "CRMError",
     "ConfigError",
     "DemoCRM",
+    "DemoSalesforce",
     "HubSpot",
     "InvalidOutputError",
     "LocalModelError",
@@ -96,6 +101,7 @@ __all__ = [
     "Response",
     "RestSource",
     "RetryExhaustedError",
+    "Salesforce",
     "SignatureError",
     "Usage",
     "WebhookError",

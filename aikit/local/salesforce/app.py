@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -45,6 +46,11 @@ def _render(reply: Reply) -> Response:
 
 def _error(exc: ApiError, headers: dict[str, str] | None = None) -> Response:
     return _render(Reply(exc.status, exc.body(), dict(headers or {})))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (no multipart parser needed)."""
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def build_app(org: Org, base_url: Callable[[], str]) -> Starlette:
@@ -97,7 +103,7 @@ def build_app(org: Org, base_url: Callable[[], str]) -> Starlette:
         return endpoint
 
     async def token(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await _form(request)
         grant = form.get("grant_type", "?")
         org.stats[f"token_{grant.rsplit(':', 1)[-1]}"] += 1
         try:
@@ -119,7 +125,7 @@ def build_app(org: Org, base_url: Callable[[], str]) -> Starlette:
         return RedirectResponse(target, status_code=302)
 
     async def revoke(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await _form(request)
         if not org.sessions.revoke(form.get("token", "")):
             failure = OAuthFailure("unsupported_token_type", "this token type is not supported")
             return Response(json.dumps(failure.body()), status_code=400, media_type="application/json")

@@ -323,7 +323,8 @@ class _Shaper:
             if not res.hops:
                 out[res.final["name"]] = record.get(res.final["name"])
                 continue
-            node, current = out, record
+            node: dict[str, Any] = out
+            current: dict[str, Any] | None = record
             for obj, hop, key in zip(res.objects[1:], res.hops, res.fields, strict=True):
                 target = current.get(key) if current is not None else None
                 current = self.store.get(obj.name, target) if target else None

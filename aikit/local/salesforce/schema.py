@@ -179,7 +179,7 @@ class SObject:
 
 
 def _system(owned: bool = True) -> list[dict[str, Any]]:
-    ro = {"createable": False, "updateable": False}
+    ro: dict[str, Any] = {"createable": False, "updateable": False}
     fields = [
         field("Id", "id", label="Record ID", createable=False, updateable=False),
         field("IsDeleted", "boolean", label="Deleted", **ro),
@@ -249,7 +249,7 @@ _LEAD_SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "
 
 
 def _objects() -> dict[str, SObject]:
-    ro = {"createable": False, "updateable": False}
+    ro: dict[str, Any] = {"createable": False, "updateable": False}
     user = SObject(
         "User",
         "005",

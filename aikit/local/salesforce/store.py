@@ -141,12 +141,7 @@ class Store:
         """Records whose ``field_name`` equals ``value`` (text compared case-insensitively)."""
         want = value.lower() if isinstance(value, str) else value
         with self.lock:
-            return [
-                r
-                for r in self.records[object_name].values()
-                if (r.get(field_name).lower() if isinstance(r.get(field_name), str) else r.get(field_name))
-                == want
-            ]
+            return [r for r in self.records[object_name].values() if _folded(r.get(field_name)) == want]
 
     def _write(
         self, object_name: str, rid: str, record: dict[str, Any], deleted_at: str | None = None
@@ -229,6 +224,10 @@ class Store:
             self.bin[object_name][found] = record
             self._write(object_name, found, record, stamp)
         return True
+
+
+def _folded(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _derive(object_name: str, record: dict[str, Any], before: dict[str, Any], stamp: str) -> None:
