@@ -22,16 +22,14 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from aikit.connectors.report import DIFF_COLUMNS, FAILED_COLUMNS, PushReport
 from aikit.connectors.salesforce.soql import literal
+from aikit.connectors.session import ApiSession
 from aikit.exceptions import ConfigError, CRMError, PushError
-
-if TYPE_CHECKING:
-    from aikit.connectors.salesforce.client import Salesforce
 
 __all__ = ["COLLECTION_LIMIT", "run_push", "same", "wire_cell"]
 
@@ -41,6 +39,19 @@ _ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NUMBERS = frozenset({"double", "currency", "percent", "int"})
 CLEAR = object()
+
+
+class Salesforce(Protocol):
+    """What a push needs from the client (:class:`aikit.Salesforce` is one)."""
+
+    @property
+    def session(self) -> ApiSession: ...
+
+    def path(self, resource: str) -> str: ...
+
+    async def adescribe(self, object_name: str, refresh: bool = False) -> dict[str, Any]: ...
+
+    async def aquery(self, soql: str, include_deleted: bool = False) -> list[dict[str, Any]]: ...
 
 
 def _missing(value: Any) -> bool:
