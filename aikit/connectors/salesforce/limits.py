@@ -142,4 +142,9 @@ class ApiBudget(WindowPacer):
         return stamp
 
     def settle(self, stamp: float, now: float | None = None) -> None:
-        """Nothing to move: Salesforce's header, read on the answer, already counts the request."""
+        """The request sent at ``stamp`` was answered: count it from ``now`` (the org counted it in between)."""
+        t = time.monotonic() if now is None else now
+        for i, s in enumerate(self._mine):
+            if s == stamp:
+                self._mine[i] = max(s, t)
+                return
