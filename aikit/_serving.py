@@ -79,7 +79,9 @@ def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
     >>> sock.close()
     """
     host = _loopback_host(host)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without
+    # it a reply written as headers + body waits ~40 ms for the peer's delayed ACK (Nagle)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     if sys.platform != "win32":  # on Windows SO_REUSEADDR would let two servers share a port
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
