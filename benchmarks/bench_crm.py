@@ -260,7 +260,8 @@ def salesforce_main() -> int:
         f"requests {f['naive_requests']:.0f}"
     )
     print(
-        f"ratio per-record / REST: {f['naive_s'] / f['rest_s']:.0f}x   per-record / Bulk: {f['naive_s'] / f['bulk_s']:.0f}x"
+        f"ratio per-record / REST: {f['naive_s'] / f['rest_s']:.0f}x   "
+        f"per-record / Bulk: {f['naive_s'] / f['bulk_s']:.0f}x"
     )
     print("\n== Salesforce: push 2,000 Case updates")
     p = salesforce_push_rows()
@@ -273,7 +274,8 @@ def salesforce_main() -> int:
         f"simple-salesforce per-record update loop  {p['naive_s']:.3f} s  requests {p['naive_requests']:.0f}"
     )
     print(
-        f"ratio per-record / aikit: {p['naive_s'] / p['seconds']:.0f}x time, {p['naive_requests'] / p['requests']:.0f}x requests"
+        f"ratio per-record / aikit: {p['naive_s'] / p['seconds']:.0f}x time, "
+        f"{p['naive_requests'] / p['requests']:.0f}x requests"
     )
     ok = p["collection_calls"] <= 10 and p["updated"] == 2000 and f["rest_rows"] == f["bulk_rows"] == 5000
     print(f"target: 5,000 rows both ways, push in <= 10 collection calls: {'PASS' if ok else 'FAIL'}")

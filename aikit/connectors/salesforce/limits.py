@@ -142,7 +142,7 @@ class ApiBudget(WindowPacer):
         return stamp
 
     def settle(self, stamp: float, now: float | None = None) -> None:
-        """The request sent at ``stamp`` was answered: count it from ``now`` (the org counted it in between)."""
+        """The request sent at ``stamp`` was answered: count it from ``now`` (the org counted it before)."""
         t = time.monotonic() if now is None else now
         for i, s in enumerate(self._mine):
             if s == stamp:

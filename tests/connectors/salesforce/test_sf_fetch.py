@@ -11,7 +11,10 @@ import pytest
 import aikit
 from aikit.local.salesforce import DemoSalesforce
 
-CASES = "SELECT Id, CaseNumber, Subject, Priority, CreatedDate, IsClosed, Account.Name, Account.AnnualRevenue FROM Case"
+CASES = (
+    "SELECT Id, CaseNumber, Subject, Priority, CreatedDate, IsClosed, Account.Name, Account.AnnualRevenue "
+    "FROM Case"
+)
 
 
 def test_rest_fetch_follows_pages_and_types_columns(org_ro: DemoSalesforce, client: Any) -> None:
@@ -45,7 +48,9 @@ def test_object_form_with_escaped_where(org_ro: DemoSalesforce, client: Any) -> 
 
 def test_lookups_subqueries_and_aggregates(org_ro: DemoSalesforce, client: Any) -> None:
     sf = client(org_ro)
-    accounts = sf.fetch("SELECT Id, Name, (SELECT Subject, Priority FROM Cases) FROM Account ORDER BY Name LIMIT 3")
+    accounts = sf.fetch(
+        "SELECT Id, Name, (SELECT Subject, Priority FROM Cases) FROM Account ORDER BY Name LIMIT 3"
+    )
     assert all(isinstance(v, list) for v in accounts["Cases"])
     assert accounts["Cases"].map(len).sum() > 0 and "Subject" in accounts["Cases"].iloc[0][0]
     counts = sf.fetch("SELECT Priority, COUNT(Id) n FROM Case GROUP BY Priority")
@@ -59,10 +64,12 @@ def test_bulk_above_the_threshold_matches_rest(org_ro: DemoSalesforce, client: A
     auto = client(org_ro, bulk_threshold=300)
     bulked = auto.fetch("SELECT Id, Subject, Priority, Account.Name FROM Case")
     assert auto.stats["bulk_jobs"] == 1
-    pd.testing.assert_frame_equal(bulked.sort_values("Id").reset_index(drop=True), rest.sort_values("Id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        bulked.sort_values("Id").reset_index(drop=True), rest.sort_values("Id").reset_index(drop=True)
+    )
     forced = client(org_ro).fetch("SELECT Id, IsClosed, CreatedDate FROM Case", bulk=True)
     assert len(forced) == 640 and str(forced["IsClosed"].dtype) == "boolean"
-    with pytest.raises(aikit.ConfigError, match="Bulk API 2.0 cannot run"):
+    with pytest.raises(aikit.ConfigError, match=r"Bulk API 2\.0 cannot run"):
         client(org_ro).fetch("SELECT Id, (SELECT Id FROM Cases) FROM Account", bulk=True)
 
 

@@ -82,7 +82,9 @@ def test_client_credentials_and_bad_secret(org: DemoSalesforce, client: Any) -> 
     )
     assert len(client(org, auth=good).fetch("SELECT Id FROM Account")) == 50
     canary = "cc-secret-" + "CANARY-55"
-    bad = salesforce_client_credentials_auth(org.consumer_key, canary, my_domain_url=org.url, ca_file=org.ca_file)
+    bad = salesforce_client_credentials_auth(
+        org.consumer_key, canary, my_domain_url=org.url, ca_file=org.ca_file
+    )
     with pytest.raises(aikit.AuthError) as err:
         client(org, auth=bad).fetch("SELECT Id FROM Account")
     assert "invalid_client" in str(err.value) and canary not in str(err.value) and canary not in repr(bad)
@@ -121,5 +123,8 @@ def test_push_stops_cleanly_when_the_budget_runs_out(client: Any) -> None:
         report = sf.push("Case", frame, batch_size=100)  # describe + read + one batch fit the budget
         assert report.updated >= 100 and report.updated + len(report.failed_ids) == 400  # none dropped
         categories = report.failed["category"].value_counts().to_dict()
-        assert categories["REQUEST_LIMIT_EXCEEDED"] == 100 and set(categories) <= {"NOT_SENT", "REQUEST_LIMIT_EXCEEDED"}
+        assert categories["REQUEST_LIMIT_EXCEEDED"] == 100 and set(categories) <= {
+            "NOT_SENT",
+            "REQUEST_LIMIT_EXCEEDED",
+        }
         assert org.stats.get("403_limit", 0) == 0  # the client stopped; the org refused nothing

@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import aikit
 from aikit.exceptions import PushError
 from aikit.local.salesforce import DemoSalesforce
 
@@ -27,14 +26,18 @@ def test_push_writes_changed_cells_in_collections(org: DemoSalesforce, client: A
     report = sf.push("Case", frame)
     assert report.ok and report.updated == 640 and report.batches == math.ceil(640 / 200)
     assert len(report.diff) == 640 * 3 + int(frame["AI_Needs_Callback__c"].sum())  # False is the default
-    back = sf.fetch("SELECT Id, AI_Sentiment__c, AI_Summary__c, AI_Confidence__c, AI_Needs_Callback__c FROM Case")
+    back = sf.fetch(
+        "SELECT Id, AI_Sentiment__c, AI_Summary__c, AI_Confidence__c, AI_Needs_Callback__c FROM Case"
+    )
     merged = frame.merge(back, on="Id", suffixes=("", "_back"))
     assert (merged["AI_Sentiment__c"] == merged["AI_Sentiment__c_back"].astype(str)).all()
     assert (merged["AI_Confidence__c"] == merged["AI_Confidence__c_back"]).all()
     assert (merged["AI_Needs_Callback__c"] == merged["AI_Needs_Callback__c_back"]).all()
     again = sf.push("Case", frame)
     assert again.sent == 0 and again.batches == 0 and again.unchanged == 640
-    frame.loc[[0, 5], "AI_Sentiment__c"] = "Positive" if frame.loc[0, "AI_Sentiment__c"] != "Positive" else "Neutral"
+    frame.loc[[0, 5], "AI_Sentiment__c"] = (
+        "Positive" if frame.loc[0, "AI_Sentiment__c"] != "Positive" else "Neutral"
+    )
     third = sf.push("Case", frame, dry_run=True)
     assert third.dry_run and third.sent == 0 and 1 <= len(third.diff) <= 2
 

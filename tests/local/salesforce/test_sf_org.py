@@ -24,7 +24,9 @@ def test_tls_files_are_private_and_reused(aikit_home: Path) -> None:
         for path in directory.glob("*.pem"):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         assert directory.is_relative_to(aikit_home)
-        trusted = httpx.get(org.url + "/services/data/", verify=ssl.create_default_context(cafile=str(org.ca_file)))
+        trusted = httpx.get(
+            org.url + "/services/data/", verify=ssl.create_default_context(cafile=str(org.ca_file))
+        )
         assert trusted.status_code == 200 and trusted.json()[0]["version"] == "59.0"
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             httpx.get(org.url + "/services/data/", verify=ssl.create_default_context())  # public roots only
@@ -56,7 +58,9 @@ def test_same_companies_as_the_demo_crm() -> None:
         accounts = {r["Name"] for r in org.store.scan("Account")}
         assert accounts == companies and len(accounts) == 50
         again = DemoSalesforce(seed=0)
-        assert [r["Subject"] for r in again.store.scan("Case")] == [r["Subject"] for r in org.store.scan("Case")]
+        assert [r["Subject"] for r in again.store.scan("Case")] == [
+            r["Subject"] for r in org.store.scan("Case")
+        ]
         again.close()
         assert DemoSalesforce(seed=None, cases=5000).store.count("Case") == 0
         assert DemoSalesforce(seed=0, cases=5000).store.count("Case") == 5000
@@ -79,7 +83,9 @@ def test_soql_syntax_errors_have_salesforce_text(soql: str, code: str, text: str
     assert err.value.code == code and text in err.value.message
 
 
-def test_cli_serves_and_prints_the_ca_file(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_serves_and_prints_the_ca_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aikit.local.salesforce import server
 
     monkeypatch.setattr(server, "wait_until_interrupted", lambda alive: None)  # serve, announce, stop

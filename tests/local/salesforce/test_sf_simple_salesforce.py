@@ -1,4 +1,4 @@
-"""simple-salesforce, unmodified, drives the demo org: queries, sObjects, Bulk 2.0, restful, its exceptions."""
+"""simple-salesforce, unmodified, drives the demo org: queries, sObjects, Bulk 2.0, restful, exceptions."""
 
 from __future__ import annotations
 
@@ -64,7 +64,9 @@ def test_sobject_crud_upsert_and_describe(org: DemoSalesforce, simple_sf: Any) -
 
 def test_bulk2_query_pages_csv(org_ro: DemoSalesforce, simple_sf: Any) -> None:
     sf = simple_sf(org_ro)
-    pages = list(sf.bulk2.Case.query("SELECT Id, Subject, Account.Name FROM Case", max_records=300, wait=0.01))
+    pages = list(
+        sf.bulk2.Case.query("SELECT Id, Subject, Account.Name FROM Case", max_records=300, wait=0.01)
+    )
     assert len(pages) == 3
     rows = [r for page in pages for r in csv.DictReader(io.StringIO(page))]
     assert len(rows) == 640 and list(rows[0]) == ["Id", "Subject", "Account.Name"]
