@@ -11,8 +11,9 @@ writes), ``limits`` (Salesforce's error shape and retry rules, pacing to the API
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aikit import _lazy
 
 if TYPE_CHECKING:
     from aikit.connectors.salesforce.auth import (
@@ -24,16 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Salesforce", "salesforce_client_credentials_auth", "salesforce_jwt_auth", "salesforce_web_auth"]
 
-_LAZY = {
-    "Salesforce": "aikit.connectors.salesforce.client",
-    "salesforce_client_credentials_auth": "aikit.connectors.salesforce.auth",
-    "salesforce_jwt_auth": "aikit.connectors.salesforce.auth",
-    "salesforce_web_auth": "aikit.connectors.salesforce.auth",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aikit.connectors.salesforce' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = _lazy.exports(
+    __name__,
+    {
+        "Salesforce": "aikit.connectors.salesforce.client",
+        "salesforce_client_credentials_auth": "aikit.connectors.salesforce.auth",
+        "salesforce_jwt_auth": "aikit.connectors.salesforce.auth",
+        "salesforce_web_auth": "aikit.connectors.salesforce.auth",
+    },
+)

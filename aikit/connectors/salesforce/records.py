@@ -9,11 +9,11 @@ integers, numbers, booleans, picklists as categoricals whose categories are the 
 ...          "Account": {"attributes": {"type": "Account"}, "Name": "Bluefin Labs"}},
 ...         {"attributes": {"type": "Case"}, "Id": "500B", "Priority": "Low", "Account": None}]
 >>> df = flatten(rows, ["Id", "Priority", "Account.Name"])
->>> df["Account.Name"].tolist()
-['Bluefin Labs', None]
+>>> df["Account.Name"].iloc[0], df["Account.Name"].isna().tolist()
+('Bluefin Labs', [False, True])
 >>> pick = {"type": "picklist", "picklistValues": [{"value": v, "active": True} for v in ("High", "Low")]}
->>> coerce(df, {"Priority": pick})["Priority"].dtype
-CategoricalDtype(categories=['High', 'Low'], ordered=False, categories_dtype=object)
+>>> list(coerce(df, {"Priority": pick})["Priority"].cat.categories)
+['High', 'Low']
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ Or from a shell: ``aikit serve salesforce --port 8443``. Modules:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aikit import _lazy
 
 if TYPE_CHECKING:
     from aikit.local.salesforce.server import DemoSalesforce
@@ -27,9 +29,4 @@ if TYPE_CHECKING:
 __all__ = ["DemoSalesforce"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "DemoSalesforce":
-        from aikit.local.salesforce.server import DemoSalesforce
-
-        return DemoSalesforce
-    raise AttributeError(f"module 'aikit.local.salesforce' has no attribute {name!r}")
+__getattr__, __dir__ = _lazy.exports(__name__, {"DemoSalesforce": "aikit.local.salesforce.server"})
