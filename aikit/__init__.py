@@ -59,6 +59,8 @@ _LAZY: dict[str, str] = {
     "SyncState": "aikit.connectors.sync_state",
     "Usage": "aikit.client.response",
     "WebhookListener": "aikit.webhooks.listener",
+    "Salesforce": "aikit.connectors.salesforce.client",
+    "DemoSalesforce": "aikit.local.salesforce.server",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type checkers
@@ -74,9 +76,11 @@ if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type
     from aikit.connectors.hubspot import HubSpot as HubSpot
     from aikit.connectors.report import PushReport as PushReport
     from aikit.connectors.rest import RestSource as RestSource
+    from aikit.connectors.salesforce.client import Salesforce as Salesforce
     from aikit.connectors.sync_report import SyncReport as SyncReport
     from aikit.connectors.sync_state import SyncState as SyncState
     from aikit.local.crm.server import DemoCRM as DemoCRM
+    from aikit.local.salesforce.server import DemoSalesforce as DemoSalesforce
     from aikit.webhooks.listener import WebhookListener as WebhookListener
 
 __all__ = [
@@ -89,6 +93,7 @@ __all__ = [
     "CRMError",
     "ConfigError",
     "DemoCRM",
+    "DemoSalesforce",
     "HubSpot",
     "InvalidOutputError",
     "LocalModelError",
@@ -99,6 +104,7 @@ __all__ = [
     "Response",
     "RestSource",
     "RetryExhaustedError",
+    "Salesforce",
     "SignatureError",
     "SyncReport",
     "SyncState",

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve crm": ("aikit.local.crm.cli", "run the demo CRM (HubSpot CRM v3 subset) on 127.0.0.1"),
     "serve fake": ("aikit.testing.fake_cli", "run a fake OpenAI/Anthropic provider (latency, 429s, faults)"),
     "serve oauth": ("aikit.local.oauth.cli", "run the local OAuth 2.0 authorization server (demo logins)"),
+    "serve salesforce": ("aikit.local.salesforce.cli", "run the demo Salesforce org (HTTPS, REST subset)"),
 }
 
 

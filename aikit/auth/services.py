@@ -20,7 +20,7 @@ from typing import Any
 from aikit.auth.secrets import Secret, forget_secret, lookup_secret, secret, set_secret
 from aikit.auth.session import AuthStatus, OAuth2Auth, is_remote_kernel
 
-__all__ = ["ApiKeyService", "OAuthService"]
+__all__ = ["SALESFORCE_LOGIN_URL", "ApiKeyService", "OAuthService", "salesforce_service"]
 
 
 def _masked_error(exc: BaseException, value: str) -> str:
@@ -115,3 +115,52 @@ class OAuthService:
 
     def __repr__(self) -> str:
         return f"OAuthService({self.label!r}, flows={self.flows}, state={self.status().state!r})"
+
+
+#: Salesforce's production login host (``https://test.salesforce.com`` for sandboxes).
+SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
+
+
+def salesforce_service(
+    consumer_key: str,
+    consumer_secret: str | Secret | None = None,
+    *,
+    login_url: str = SALESFORCE_LOGIN_URL,
+    ca_file: str | None = None,
+    persist: str | None = None,
+    label: str = "Salesforce",
+) -> OAuthService:
+    """Salesforce for the login panel: the web server flow (PKCE) of a connected app, refreshed by itself.
+
+    ``login_url`` is ``https://login.salesforce.com``, ``https://test.salesforce.com`` or the org's My
+    Domain (the demo org's ``url``). The panel's button opens Salesforce's login page (a pasted redirect
+    URL on remote kernels); afterwards ``service.auth`` signs every request and refreshes the session
+    with the refresh token when Salesforce answers ``INVALID_SESSION_ID``. ``ca_file`` trusts a private
+    CA (the demo org's); verification is never switched off.
+
+    Examples
+    --------
+    >>> svc = salesforce_service("3MVG9-consumer-key", login_url="https://acme.my.salesforce.com")
+    >>> svc.flows, svc.auth.client.token_url
+    (('pkce',), 'https://acme.my.salesforce.com/services/oauth2/token')
+    """
+    import ssl
+
+    import httpx
+
+    from aikit.auth.oauth import OAuth2Client
+
+    root = login_url.rstrip("/")
+    transport = (
+        httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=str(ca_file))) if ca_file else None
+    )
+    client = OAuth2Client(
+        client_id=consumer_key,
+        client_secret=consumer_secret,
+        token_url=f"{root}/services/oauth2/token",
+        authorize_url=f"{root}/services/oauth2/authorize",
+        revocation_url=f"{root}/services/oauth2/revoke",
+        scope="api refresh_token",
+        transport=transport,
+    )
+    return OAuthService(label, OAuth2Auth(client, persist=persist), flows=("pkce",))

@@ -160,6 +160,10 @@ class ApiSession:
         Injected transport (tests).
     headers : mapping, optional
         Extra headers on every request.
+    classify : callable, optional
+        ``classify(response, what) -> (CRMError, retryable)`` for a response whose status is not
+        ``ok``: another CRM's error shape and retry rules (Salesforce retries a 403
+        ``REQUEST_LIMIT_EXCEEDED``). Default: HubSpot's shape, 429/5xx retried.
     """
 
     def __init__(
@@ -172,6 +176,7 @@ class ApiSession:
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        classify: Callable[[httpx.Response, str], tuple[CRMError, bool]] | None = None,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             shown = split_url(base_url).shown if isinstance(base_url, str) else type(base_url).__name__
@@ -197,6 +202,7 @@ class ApiSession:
         self.auth, self.retry, self.pacer = auth, retry or RetryPolicy(), pacer
         self.timeout, self.transport = timeout, transport
         self.headers = dict(headers or {})
+        self.classify = classify
         self._clients: LoopLocal[httpx.AsyncClient] = LoopLocal(self._new_client, close=_aclose)
         self.stats = {"requests": 0, "retries": 0, "429": 0}
 
@@ -288,10 +294,13 @@ class ApiSession:
                     return response
                 if response.status_code == 429:
                     self.stats["429"] += 1
-                failure = error_from_response(response, what)
-                retryable = (
-                    is_retryable_status(response.status_code) and response.status_code not in _NOT_RETRIED
-                )
+                if self.classify is not None:
+                    failure, retryable = self.classify(response, what)
+                else:
+                    failure = error_from_response(response, what)
+                    retryable = (
+                        is_retryable_status(response.status_code) and response.status_code not in _NOT_RETRIED
+                    )
                 if not retryable:
                     raise self._masked(failure)
             attempt += 1
