@@ -21,8 +21,9 @@ ever need to catch these classes::
     │   └── PushError                a push could not be completed
     ├── WebhookError                 listener configuration or storage failure
     │   └── SignatureError           a webhook failed verification (never leaks which check)
-    └── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
-        └── OAuthError               the authorization server answered with an OAuth error code
+    ├── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
+    │   └── OAuthError               the authorization server answered with an OAuth error code
+    └── ReportError                  a report run failed (pre-flight check, notebook cell); says what to fix
 
 Messages never contain secrets: keys and tokens are masked before they reach an exception.
 """
@@ -45,6 +46,7 @@ __all__ = [
     "ProviderHTTPError",
     "ProviderTimeoutError",
     "PushError",
+    "ReportError",
     "RetryExhaustedError",
     "SharedStateError",
     "SignatureError",
@@ -164,3 +166,10 @@ class OAuthError(AuthError):
         super().__init__(message)
         self.error = error
         self.status = status
+
+
+class ReportError(AIKitError):
+    """A report could not be made: a pre-flight check failed, or a cell of its notebook raised.
+
+    The message is one sentence saying what failed and how to fix it.
+    """

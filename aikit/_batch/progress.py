@@ -7,8 +7,10 @@ projected, the current request rate). A *view* shows it:
 - in a live Jupyter kernel (JupyterLab, Notebook, VS Code, Colab): an ipywidgets bar with the counters,
   refreshed a few times a second; when the batch ends the widget is closed and replaced by a static
   HTML summary, so a saved notebook never shows a frozen bar;
-- headless (scripts, CI, nbconvert, papermill, nbclient): a few plain log lines on the ``aikit.batch``
-  logger (written to stderr when logging is not configured) and one final summary line on stdout;
+- headless (scripts, CI, nbconvert, papermill, nbclient): tqdm-style lines on the ``aikit.batch``
+  logger (written to stderr when logging is not configured), at 10/25/50/75/90 % and at least every
+  :data:`LogView.MAX_SILENCE_S` seconds (rows done, rate, elapsed and ETA), and one final summary
+  line on stdout;
 - ``progress=False``: nothing.
 
 ``progress=None`` picks automatically; ``AIKIT_HEADLESS=1`` forces the headless view and
@@ -224,6 +226,31 @@ class ProgressState:
             f"{_money(projected)} projected | {_clock(self.elapsed_s)} elapsed{left}"
         )
 
+    def progress_line(self, title: str) -> str:
+        """A tqdm-style line for a terminal or a log: percent, bar, rows, elapsed<ETA, rows/s, outcomes.
+
+        >>> s = ProgressState(total=4, to_call=4)
+        >>> s.started -= 10
+        >>> s.request_finished(2, ok=True, cached=False, in_flight=False, retrying=False)
+        >>> s.progress_line("df.ai.map (local)")
+        'df.ai.map (local):  50%|█████     | 2/4 rows [0:10<0:10, 0.20 rows/s] 0 failed, 0 cached'
+        """
+        total = max(1, self.total)
+        fraction = min(1.0, self.settled / total)
+        filled = int(fraction * 10)
+        bar = "█" * filled + " " * (10 - filled)
+        worked = self.settled - self.cached  # rows that took time (cache hits are instant)
+        rate = worked / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        left = self.total - self.settled
+        eta = _clock(left / rate) if rate > 0 else "?"
+        cost = f", {_money(self.cost_usd)}" if self.cost_usd else ""
+        retrying = f", {self.retrying} retrying" if self.retrying else ""
+        return (
+            f"{title}: {fraction:4.0%}|{bar}| {self.settled:,}/{self.total:,} rows "
+            f"[{_clock(self.elapsed_s)}<{eta}, {rate:.2f} rows/s] {self.failed:,} failed, "
+            f"{self.cached:,} cached{retrying}{cost}"
+        )
+
     def summary_line(self, elapsed_s: float | None = None) -> str:
         """The final one-line summary."""
         elapsed = self.elapsed_s if elapsed_s is None else elapsed_s
@@ -265,20 +292,23 @@ class NullView:
 
 
 class LogView:
-    """Headless: a start line, a line at 10/25/50/75/90 % (and at least once a minute), a summary.
+    """Headless: a start line, a line at 10/25/50/75/90 % and whenever 9 s passed without one, a summary.
 
-    Progress lines go to the ``aikit.batch`` logger at INFO, or straight to stderr when logging is
-    not configured; the summary line is written to ``stream`` (stdout) so it lands in a report.
+    The progress lines are tqdm-style (:meth:`ProgressState.progress_line`), so a terminal watching a
+    headless run (``aikit demo``, papermill with ``--log-output``) is never silent for 10 s. They go
+    to the ``aikit.batch`` logger at INFO, or straight to stderr when logging is not configured; the
+    summary line is written to ``stream`` (stdout) so it lands in the notebook's output.
     """
 
     live = True
     MILESTONES = (0.10, 0.25, 0.50, 0.75, 0.90)
-    MAX_SILENCE_S = 60.0
+    MAX_SILENCE_S = 9.0
 
     def __init__(self, stream: Any = None) -> None:
         self._stream = stream
         self._next = 0
         self._last_line = 0.0
+        self._title = "aikit batch"
         self.lines: list[str] = []
 
     def _emit(self, line: str) -> None:
@@ -293,6 +323,7 @@ class LogView:
 
     def start(self, state: ProgressState, title: str) -> None:
         self._last_line = time.monotonic()
+        self._title = title
         self._emit(f"{title}: {state.total:,} rows, {state.cached:,} cached, {state.to_call:,} to call")
 
     def refresh(self, state: ProgressState) -> None:
@@ -306,7 +337,7 @@ class LogView:
             crossed = True
         if crossed or now - self._last_line >= self.MAX_SILENCE_S:
             self._last_line = now
-            self._emit(state.status_line())
+            self._emit(state.progress_line(self._title))
 
     def finish(self, state: ProgressState) -> None:
         line = state.summary_line()
