@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from aikit.exceptions import ConfigError
 
 __all__ = [
+    "KernelBusy",
     "LogView",
     "NullView",
     "ProgressState",
@@ -348,17 +349,71 @@ class LogView:
             stream.flush()
 
 
+class KernelBusy:
+    """Keeps the kernel's published status "busy" while a cell that shows a widget is still running.
+
+    Why: when a cell displays its first widget, JupyterLab's widget manager asks ipykernel (>= 7) for
+    a *subshell* (``create_subshell_request``, a control message). The kernel answers it on its
+    control thread while the cell keeps running, and publishes ``status: busy`` then ``status: idle``
+    with that request as parent. JupyterLab (its status bar, ``kernel.status``) and jupyter-server
+    (``/api/kernels`` ``execution_state``) take any status message as the kernel's state, so they say
+    "Idle" until the cell ends. :meth:`beat` re-publishes ``busy`` with the running cell's own parent
+    header, at most once a second; the kernel's final ``idle`` for the cell still comes last, because
+    beats stop before the cell's code returns.
+
+    :meth:`capture` runs on the kernel's main thread (it reads the cell's parent header);
+    :meth:`beat` is safe from any thread (ipykernel's IOPub socket is thread-safe). Outside a kernel
+    both do nothing.
+    """
+
+    PERIOD_S = 1.0
+
+    def __init__(self) -> None:
+        self._kernel: Any = None
+        self._parent: Any = None
+        self._last = 0.0
+
+    def capture(self) -> None:
+        ipython = sys.modules.get("IPython")
+        shell = ipython.get_ipython() if ipython is not None else None
+        kernel = getattr(shell, "kernel", None)
+        if kernel is None or not callable(getattr(kernel, "_publish_status", None)):
+            return
+        try:
+            self._parent = kernel.get_parent("shell")
+        except Exception:  # pragma: no cover - an older or unusual kernel
+            return
+        self._kernel = kernel if self._parent else None
+
+    def beat(self, force: bool = False) -> None:
+        kernel = self._kernel
+        if kernel is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < self.PERIOD_S:
+            return
+        self._last = now
+        try:
+            kernel._publish_status("busy", "shell", self._parent)
+        except Exception:  # a status message must never break the batch
+            self._kernel = None
+
+    def stop(self) -> None:
+        self._kernel = None
+
+
 class WidgetView:
     """Live kernel: an ipywidgets progress bar plus counters, replaced in place by static HTML at the end.
 
     The widget is displayed with a display id; when the batch ends that output is *updated* to a
     static HTML summary (so the saved notebook holds no widget view, frozen or otherwise) and the
-    widget models are closed.
+    widget models are closed. While it shows, :class:`KernelBusy` keeps the kernel reported busy.
     """
 
     live = True
 
     def __init__(self) -> None:
+        self.busy = KernelBusy()
         self._bar: Any = None
         self._label: Any = None
         self._box: Any = None
@@ -378,6 +433,7 @@ class WidgetView:
         self._label = widgets.HTML(value=self._html(state))
         self._box = widgets.VBox([self._bar, self._label])
         self._handle = display(self._box, display_id=True)  # type: ignore[no-untyped-call]
+        self.busy.capture()
 
     def _html(self, state: ProgressState) -> str:
         return f"<b>{html.escape(self._title)}</b> &nbsp; <code>{html.escape(state.status_line())}</code>"
@@ -385,6 +441,7 @@ class WidgetView:
     def refresh(self, state: ProgressState) -> None:
         if self._box is None:
             return
+        self.busy.beat()
         now = time.monotonic()
         # Redraw when something changed, and once a second anyway (the rate and clock move).
         if state.version == self._seen and now - self._last < 1.0:
@@ -397,6 +454,7 @@ class WidgetView:
     def finish(self, state: ProgressState) -> None:
         from IPython.display import HTML, display
 
+        self.busy.stop()
         colour = "#2e7d32" if state.failed == 0 and state.outcome == "done" else "#c62828"
         summary = HTML(  # type: ignore[no-untyped-call]
             f'<div style="border-left:4px solid {colour};padding:2px 8px">'
