@@ -3,7 +3,9 @@
 A notebook collects what it found with :class:`Report` (findings first, then measures with their
 uncertainty, what is not reliable, charts, tables and a "how this was made" footer) and ends with
 ``rep.save(path)``: one self-contained HTML page, written atomically, readable offline. ``aikit demo``
-runs notebook 02 this way and reads the saved page's embedded data back with :func:`read_summary`.
+runs notebook 02 this way and reads the saved page's embedded data back with :func:`read_summary`;
+``aikit report NOTEBOOK`` does the same for any report notebook. :func:`proportion` writes a share
+with its 95 % interval (``25% (95% CI 16-37%), 15 of 60``), the way a measure should be shown.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -26,8 +28,9 @@ from typing import Any
 
 from aikit.exceptions import ConfigError
 from aikit.report.document import Report
+from aikit.report.values import proportion
 
-__all__ = ["Report", "read_summary"]
+__all__ = ["Report", "proportion", "read_summary"]
 
 _DATA = re.compile(r"<script type='application/json' id='aikit-report-data'>(.*?)</script>", re.S)
 

@@ -107,10 +107,10 @@ CSS = """
 .aikit-report ul.findings li{border-left:4px solid #0969da;background:#f6f8fa;padding:9px 14px;
   margin:0 0 8px;font-size:1.05em}
 .aikit-report .ids{display:block;color:#59636e;font-size:.85em;margin-top:2px}
-.aikit-report .metrics{display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:12px}
+.aikit-report .metrics{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}
 .aikit-report .metric{border:1px solid #d1d9e0;border-radius:6px;padding:10px 14px}
 .aikit-report .metric .name{color:#59636e;font-size:.85em}
-.aikit-report .metric .value{font-size:1.45em;font-weight:600;margin:2px 0}
+.aikit-report .metric .value{font-size:1.3em;font-weight:600;margin:2px 0}
 .aikit-report .metric .note{color:#59636e;font-size:.82em}
 .aikit-report .unreliable{border-left:4px solid #bf8700;background:#fff8c5;padding:9px 14px;margin:0 0 8px}
 .aikit-report figure{margin:0 0 22px}

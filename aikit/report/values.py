@@ -23,7 +23,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DASH", "clean_text", "duration", "format_note_value", "format_value", "humanize", "money"]
+__all__ = [
+    "DASH",
+    "clean_text",
+    "duration",
+    "format_note_value",
+    "format_value",
+    "humanize",
+    "money",
+    "proportion",
+    "wilson_interval",
+]
 
 #: What a missing value reads as.
 DASH = "—"
@@ -177,3 +187,33 @@ def format_note_value(key: str, value: Any) -> str:
     if key.endswith("_s") and isinstance(value, int | float) and not isinstance(value, bool):
         return duration(value)
     return format_value(value)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of ``k`` successes in ``n`` trials (95 % by default).
+
+    >>> [round(x, 3) for x in wilson_interval(15, 60)]
+    [0.158, 0.372]
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def proportion(k: int, n: int, *, counts: bool = True) -> str:
+    """A share with its uncertainty, as a report shows it: ``25% (95% CI 16-37%), 15 of 60``.
+
+    ``counts=False`` leaves out the ``k of n`` part (for a sentence that already says it).
+
+    >>> proportion(15, 60), proportion(15, 60, counts=False), proportion(0, 0)
+    ('25% (95% CI 16-37%), 15 of 60', '25% (95% CI 16-37%)', 'no data')
+    """
+    if n <= 0:
+        return "no data"
+    low, high = wilson_interval(k, n)
+    text = f"{k / n:.0%} (95% CI {low * 100:.0f}-{high * 100:.0f}%)"
+    return f"{text}, {k:,} of {n:,}" if counts else text
