@@ -48,5 +48,5 @@ def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     match = _DATA.search(text)
     if match is None:
         raise ConfigError(f"{path} is not a report saved by aikit.report.Report.save (no embedded data)")
-    data: dict[str, Any] = json.loads(match.group(1))  # "<\\/" is JSON for "</"
+    data: dict[str, Any] = json.loads(match.group(1))
     return data

@@ -207,7 +207,7 @@ def _engine(terminal: Terminal, seen: list[Any]) -> type:
             sections = _sections(cells)
             code = [i for i, c in enumerate(cells) if c.cell_type == "code"]
             cell_start = nb_man.cell_start
-            shown: list[str | None] = [None]
+            shown: list[object] = [object()]  # the first cell always says where the run is
 
             def on_cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> Any:
                 index = cell_index if cell_index is not None else -1

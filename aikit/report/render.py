@@ -214,8 +214,9 @@ def _plain(value: Any) -> Any:
 
 
 def _data_script(data: dict[str, Any]) -> str:
-    # Machine-readable summary for tools (``aikit demo`` reads it); "</" is escaped so it cannot close.
-    payload = json.dumps(data, default=_plain).replace("</", "<\\/")
+    # Machine-readable summary for tools (``aikit demo`` reads it); every "<" is written as \u003c,
+    # so no text in it can close the element or open a tag.
+    payload = json.dumps(data, default=_plain).replace("<", "\\u003c")
     return f"<script type='application/json' id='aikit-report-data'>{payload}</script>"
 
 
