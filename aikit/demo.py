@@ -85,7 +85,7 @@ def preflight(notebook: Path, model: str, crm_url: str | None) -> dict[str, str]
     return env
 
 
-def _summary_paragraph(values: dict[str, Any], seconds: float) -> str:
+def _summary_paragraph(values: dict[str, Any], seconds: float, model: str) -> str:
     cost = values.get("cost_usd")
     cost_text = "free (local model)" if not cost else f"${cost:.4f}"
     pushed = values.get("pushed")
@@ -95,7 +95,7 @@ def _summary_paragraph(values: dict[str, Any], seconds: float) -> str:
         else "Nothing was written back to the CRM."
     )
     return (
-        f"Analysed {values.get('rows', '?')} tickets with {values.get('model', '?')} in {seconds:.0f} s: "
+        f"Analysed {values.get('rows', '?')} tickets with {model} in {seconds:.0f} s: "
         f"{values.get('requests', '?')} AI answers, {values.get('cache_hits', '?')} of them from the cache; "
         f"{values.get('failed', 0)} tickets failed (kept with their error); cost {cost_text}. {push_text}"
     )
@@ -150,5 +150,5 @@ def run(args: argparse.Namespace) -> int:
     if not outcome.ok:
         return 1
     print(f"Report: {report.resolve()}")
-    print(_summary_paragraph(outcome.values, time.perf_counter() - started))
+    print(_summary_paragraph(outcome.values, time.perf_counter() - started, args.model))
     return 0

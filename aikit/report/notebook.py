@@ -43,12 +43,17 @@ _STAGES = (
     ("fetch", "fetching"),
     ("analys", "analysing"),
     ("classif", "analysing"),
+    ("scor", "analysing"),
     ("push", "pushing"),
     ("read", "checking"),
     ("chart", "charting"),
     ("what the", "charting"),
     ("report", "rendering"),
     ("summary", "rendering"),
+    ("save", "rendering"),
+    ("attention", "summarising"),
+    ("finding", "summarising"),
+    ("tickets to", "summarising"),
 )
 _KERNEL_PREFIX = "INFO aikit.batch: "
 
