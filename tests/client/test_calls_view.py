@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import FAKE_KEY
+
 import aikit
 from aikit.testing import FakeProvider
-from conftest import FAKE_KEY
 
 
 def _ai(fake: FakeProvider) -> aikit.AI:
