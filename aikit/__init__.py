@@ -19,10 +19,9 @@ one is opened (aikit.webhooks never imports widgets either).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
-from aikit import _hooks
+from aikit import _hooks, _lazy
 from aikit.auth.prompt import register_prompter as _register_prompter
 from aikit.exceptions import (
     AIKitError,
@@ -48,7 +47,7 @@ _LAZY: dict[str, str] = {
     "abatch": "aikit._batch.api",
     "AI": "aikit.client",
     "AsyncAI": "aikit.client",
-    "auth": "aikit.auth",  # the subpackage itself (aikit.auth.__getattr__ returns itself for "auth")
+    "auth": "aikit.auth",  # the subpackage itself
     "batch": "aikit._batch.api",
     "BatchOptions": "aikit._batch.options",
     "DemoCRM": "aikit.local.crm.server",
@@ -107,17 +106,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aikit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy.exports(__name__, _LAZY)
 
 
 def _password_box(name: str, check: Check | None) -> object:

@@ -18,9 +18,9 @@ Every name loads on first use (the OAuth ones need authlib); this package never 
 
 from __future__ import annotations
 
-import importlib
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aikit import _lazy
 
 # name -> module that defines it, imported on first access (PEP 562): ``import aikit.auth.secrets``
 # and ``import aikit`` (which registers the default prompter) load neither httpx nor authlib.
@@ -103,16 +103,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "auth":  # lets aikit's lazy table export this subpackage as ``aikit.auth``
-        return sys.modules[__name__]
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aikit.auth' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy.exports(__name__, _LAZY)

@@ -22,8 +22,7 @@ Importing ``aikit.scale`` imports neither dask nor redis; the names below load o
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from aikit import _lazy
 
 __all__ = [
     "LocalRedis",
@@ -46,14 +45,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aikit.scale' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy.exports(__name__, _LAZY)

@@ -18,7 +18,9 @@ Or from a shell: ``aikit serve crm --port 8765 --token demo-token``. Modules:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aikit import _lazy
 
 if TYPE_CHECKING:
     from aikit.local.crm.server import DemoCRM
@@ -26,9 +28,4 @@ if TYPE_CHECKING:
 __all__ = ["DemoCRM"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "DemoCRM":
-        from aikit.local.crm.server import DemoCRM
-
-        return DemoCRM
-    raise AttributeError(f"module 'aikit.local.crm' has no attribute {name!r}")
+__getattr__, __dir__ = _lazy.exports(__name__, {"DemoCRM": "aikit.local.crm.server"})

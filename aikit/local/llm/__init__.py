@@ -13,8 +13,9 @@ The names below are imported on first use, so importing this package loads nothi
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aikit import _lazy
 
 if TYPE_CHECKING:
     from aikit.local.llm.models import LocalModel, find_model, list_models
@@ -39,21 +40,15 @@ __all__ = [
     "stop_servers",
 ]
 
-_HOMES = {
-    "LocalModel": "models",
-    "find_model": "models",
-    "list_models": "models",
-    "LocalEndpoint": "servers",
-    "aensure_server": "servers",
-    "astop_servers": "servers",
-    "ensure_server": "servers",
-    "running_servers": "servers",
-    "stop_servers": "servers",
+_LAZY = {
+    "LocalModel": "aikit.local.llm.models",
+    "find_model": "aikit.local.llm.models",
+    "list_models": "aikit.local.llm.models",
+    "LocalEndpoint": "aikit.local.llm.servers",
+    "aensure_server": "aikit.local.llm.servers",
+    "astop_servers": "aikit.local.llm.servers",
+    "ensure_server": "aikit.local.llm.servers",
+    "running_servers": "aikit.local.llm.servers",
+    "stop_servers": "aikit.local.llm.servers",
 }
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'aikit.local.llm' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"aikit.local.llm.{home}"), name)
+__getattr__, __dir__ = _lazy.exports(__name__, _LAZY)

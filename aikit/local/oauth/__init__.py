@@ -13,7 +13,9 @@ oauth``). ``OAuthServer`` is imported on first use (it needs ``aikit[serve,auth]
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aikit import _lazy
 
 if TYPE_CHECKING:
     from aikit.local.oauth.server import OAuthServer
@@ -21,9 +23,4 @@ if TYPE_CHECKING:
 __all__ = ["OAuthServer"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "OAuthServer":
-        from aikit.local.oauth.server import OAuthServer
-
-        return OAuthServer
-    raise AttributeError(f"module 'aikit.local.oauth' has no attribute {name!r}")
+__getattr__, __dir__ = _lazy.exports(__name__, {"OAuthServer": "aikit.local.oauth.server"})
