@@ -19,11 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 from browser_kit import chromium_page, chromium_ready, jupyter_lab, notebook_state, open_notebook
-from conftest import FAKE_KEY
 
 from aikit.testing import FakeConfig, FakeProvider
 
 ROWS = 24
+FAKE_KEY = "sk-fake-busy-test-0123456789"
 #: An idle reading this long while the cell runs means the status is wrong, not just a blip before
 #: the next beat (beats come once a second; a reading is taken every 0.25 s).
 MAX_IDLE_RUN_S = 1.6

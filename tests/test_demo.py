@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_KEY
 
 from aikit.exceptions import ReportError
 from aikit.local.crm import DemoCRM
@@ -107,8 +106,8 @@ def test_model_checks_name_the_problem(monkeypatch: pytest.MonkeyPatch, fake: Fa
     monkeypatch.setenv("AIKIT_API_KEY", "sk-wrong")
     with pytest.raises(ReportError, match=r"refused the key from AIKIT_API_KEY \(HTTP 401\)"):
         check_model("ollama:llama3.2")
-    monkeypatch.setenv("AIKIT_API_KEY", FAKE_KEY)
-    assert check_model("ollama:llama3.2") == {"AIKIT_API_KEY": FAKE_KEY}
+    monkeypatch.setenv("AIKIT_API_KEY", fake.config.api_key)
+    assert check_model("ollama:llama3.2") == {"AIKIT_API_KEY": fake.config.api_key}
     monkeypatch.setitem(providers.DEFAULT_BASE_URLS, "ollama", f"http://127.0.0.1:{_free_port()}/v1")
     with pytest.raises(ReportError, match="did not answer"):
         check_model("ollama:llama3.2")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import FAKE_KEY
-
 import aikit
 from aikit.testing import FakeProvider
 
 
 def _ai(fake: FakeProvider) -> aikit.AI:
-    return aikit.AI("openai:gpt-4o-mini", base_url=fake.base_url, api_key=FAKE_KEY)
+    return aikit.AI("openai:gpt-4o-mini", base_url=fake.base_url, api_key=fake.config.api_key)
 
 
 def test_calls_default_to_this_client_and_all_gives_the_history(fake: FakeProvider) -> None:
