@@ -7,6 +7,16 @@ runs notebook 02 this way and reads the saved page's embedded data back with :fu
 ``aikit report NOTEBOOK`` does the same for any report notebook. :func:`proportion` writes a share
 with its 95 % interval (``25% (95% CI 16-37%), 15 of 60``), the way a measure should be shown.
 
+Beyond the contract notebook 02 was written against: ``table(..., max_rows=50)`` (the page says how
+many rows it left out), ``note(title, "a sentence")`` as well as a mapping, ``Report.to_dict()`` and
+``to_html()``, and the report notebooks' ``source_name`` parameter (how the page names its data
+source; ``aikit demo`` sets it). The modules: :mod:`~aikit.report.document` (the Report),
+:mod:`~aikit.report.render` (HTML), :mod:`~aikit.report.values` (how values read),
+:mod:`~aikit.report.notebook` (papermill with terminal progress), :mod:`~aikit.report.job` (report
+in place only on success), :mod:`~aikit.report.failure` (the failure page),
+:mod:`~aikit.report.preflight` (checks before any work) and :mod:`~aikit.report.cli`
+(``aikit report``).
+
 >>> import tempfile
 >>> from pathlib import Path
 >>> rep = Report("Ticket health", source="Demo CRM", date="2026-05-12")
