@@ -30,7 +30,7 @@ ever need to catch these classes::
     │   └── SignatureError           a webhook failed verification (never leaks which check)
     ├── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
     │   └── OAuthError               the authorization server answered with an OAuth error code
-    └── ReportError                  ``aikit demo``: the report notebook failed (``aikit.demo``)
+    └── ReportError                  a report run failed (pre-flight check, notebook cell); says what to fix
 
 The classes named with a module live next to the code that raises them.
 
@@ -57,6 +57,7 @@ __all__ = [
     "ProviderHTTPError",
     "ProviderTimeoutError",
     "PushError",
+    "ReportError",
     "RetryExhaustedError",
     "SharedStateError",
     "SignatureError",
@@ -197,3 +198,10 @@ class OAuthError(AuthError):
         super().__init__(message)
         self.error = error
         self.status = status
+
+
+class ReportError(AIKitError):
+    """A report could not be made: a pre-flight check failed, or a cell of its notebook raised.
+
+    The message is one sentence saying what failed and how to fix it.
+    """

@@ -43,6 +43,7 @@ RENDERED = """() => {
   const summaries = [...nb.querySelectorAll('.jp-OutputArea-output.jp-RenderedHTMLCommon code')]
     .map(e => e.textContent).filter(t => t.startsWith('aikit batch'));
   const images = [...nb.querySelectorAll('.jp-OutputArea-output img')]
+    .filter(img => !img.closest('.aikit-report'))  // the report shown inline carries its own copies
     .map(img => ({w: img.naturalWidth, h: img.naturalHeight, shown: img.getBoundingClientRect().width}));
   return {summaries, images};
 }"""

@@ -7,8 +7,10 @@ projected, the current request rate). A *view* shows it:
 - in a live Jupyter kernel (JupyterLab, Notebook, VS Code, Colab): an ipywidgets bar with the counters,
   refreshed a few times a second; when the batch ends the widget is closed and replaced by a static
   HTML summary, so a saved notebook never shows a frozen bar;
-- headless (scripts, CI, nbconvert, papermill, nbclient): a few plain log lines on the ``aikit.batch``
-  logger (written to stderr when logging is not configured) and one final summary line on stdout;
+- headless (scripts, CI, nbconvert, papermill, nbclient): tqdm-style lines on the ``aikit.batch``
+  logger (written to stderr when logging is not configured), at 10/25/50/75/90 % and at least every
+  :data:`LogView.MAX_SILENCE_S` seconds (rows done, rate, elapsed and ETA), and one final summary
+  line on stdout;
 - ``progress=False``: nothing.
 
 ``progress=None`` picks automatically; ``AIKIT_HEADLESS=1`` forces the headless view and
@@ -35,6 +37,7 @@ from typing import Any, Protocol
 from aikit.exceptions import ConfigError
 
 __all__ = [
+    "KernelBusy",
     "LogView",
     "NullView",
     "ProgressState",
@@ -224,6 +227,31 @@ class ProgressState:
             f"{_money(projected)} projected | {_clock(self.elapsed_s)} elapsed{left}"
         )
 
+    def progress_line(self, title: str) -> str:
+        """A tqdm-style line for a terminal or a log: percent, bar, rows, elapsed<ETA, rows/s, outcomes.
+
+        >>> s = ProgressState(total=4, to_call=4)
+        >>> s.started -= 10
+        >>> s.request_finished(2, ok=True, cached=False, in_flight=False, retrying=False)
+        >>> s.progress_line("df.ai.map (local)")
+        'df.ai.map (local):  50%|█████     | 2/4 rows [0:10<0:10, 0.20 rows/s] 0 failed, 0 cached'
+        """
+        total = max(1, self.total)
+        fraction = min(1.0, self.settled / total)
+        filled = int(fraction * 10)
+        bar = "█" * filled + " " * (10 - filled)
+        worked = self.settled - self.cached  # rows that took time (cache hits are instant)
+        rate = worked / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        left = self.total - self.settled
+        eta = _clock(left / rate) if rate > 0 else "?"
+        cost = f", {_money(self.cost_usd)}" if self.cost_usd else ""
+        retrying = f", {self.retrying} retrying" if self.retrying else ""
+        return (
+            f"{title}: {fraction:4.0%}|{bar}| {self.settled:,}/{self.total:,} rows "
+            f"[{_clock(self.elapsed_s)}<{eta}, {rate:.2f} rows/s] {self.failed:,} failed, "
+            f"{self.cached:,} cached{retrying}{cost}"
+        )
+
     def summary_line(self, elapsed_s: float | None = None) -> str:
         """The final one-line summary."""
         elapsed = self.elapsed_s if elapsed_s is None else elapsed_s
@@ -265,20 +293,23 @@ class NullView:
 
 
 class LogView:
-    """Headless: a start line, a line at 10/25/50/75/90 % (and at least once a minute), a summary.
+    """Headless: a start line, a line at 10/25/50/75/90 % and whenever 9 s passed without one, a summary.
 
-    Progress lines go to the ``aikit.batch`` logger at INFO, or straight to stderr when logging is
-    not configured; the summary line is written to ``stream`` (stdout) so it lands in a report.
+    The progress lines are tqdm-style (:meth:`ProgressState.progress_line`), so a terminal watching a
+    headless run (``aikit demo``, papermill with ``--log-output``) is never silent for 10 s. They go
+    to the ``aikit.batch`` logger at INFO, or straight to stderr when logging is not configured; the
+    summary line is written to ``stream`` (stdout) so it lands in the notebook's output.
     """
 
     live = True
     MILESTONES = (0.10, 0.25, 0.50, 0.75, 0.90)
-    MAX_SILENCE_S = 60.0
+    MAX_SILENCE_S = 9.0
 
     def __init__(self, stream: Any = None) -> None:
         self._stream = stream
         self._next = 0
         self._last_line = 0.0
+        self._title = "aikit batch"
         self.lines: list[str] = []
 
     def _emit(self, line: str) -> None:
@@ -293,6 +324,7 @@ class LogView:
 
     def start(self, state: ProgressState, title: str) -> None:
         self._last_line = time.monotonic()
+        self._title = title
         self._emit(f"{title}: {state.total:,} rows, {state.cached:,} cached, {state.to_call:,} to call")
 
     def refresh(self, state: ProgressState) -> None:
@@ -306,7 +338,7 @@ class LogView:
             crossed = True
         if crossed or now - self._last_line >= self.MAX_SILENCE_S:
             self._last_line = now
-            self._emit(state.status_line())
+            self._emit(state.progress_line(self._title))
 
     def finish(self, state: ProgressState) -> None:
         line = state.summary_line()
@@ -317,17 +349,71 @@ class LogView:
             stream.flush()
 
 
+class KernelBusy:
+    """Keeps the kernel's published status "busy" while a cell that shows a widget is still running.
+
+    Why: when a cell displays its first widget, JupyterLab's widget manager asks ipykernel (>= 7) for
+    a *subshell* (``create_subshell_request``, a control message). The kernel answers it on its
+    control thread while the cell keeps running, and publishes ``status: busy`` then ``status: idle``
+    with that request as parent. JupyterLab (its status bar, ``kernel.status``) and jupyter-server
+    (``/api/kernels`` ``execution_state``) take any status message as the kernel's state, so they say
+    "Idle" until the cell ends. :meth:`beat` re-publishes ``busy`` with the running cell's own parent
+    header, at most once a second; the kernel's final ``idle`` for the cell still comes last, because
+    beats stop before the cell's code returns.
+
+    :meth:`capture` runs on the kernel's main thread (it reads the cell's parent header);
+    :meth:`beat` is safe from any thread (ipykernel's IOPub socket is thread-safe). Outside a kernel
+    both do nothing.
+    """
+
+    PERIOD_S = 1.0
+
+    def __init__(self) -> None:
+        self._kernel: Any = None
+        self._parent: Any = None
+        self._last = 0.0
+
+    def capture(self) -> None:
+        ipython = sys.modules.get("IPython")
+        shell = ipython.get_ipython() if ipython is not None else None
+        kernel = getattr(shell, "kernel", None)
+        if kernel is None or not callable(getattr(kernel, "_publish_status", None)):
+            return
+        try:
+            self._parent = kernel.get_parent("shell")
+        except Exception:  # pragma: no cover - an older or unusual kernel
+            return
+        self._kernel = kernel if self._parent else None
+
+    def beat(self, force: bool = False) -> None:
+        kernel = self._kernel
+        if kernel is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < self.PERIOD_S:
+            return
+        self._last = now
+        try:
+            kernel._publish_status("busy", "shell", self._parent)
+        except Exception:  # a status message must never break the batch
+            self._kernel = None
+
+    def stop(self) -> None:
+        self._kernel = None
+
+
 class WidgetView:
     """Live kernel: an ipywidgets progress bar plus counters, replaced in place by static HTML at the end.
 
     The widget is displayed with a display id; when the batch ends that output is *updated* to a
     static HTML summary (so the saved notebook holds no widget view, frozen or otherwise) and the
-    widget models are closed.
+    widget models are closed. While it shows, :class:`KernelBusy` keeps the kernel reported busy.
     """
 
     live = True
 
     def __init__(self) -> None:
+        self.busy = KernelBusy()
         self._bar: Any = None
         self._label: Any = None
         self._box: Any = None
@@ -347,6 +433,7 @@ class WidgetView:
         self._label = widgets.HTML(value=self._html(state))
         self._box = widgets.VBox([self._bar, self._label])
         self._handle = display(self._box, display_id=True)  # type: ignore[no-untyped-call]
+        self.busy.capture()
 
     def _html(self, state: ProgressState) -> str:
         return f"<b>{html.escape(self._title)}</b> &nbsp; <code>{html.escape(state.status_line())}</code>"
@@ -354,6 +441,7 @@ class WidgetView:
     def refresh(self, state: ProgressState) -> None:
         if self._box is None:
             return
+        self.busy.beat()
         now = time.monotonic()
         # Redraw when something changed, and once a second anyway (the rate and clock move).
         if state.version == self._seen and now - self._last < 1.0:
@@ -366,6 +454,7 @@ class WidgetView:
     def finish(self, state: ProgressState) -> None:
         from IPython.display import HTML, display
 
+        self.busy.stop()
         colour = "#2e7d32" if state.failed == 0 and state.outcome == "done" else "#c62828"
         summary = HTML(  # type: ignore[no-untyped-call]
             f'<div style="border-left:4px solid {colour};padding:2px 8px">'

@@ -561,20 +561,22 @@ class AsyncAI:
         return s
 
     def calls(self, *, all: bool = False) -> pd.DataFrame:
-        """The call log as a DataFrame: one row per attempt outcome, cache hits included.
+        """This client's call log as a DataFrame: one row per attempt outcome, cache hits included.
 
-        By default the rows of this provider, model and base URL (across sessions and processes);
-        ``all=True`` gives every row. ``df[df.session == ai.session]`` keeps this object's calls.
+        By default only the calls this client object made (its ``session``, so the rows agree with
+        :meth:`stats`); ``all=True`` gives the whole log under ``$AIKIT_HOME``: every client, model,
+        session and process, oldest first (filter on ``provider``, ``model``, ``session``...).
+
+        Examples
+        --------
+        >>> ai = AsyncAI("openai:gpt-4o-mini", api_key="sk-test", cache=False)
+        >>> len(ai.calls())  # nothing called yet
+        0
         """
         from aikit.client.calllog import calllog
 
         log = self._log() or calllog()
-        where = {
-            "provider": self.spec.provider,
-            "model": self.spec.model,
-            "base_url": self._requests.base_url,
-        }
-        return log.frame(None if all else where)
+        return log.frame(None if all else {"session": self.session})
 
     async def aclose(self) -> None:
         """Close this loop's HTTP client (and the cache, when this client opened it). Idempotent."""

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from aikit.exceptions import ConfigError, MissingCredentialError
@@ -27,15 +28,29 @@ __all__ = ["add_arguments", "parse_source", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``aikit listen`` options."""
-    parser.add_argument("--port", type=int, default=8787, help="TCP port (0 = any free port)")
+    from aikit.webhooks.config import SCHEMES
+
+    parser.description = (
+        "Run the webhook listener: every request is verified on its raw bytes, stored durably in "
+        "SQLite and acknowledged; duplicates are stored and handled once. It prints one line per "
+        "source, then a status line every minute in which events arrived, until Ctrl-C or SIGTERM."
+    )
+    parser.epilog = (
+        f"Schemes: {', '.join(SCHEMES)}. Example: aikit listen --source "
+        "crm:hubspot:HUBSPOT_CLIENT_SECRET --public-url crm=https://hooks.example.com/hooks/crm "
+        "(the secret is read from the named environment variable, never from the command line)."
+    )
+    parser.add_argument("--port", type=int, default=8787, help="TCP port (default 8787; 0 = any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument(
         "--source",
         action="append",
         default=[],
         metavar="NAME:SCHEME:SECRET_ENV_VAR",
-        help="a source; the secret is read from the environment variable, or from a file written @PATH "
-        "(VAR1,VAR2 for rotation)",
+        help="a source (repeatable); SCHEME is one of: "
+        + ", ".join(SCHEMES)
+        + "; the secret is read from the environment variable, or from a file written @PATH "
+        "(VAR1,VAR2 for a rotation)",
     )
     parser.add_argument(
         "--public-url", action="append", default=[], metavar="NAME=URL", help="public URL of a source"
@@ -44,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit", action="append", default=[], metavar="NAME=PER_SECOND", help="per-source limit"
     )
     parser.add_argument("--max-body", type=int, default=1024 * 1024, help="largest body in bytes")
-    parser.add_argument("--store", default=None, help="SQLite file (default $AIKIT_HOME/webhooks.sqlite)")
+    parser.add_argument("--store", default=None, help="SQLite file (None: $AIKIT_HOME/webhooks.sqlite)")
 
 
 def parse_source(spec: str, environ: dict[str, str] | None = None) -> tuple[str, str, list[str]]:
@@ -98,6 +113,27 @@ def _pairs(values: list[str], flag: str) -> dict[str, str]:
     return out
 
 
+#: Seconds between the status lines of a listener that is receiving events.
+STATUS_EVERY_S = 60.0
+
+
+def _received(listener: Any) -> int:
+    try:
+        return sum(int(sum(c.values())) for c in listener.stats()["sources"].values())
+    except Exception:  # a status line must never stop the listener
+        return 0
+
+
+def _status_line(listener: Any) -> str:
+    stats = listener.stats()
+    per_source = "; ".join(
+        f"{name}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        for name, counts in stats["sources"].items()
+    )
+    rejected = sum(stats["rejected"].values())
+    return f"status {per_source or 'no events'}; {rejected} rejected before storage"
+
+
 def run(args: Any) -> int:
     """Start the listener, print where it listens, serve until SIGINT/SIGTERM."""
     from aikit.webhooks.listener import WebhookListener
@@ -129,9 +165,15 @@ def run(args: Any) -> int:
     print(f"store {listener.store.path}", flush=True)
     for name in listener.sources:
         print(f"listening {name} {listener.url_for(name)}", flush=True)
+    last_report, last_seen = time.monotonic(), _received(listener)
     try:
         while not stop.wait(0.5):
-            pass
+            if time.monotonic() - last_report >= STATUS_EVERY_S:
+                last_report = time.monotonic()
+                seen = _received(listener)
+                if seen != last_seen:  # a quiet listener stays quiet; a busy one says how it is doing
+                    last_seen = seen
+                    print(_status_line(listener), flush=True)
     finally:
         listener.stop()
         store = listener.store

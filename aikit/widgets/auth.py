@@ -88,17 +88,28 @@ class SecretPrompt:
         Validates a typed value before it is stored.
     service : ApiKeyService, optional
         Use an existing service object instead of creating one.
+    label : str, optional
+        Shown before the status (the login panel's row name); the status line is the only one.
     """
 
     def __init__(
-        self, name: str, *, check: Callable[[str], Any] | None = None, service: ApiKeyService | None = None
+        self,
+        name: str,
+        *,
+        check: Callable[[str], Any] | None = None,
+        service: ApiKeyService | None = None,
+        label: str | None = None,
     ) -> None:
         self.service = service or ApiKeyService(name, name, check=check)
-        # Never pass value=: a pre-filled box would put the secret into the widget state.
-        self.password = w.Password(placeholder=f"paste {name}, then Save", description=name)
+        self.label = label
+        # Never pass value=: a pre-filled box would put the secret into the widget state. The box is
+        # wide enough for its label and the whole placeholder.
+        self.password = w.Password(
+            placeholder="paste the key, then Save", description=name, layout=w.Layout(width="34em")
+        )
         self.password.style.description_width = "initial"
         self.button = w.Button(description="Save", button_style="primary", icon="key")
-        self.status = w.HTML(render_status(self.service.status()))
+        self.status = w.HTML(render_status(self.service.status(), label))
         self.output = w.Output()
         self.widget = w.VBox([w.HBox([self.password, self.button]), self.status, self.output])
         self.button.on_click(self.output.capture()(self._on_save))
@@ -107,10 +118,10 @@ class SecretPrompt:
         value = self.password.value
         self.password.value = ""  # clear first: the secret leaves the widget state at once
         try:
-            self.status.value = render_status(self.service.submit(value))
+            self.status.value = render_status(self.service.submit(value), self.label)
         except Exception as exc:  # shown, masked; never raised into the kernel with the value in scope
             message = f"{type(exc).__name__}: {exc}".replace(value, "***") if value else str(exc)
-            self.status.value = render_status(AuthStatus("error", None, message))
+            self.status.value = render_status(AuthStatus("error", None, message), self.label)
             self.output.append_stderr(message + "\n")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -213,29 +224,32 @@ class LoginPanel:
         self.widget = w.VBox([w.HTML("<b>Connections</b>"), *rows, self.refresh_button, self.output])
 
     def _row(self, service: ApiKeyService | OAuthService) -> w.Widget:
-        status = w.HTML(render_status(service.status(), service.label))
         extra = w.VBox([])
-        self.statuses[service.label], self.extras[service.label] = status, extra
+        self.extras[service.label] = extra
         controls: list[w.Widget] = []
         if isinstance(service, ApiKeyService):
-            prompt = SecretPrompt(service.variable, service=service)
+            # One status line per row: the prompt's own (it also shows a rejected key's error).
+            prompt = SecretPrompt(service.variable, service=service, label=service.label)
             prompt.button.on_click(
                 _guard(self.output, self._error_for(service), partial(self._on_saved, service))
             )
             self.prompts[service.label] = prompt
-            controls.append(prompt.widget)
-        else:
-            for flow in service.flows:
-                button = w.Button(description=_FLOW_LABELS.get(flow, flow), layout=w.Layout(width="auto"))
-                button.on_click(
-                    _guard(self.output, self._error_for(service), partial(self._on_flow, service, flow))
-                )
-                self.buttons[(service.label, flow)] = button
-                controls.append(button)
+            self.statuses[service.label] = prompt.status
+            return w.VBox([prompt.status, w.HBox([prompt.password, prompt.button]), prompt.output, extra])
+        status = w.HTML(render_status(service.status(), service.label))
+        self.statuses[service.label] = status
+        for flow in service.flows:
+            button = w.Button(description=_FLOW_LABELS.get(flow, flow), layout=w.Layout(width="auto"))
+            button.on_click(
+                _guard(self.output, self._error_for(service), partial(self._on_flow, service, flow))
+            )
+            self.buttons[(service.label, flow)] = button
+            controls.append(button)
         return w.VBox([status, w.HBox(controls), extra])
 
     def _on_saved(self, service: ApiKeyService, _button: Any) -> None:
-        self._update(service)
+        if "error" not in self.statuses[service.label].value:  # keep a rejected key's message in view
+            self._update(service)
 
     def _on_flow(self, service: OAuthService, flow: str, _button: Any) -> None:
         self.login(service, flow)

