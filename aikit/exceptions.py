@@ -19,6 +19,8 @@ ever need to catch these classes::
     ├── SharedStateError             the shared Redis cache/limiter of a scaled-out batch failed
     ├── CRMError                     a CRM call failed (status, category, correlation id)
     │   └── PushError                a push could not be completed
+    ├── JobError                     a provider batch job or an AsyncJob failed, or its record is unusable
+    │   └── JobPendingError          the job is not finished yet (``result()`` before ``wait()``)
     ├── WebhookError                 listener configuration or storage failure
     │   └── SignatureError           a webhook failed verification (never leaks which check)
     └── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
@@ -37,6 +39,8 @@ __all__ = [
     "CacheError",
     "ConfigError",
     "InvalidOutputError",
+    "JobError",
+    "JobPendingError",
     "LocalModelError",
     "MissingCredentialError",
     "OAuthError",
@@ -140,6 +144,14 @@ class CRMError(AIKitError):
 
 class PushError(CRMError):
     """Writing values back to the CRM could not be completed."""
+
+
+class JobError(AIKitError):
+    """A provider batch job or an :class:`aikit.AsyncJob` failed, or its record cannot be used."""
+
+
+class JobPendingError(JobError, TimeoutError):
+    """The job has not finished yet: ``wait()`` for it (its status is in the message)."""
 
 
 class WebhookError(AIKitError):

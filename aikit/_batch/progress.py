@@ -94,6 +94,10 @@ class ProgressState:
         self.outcome = "running"
         self.version = 0
         self._starts: deque[float] = deque()
+        #: Batch mode: the provider's own word on the job (status, its counts, the time waited).
+        self.note: str | None = None
+        #: Batch mode: requests by outcome (answered, failed, expired, missing, resubmitted, live ...).
+        self.batch: dict[str, int] | None = None
 
     def add_cached(self, rows: int) -> None:
         """``rows`` rows answered from the cache before any call."""
@@ -197,8 +201,14 @@ class ProgressState:
             return self.cost_usd + self.estimated_cost_usd
         return self.cost_usd + self.cost_usd / paid * remaining
 
-    def counts(self) -> dict[str, int]:
-        return {
+    def set_note(self, note: str) -> None:
+        """Batch mode: what the provider says about the job now."""
+        if note != self.note:
+            self.note = note
+            self.version += 1
+
+    def counts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "rows": self.total,
             "ok": self.done,
             "cached": self.cached,
@@ -207,9 +217,18 @@ class ProgressState:
             "calls": self.to_call,
             "retries": self.retries,
         }
+        if self.batch is not None:
+            out["batch"] = dict(self.batch)
+        return out
 
     def status_line(self) -> str:
         """One line for a live view or a periodic log line."""
+        if self.note is not None:  # batch mode: the provider's counts, not a request rate
+            return (
+                f"{self.settled:,}/{self.total:,} rows: {self.done:,} ok ({self.cached:,} cached), "
+                f"{self.failed:,} failed, {self.skipped:,} skipped | {self.note} | "
+                f"{_money(self.cost_usd)} spent | {_clock(self.elapsed_s)} elapsed"
+            )
         rate = self.rate_per_s()
         projected = self.projected_cost_usd()
         left = ""
@@ -230,11 +249,14 @@ class ProgressState:
         not_done = self.total - self.settled
         tail = f", {not_done:,} not done" if not_done else ""
         word = "" if self.outcome in ("done", "running") else f" ({self.outcome})"
-        return (
+        line = (
             f"aikit batch{word}: {self.total:,} rows in {elapsed:.1f} s: {self.done:,} ok "
             f"({self.cached:,} cached), {self.failed:,} failed, {self.skipped:,} skipped{tail}; "
             f"{self.input_tokens + self.output_tokens:,} tokens; cost {_money(self.cost_usd)}"
         )
+        if self.batch:
+            line += "; batch API: " + ", ".join(f"{n:,} {what}" for what, n in self.batch.items() if n)
+        return line
 
 
 class ProgressView(Protocol):
@@ -279,6 +301,7 @@ class LogView:
         self._stream = stream
         self._next = 0
         self._last_line = 0.0
+        self._phase: str | None = None
         self.lines: list[str] = []
 
     def _emit(self, line: str) -> None:
@@ -304,7 +327,10 @@ class LogView:
         while self._next < len(self.MILESTONES) and fraction >= self.MILESTONES[self._next]:
             self._next += 1
             crossed = True
-        if crossed or now - self._last_line >= self.MAX_SILENCE_S:
+        phase = state.note.split(" ", 2)[1] if state.note and " " in state.note else None
+        moved = phase != self._phase  # batch mode: a line when the provider's status word changes
+        self._phase = phase
+        if crossed or moved or now - self._last_line >= self.MAX_SILENCE_S:
             self._last_line = now
             self._emit(state.status_line())
 
