@@ -150,7 +150,7 @@ class JobError(AIKitError):
     """A provider batch job or an :class:`aikit.AsyncJob` failed, or its record cannot be used."""
 
 
-class JobPendingError(JobError, TimeoutError):
+class JobPendingError(JobError):
     """The job has not finished yet: ``wait()`` for it (its status is in the message)."""
 
 

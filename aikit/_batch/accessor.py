@@ -253,7 +253,7 @@ EXTRACT: Operation[pd.DataFrame] = _frame_operation(
     _extract, "extract", options=_ALL_OPTIONS, defaults={"temperature": 0}, returns="pd.DataFrame"
 )
 ESTIMATE: Operation[BatchEstimate] = _frame_operation(
-    _estimate, "estimate", options=(*REQUEST_OPTIONS, "cache"), returns="BatchEstimate"
+    _estimate, "estimate", options=(*REQUEST_OPTIONS, "cache", "mode"), returns="BatchEstimate"
 )
 #: The operations that give a DataFrame, by name (``ddf.ai`` runs them on each partition).
 FRAME_OPERATIONS: dict[str, Operation[pd.DataFrame]] = {"map": MAP, "classify": CLASSIFY, "extract": EXTRACT}

@@ -171,7 +171,7 @@ def _estimate(
 
 BATCH = Operation(_batch, name="batch", options=(*REQUEST_OPTIONS, *RUN_OPTIONS), returns="BatchResult")
 ESTIMATE = Operation(
-    _estimate, name="estimate", options=(*REQUEST_OPTIONS, "cache"), returns="BatchEstimate",
+    _estimate, name="estimate", options=(*REQUEST_OPTIONS, "cache", "mode"), returns="BatchEstimate",
     where="aikit._batch.api",
 )  # fmt: skip
 

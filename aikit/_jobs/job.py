@@ -125,7 +125,8 @@ class AsyncJob:
         The body of a string ``submit``.
     key : str, optional
         Identifies the job across re-runs and kernels: constructing it again with the same key attaches
-        to the recorded unfinished job (``submit`` is not called again). Without one, every start submits.
+        to the recorded job, running or done (``submit`` is not called again; a done job's result is
+        fetched again); a failed or cancelled one is submitted anew. Without a key, every start submits.
     name : str, optional
         Shown in :func:`aikit.jobs`.
     done, failed : set of str
@@ -213,7 +214,9 @@ class AsyncJob:
         """Submit the job, or attach to the recorded unfinished one with the same ``key``."""
         if self.record is not None:
             return self
-        record = self.store.claim("rest", fingerprint=self.key, name=self.name or self.key, detail={})
+        record = self.store.claim(
+            "rest", fingerprint=self.key, name=self.name or self.key, detail={}, reuse_done=True
+        )
         parts = self.store.parts(record.id) if record.attached else []
         if parts and parts[0].remote_id:
             self.record, self.remote_id = record, parts[0].remote_id

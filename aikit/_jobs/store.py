@@ -220,14 +220,25 @@ class JobStore:
         base_url: str | None = None,
         rows: int | None = None,
         detail: Mapping[str, Any] | None = None,
+        reuse_done: bool = False,
     ) -> JobRecord:
-        """The unfinished job with ``fingerprint`` (``attached=True``), else a new one (``submitting``)."""
+        """The unfinished job with ``fingerprint`` (``attached=True``), else a new one (``submitting``).
+
+        With ``reuse_done``, the latest job with that fingerprint that finished ``done`` is attached to
+        as well (its result is fetched again rather than the job submitted again).
+        """
         now = time.time()
         with self._db() as con:
             if fingerprint is not None:
                 row = con.execute(
                     "SELECT * FROM jobs WHERE fingerprint = ? AND finished_at IS NULL", (fingerprint,)
                 ).fetchone()
+                if row is None and reuse_done:
+                    row = con.execute(
+                        "SELECT * FROM jobs WHERE fingerprint = ? AND status = 'done' "
+                        "ORDER BY created_at DESC LIMIT 1",
+                        (fingerprint,),
+                    ).fetchone()
                 if row is not None:
                     job = _job(row)
                     job.attached = True

@@ -198,7 +198,8 @@ class FakeBatch:
             if outcome == "error":
                 code, body = int(status or 400), None
             else:
-                code, body = answer(self.bodies[i], self.anthropic, cfg, ident[:8], created)
+                invalid = outcome == "invalid"
+                code, body = answer(self.bodies[i], self.anthropic, cfg, ident[:8], created, invalid=invalid)
             if self.anthropic:
                 if code == 200:
                     out.append(anthropic_line(cid, {"type": "succeeded", "message": body}))

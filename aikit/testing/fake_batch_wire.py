@@ -155,7 +155,7 @@ def validate_openai_line(
 def plan_line(
     body: Mapping[str, Any], cfg: BatchConfig, draw: float, seen: collections.Counter[str] | dict[str, int]
 ) -> tuple[str, int | None, str | None]:
-    """A line's fate: ``(outcome, status, message)``; outcome ``ok``, ``error``, ``expire`` or ``drop``."""
+    """A line's fate: ``(outcome, status, message)``: ``ok``, ``invalid``, ``error``, ``expire``, ``drop``."""
     pairs = wire.conversation(body.get("messages"), body.get("system"))
     found = directives(pairs)
     if found.get("times"):
@@ -166,6 +166,8 @@ def plan_line(
     fate = found.get("batch")
     if fate in ("drop", "expire"):
         return fate, None, None
+    if found.get("invalid_json"):
+        return "invalid", None, None
     if found.get("status"):
         status = int(found["status"])
         return "error", status, f"scripted {status} ([[fake:...]] directive)"
@@ -179,7 +181,7 @@ def plan_line(
 
 
 def answer(
-    body: dict[str, Any], anthropic: bool, cfg: FakeConfig, ident: str, created: int
+    body: dict[str, Any], anthropic: bool, cfg: FakeConfig, ident: str, created: int, *, invalid: bool = False
 ) -> tuple[int, dict[str, Any]]:
     """``(status, body)`` of one batch request: exactly what the live endpoint answers it."""
     headers = {"anthropic-version": "2023-06-01"}
@@ -202,7 +204,7 @@ def answer(
     else:
         text = wire.reply_text(pairs, digest, cfg.reply, cfg.reply_words)
     found = directives(pairs)
-    if found.get("invalid_json"):
+    if invalid:  # plan_line drew it (``[[fake:invalid_json]]``, which may say ``times=K``)
         text, value = '{"not valid": ', None
     out_tokens = wire.count_tokens(text)
     limit = max_tokens(body, anthropic)

@@ -149,7 +149,7 @@ def parse_lines(content: bytes, read: Callable[[Any], LineResult]) -> Iterator[L
     One bad line never hides the others (a reader that stops at it loses every row after it).
 
     >>> read = lambda data: LineResult(data["custom_id"], "succeeded")
-    >>> [r.kind for r in parse_lines(b'{"custom_id": "a"}\n\nnot json\n', read)]
+    >>> [r.kind for r in parse_lines(b'{"custom_id": "a"}\\n\\nnot json\\n', read)]
     ['succeeded', 'unreadable']
     """
     for number, raw in enumerate(content.splitlines(), start=1):

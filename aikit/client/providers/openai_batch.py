@@ -11,7 +11,7 @@ Limits: 50,000 requests and 200 MB per file.
 
 >>> api = OpenAIBatchAPI("openai", "https://api.openai.com/v1")
 >>> api.line("row-0", {"model": "gpt-4o-mini", "messages": []})[:60]
-b'{"custom_id":"row-0","method":"POST","url":"/v1/chat/completio'
+b'{"custom_id":"row-0","method":"POST","url":"/v1/chat/complet'
 >>> ok = b'{"custom_id":"row-0","response":{"status_code":200,"body":{"id":"c"}},"error":null}'
 >>> bad = b'{"custom_id":"row-1","response":{"status_code":400,"body":{"error":{"message":"no"}}}}'
 >>> [(r.custom_id, r.kind, r.error) for r in api.parse_results(ok + b"\\n" + bad + b"\\n")]
