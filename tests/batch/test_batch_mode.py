@@ -38,8 +38,17 @@ def batches(fake: FakeProvider) -> Iterator[Callable[..., dict[str, Any]]]:
         return dict(r.json())
 
     httpx.post(fake.url + "/_admin/batches/reset", timeout=10).raise_for_status()
-    configure(**FAST, error_rate=0.0, expire_rate=0.0, drop_rate=0.0, fail_validation=0, webhook_url=None,
-              max_requests=50_000, anthropic_max_requests=100_000, seed=0)  # fmt: skip
+    configure(
+        **FAST,
+        error_rate=0.0,
+        expire_rate=0.0,
+        drop_rate=0.0,
+        fail_validation=0,
+        webhook_url=None,
+        max_requests=50_000,
+        anthropic_max_requests=100_000,
+        seed=0,
+    )
     yield configure
 
 
@@ -94,11 +103,21 @@ def test_answers_land_in_the_same_columns_and_cache_as_live(
 def test_schema_columns_cost_at_the_batch_rate_and_the_call_log(
     openai_ai: AI, batches: Callable[..., Any], fake: FakeProvider, tmp_path: Path
 ) -> None:
-    schema = {"type": "object", "properties": {"tone": {"enum": ["pos", "neg"]}, "score": {"type": "integer"}},
-              "required": ["tone", "score"]}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"tone": {"enum": ["pos", "neg"]}, "score": {"type": "integer"}},
+        "required": ["tone", "score"],
+    }
     df = frame(20)
-    out = df.ai.map("Tone of: {text}", ai=openai_ai, schema=schema, mode="batch", wait=0.05, progress=False,
-                    with_meta=True)  # fmt: skip
+    out = df.ai.map(
+        "Tone of: {text}",
+        ai=openai_ai,
+        schema=schema,
+        mode="batch",
+        wait=0.05,
+        progress=False,
+        with_meta=True,
+    )
     assert str(out["tone"].dtype) == "category" and str(out["score"].dtype) == "Int64"
     assert out["tone"].notna().all()
     live_ai = AI("openai:gpt-4o-mini", base_url=fake.base_url, api_key=KEY, cache=False)
@@ -174,9 +193,12 @@ def test_a_batch_that_fails_validation(
 
 @pytest.mark.parametrize("wire", ["openai", "anthropic"])
 def test_splits_past_the_provider_limits(
-    wire: str, request: pytest.FixtureRequest, batches: Callable[..., Any], fake: FakeProvider,
+    wire: str,
+    request: pytest.FixtureRequest,
+    batches: Callable[..., Any],
+    fake: FakeProvider,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     ai: AI = request.getfixturevalue(f"{wire}_ai")
     module = openai_batch.OpenAIBatchAPI if wire == "openai" else anthropic_batch.AnthropicBatchAPI
     monkeypatch.setattr(module, "limits", openai_batch.BatchLimits(max_requests=7, max_bytes=10**9))
@@ -190,8 +212,9 @@ def test_splits_past_the_provider_limits(
     assert job["parts"] == 5 and len(job["remote_ids"]) == 5 and job["counts"] == {"answered": 30}
 
 
-def test_splits_by_bytes(openai_ai: AI, batches: Callable[..., Any], fake: FakeProvider,
-                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_splits_by_bytes(
+    openai_ai: AI, batches: Callable[..., Any], fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(openai_batch.OpenAIBatchAPI, "limits", openai_batch.BatchLimits(10**6, 2_000))
     batches(max_bytes=2_000)
     out = frame(40).ai.map("S: {text}", ai=openai_ai, mode="batch", wait=0.05, progress=False)
@@ -250,8 +273,9 @@ def test_budget_stops_submitting(openai_ai: AI, batches: Callable[..., Any], fak
 
 def test_on_error_raise(openai_ai: AI, batches: Callable[..., Any]) -> None:
     with pytest.raises(ProviderHTTPError, match="scripted 400"):
-        frame(3, {1: " [[fake:status=400]]"}).ai.map("S: {text}", ai=openai_ai, mode="batch", wait=0.05,
-                                                     progress=False, on_error="raise")  # fmt: skip
+        frame(3, {1: " [[fake:status=400]]"}).ai.map(
+            "S: {text}", ai=openai_ai, mode="batch", wait=0.05, progress=False, on_error="raise"
+        )
 
 
 def test_providers_without_a_batch_api_and_bad_options(
@@ -275,8 +299,9 @@ def test_compat_servers_with_a_batch_api(make_ai: Callable[..., AI], batches: Ca
     ]
 
 
-def test_log_view_shows_the_provider_counts(openai_ai: AI, batches: Callable[..., Any],
-                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_log_view_shows_the_provider_counts(
+    openai_ai: AI, batches: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     from aikit._batch.progress import LogView
 
     view = LogView()
