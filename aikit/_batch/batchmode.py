@@ -25,6 +25,7 @@ in :class:`~aikit._batch.options.BatchOptions`), on the same plan (keys, duplica
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -111,6 +112,7 @@ class BatchModeRun:
         self._requests: dict[str, ChatRequest] = {}
         self.submitted_at = time.time()
         self.collected: set[int] = set()
+        self.attached: str | None = None  # set when a re-run found the recorded job
         self.cancelled = False
         self.finished = False
         state.batch = self.tally
@@ -148,12 +150,8 @@ class BatchModeRun:
         self.record = record
         if record.attached:
             self._load()
-            log.info(
-                "%s: attached to %s (recorded %s), nothing is submitted again",
-                self.title,
-                record.id,
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at)),
-            )
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at))
+            self.attached = f"attached to {record.id} (submitted {when}): nothing is sent again"
             for part in self.store.parts(record.id):
                 if part.remote_id is None and part.state == "pending":  # died between recording and creating
                     await self._send_part(part.part, part.round, part.input_file_id)
@@ -267,6 +265,10 @@ class BatchModeRun:
         if self.record is None or self.finished:
             return
         how = how or self.how
+        if self.attached:  # say so at once: the job may be over by the first refresh
+            self.state.set_note(self.note())
+            with contextlib.suppress(Exception):
+                self.view.refresh(self.state)
         live = getattr(self.view, "live", True)
         ticker = asyncio.create_task(self._tick()) if live else None
         try:
@@ -534,13 +536,15 @@ class BatchModeRun:
             return f"{self.api.name} not submitted"
         remotes = list(self.remote.values())
         if not remotes:
-            return f"{self.api.name} submitting"
+            return f"{self.api.name} {self.attached or 'submitting'}"
         states = Counter(r.status for r in remotes)
         word = "/".join(states) if len(states) > 1 else next(iter(states))
         total = sum(r.total for r in remotes) or sum(1 for _ in self.key_of)
         done = sum(r.completed for r in remotes)
         failed = sum(r.failed for r in remotes)
         parts = f" ({len(remotes)} batches)" if len(remotes) > 1 else ""
+        if self.attached:
+            parts += f" | {self.attached}"
         return (
             f"{self.api.name} {word}: {done:,}/{total:,} completed, {failed:,} failed{parts} | "
             f"waited {_clock(time.time() - self.submitted_at)}"
