@@ -113,6 +113,7 @@ class BatchModeRun:
         self.submitted_at = time.time()
         self.collected: set[int] = set()
         self.attached: str | None = None  # set when a re-run found the recorded job
+        self.part_round: dict[int, int] = {}  # part -> its round (0: the first submission)
         self.cancelled = False
         self.finished = False
         state.batch = self.tally
@@ -226,6 +227,7 @@ class BatchModeRun:
     ) -> None:
         """Upload (OpenAI) and create one part, recording each step."""
         assert self.record is not None
+        self.part_round[part] = round_
         job_id, api, send = self.record.id, self.api, self.deferred.send
         if lines is None:  # attached to a part that was never created: rebuild its lines
             cids = [c for c, p in self.part_of.items() if p == part]
@@ -335,6 +337,7 @@ class BatchModeRun:
         remote_id = part.remote_id
         remote = await self.deferred.send(lambda k: self.api.retrieve(remote_id, k), self.api.parse_batch)
         self.remote[part.part] = remote
+        self.part_round.setdefault(part.part, part.round)
         self.store.set_part(
             self.record.id, part.part, status=remote.status, state=remote.state, counts=remote.counts()
         )
@@ -363,6 +366,7 @@ class BatchModeRun:
         seen: set[str] = set()
         again: list[str] = []
         changes: list[tuple[str, str, str | None]] = []
+        answered: list[str] = []
         for which in range(len(self.api.downloads(remote, None))):
 
             def download(key: Secret | None, i: int = which) -> httpx.Request:
@@ -379,6 +383,8 @@ class BatchModeRun:
                 seen.add(cid)
                 outcome = await self._settle(cid, line)
                 changes.append((cid, outcome, line.error))
+                if outcome == "answered":
+                    answered.append(self.key_of[cid])
                 if outcome in ("missing", "expired", "retry", "invalid"):
                     again.append(cid)
         for cid in sorted(mine - seen):
@@ -399,6 +405,8 @@ class BatchModeRun:
             else:
                 self.deferred.failed(key, error, status=None, attempt=self.round_of[cid] + 1, final=False)
                 again.append(cid)
+        fresh = {key: self.results[key].response for key in answered}
+        await self.deferred.store({k: r for k, r in fresh.items() if r is not None}, cache=self.plan.cache)
         self.store.set_items(self.record.id, changes)
         return again
 
@@ -413,7 +421,6 @@ class BatchModeRun:
                     key,
                     self._request(key),
                     line,
-                    cache=self.plan.cache,
                     attempt=attempt,
                     latency_s=time.time() - self.submitted_at,
                 )
@@ -534,7 +541,8 @@ class BatchModeRun:
         """The provider's word on the job: status, counts, parts, the time waited."""
         if self.record is None:
             return f"{self.api.name} not submitted"
-        remotes = list(self.remote.values())
+        latest = max(self.part_round.values(), default=0)
+        remotes = [r for part, r in self.remote.items() if self.part_round.get(part, 0) == latest]
         if not remotes:
             return f"{self.api.name} {self.attached or 'submitting'}"
         states = Counter(r.status for r in remotes)
@@ -543,6 +551,8 @@ class BatchModeRun:
         done = sum(r.completed for r in remotes)
         failed = sum(r.failed for r in remotes)
         parts = f" ({len(remotes)} batches)" if len(remotes) > 1 else ""
+        if latest:
+            parts += f" (resubmission {latest})"
         if self.attached:
             parts += f" | {self.attached}"
         return (

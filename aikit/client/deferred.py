@@ -19,7 +19,7 @@ callers outside ``aikit.client`` use only the methods here.
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,7 +31,7 @@ from aikit.client.providers.batches import BatchAPI, LineResult
 from aikit.client.ratelimit import RateLimiter
 from aikit.client.response import Response
 from aikit.client.schema import OutputSchema
-from aikit.exceptions import ConfigError
+from aikit.exceptions import AIKitError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.auth.secrets import Secret
@@ -41,10 +41,23 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["JOB_CONCURRENCY", "Deferred", "batch_api"]
 
 T = TypeVar("T")
+_log = logging.getLogger("aikit.client")
 #: Control calls of one job in flight at once (uploads, polls, downloads).
 JOB_CONCURRENCY = 4
 #: Timeout floor of an upload or a download (a 200 MB file takes a while).
 TRANSFER_TIMEOUT_S = 300.0
+
+
+class _Answer:
+    """A result line's body where a parser expects an ``httpx.Response``: it only asks for ``json()``."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def json(self) -> Any:
+        return self._body
 
 
 class Deferred:
@@ -122,9 +135,11 @@ class Deferred:
         return value  # type: ignore[no-any-return]
 
     async def answer(
-        self, key: str, req: ChatRequest, line: LineResult, *, cache: str, attempt: int, latency_s: float
+        self, key: str, req: ChatRequest, line: LineResult, *, attempt: int, latency_s: float
     ) -> Response:
-        """The :class:`Response` of a ``succeeded`` line: parsed as live, batch-priced, cached, logged.
+        """The :class:`Response` of a ``succeeded`` line: parsed as live, batch-priced, logged.
+
+        It is not cached yet: :meth:`store` writes the answers of a batch together.
 
         Raises
         ------
@@ -134,9 +149,10 @@ class Deferred:
             The body is not a chat answer.
         """
         provider = self._provider or (await self._ready())[0]
-        aio, ledger = self.aio, self.aio._ledger
+        ledger = self.aio._ledger
         ledger.stats["requests"] += 1
-        parsed = provider.parse_response(httpx.Response(200, json=dict(line.body or {})), req)
+        # the live endpoint's own parser reads the body (it only asks the response for its JSON)
+        parsed = provider.parse_response(_Answer(line.body), req)  # type: ignore[arg-type]
         cost = ledger.answered(parsed, batch=True)
         data = None
         if req.schema is not None:
@@ -169,10 +185,24 @@ class Deferred:
             attempts=attempt,
             finish_reason=parsed.finish_reason,
         )
-        if cache in ("use", "refresh"):
-            await aio._store(key, r)
         ledger.record("ok", status=200, attempt=attempt, cache_key=key, response=r, mode="batch")
         return r
+
+    async def store(self, answers: Mapping[str, Response], *, cache: str) -> None:
+        """Cache the answers of a batch (one transaction when the cache can; a failed write never raises)."""
+        if cache not in ("use", "refresh") or not answers:
+            return
+        aio = self.aio
+        store = aio._cache_store()
+        many = getattr(store, "aset_many", None)
+        if many is None:
+            for key, r in answers.items():
+                await aio._store(key, r)
+            return
+        try:
+            await many({key: r.to_cache() for key, r in answers.items()})
+        except (AIKitError, OSError, ValueError, TypeError) as exc:
+            _log.warning("could not cache %d batch answers: %s", len(answers), exc)
 
     def failed(self, key: str, error: str, *, status: int | None, attempt: int, final: bool) -> None:
         """Log a request the batch did not answer (``final``: it ends with this error)."""
@@ -188,11 +218,6 @@ class Deferred:
             mode="batch",
             error=error,
         )
-
-    @staticmethod
-    def now() -> float:
-        """Wall-clock seconds (what job records use)."""
-        return time.time()
 
 
 def batch_api(provider: str, base_url: str) -> BatchAPI:

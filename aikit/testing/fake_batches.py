@@ -12,8 +12,8 @@ names a ``webhook_url``, every OpenAI batch that ends POSTs a signed ``batch.com
 ``failed`` / ``expired`` / ``cancelled`` event there (Standard Webhooks headers), retried on non-2xx.
 
 Statuses are computed from the clock at each request, so nothing runs in the background except the
-webhook deliveries. Admin: ``GET /_admin/batches`` (counters, config), ``POST /_admin/batches/config``
-(partial update), ``POST /_admin/batches/reset``.
+webhook deliveries. Admin: ``GET /_admin/batches`` (counters, config, webhook deliveries, each batch's
+created/ended times), ``POST /_admin/batches/config`` (partial update), ``POST /_admin/batches/reset``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class _App(Protocol):
     async def _send(self, send: Send, status: int, payload: Any, headers: Any = ...) -> None: ...
 
 
-__all__ = ["FakeBatches"]
+__all__ = ["FakeBatches", "configure_batches"]
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -122,6 +122,16 @@ class FakeBatches:
                     "stats": dict(self.stats),
                     "batches": len(self.batches),
                     "deliveries": self.deliveries,
+                    "timeline": [
+                        {
+                            "id": b.id,
+                            "created": b.created,
+                            "ended": b.ended_at(),
+                            "lines": len(b.custom_ids),
+                            "status": b.status(time.time()) if not b.anthropic else None,
+                        }
+                        for b in self.batches.values()
+                    ],
                 },
             )
         elif what == "config" and method == "POST":
@@ -571,3 +581,21 @@ def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, by
             payload = part.get_payload(decode=True)
             fields[name] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
     return fields
+
+
+def configure_batches(fake: Any, **changes: Any) -> dict[str, Any]:
+    """Change the batch APIs of a running fake provider (either form), e.g. ``processing_s=5``.
+
+    Takes :class:`~aikit.testing.fake_batch_wire.BatchConfig` fields; returns the new config.
+
+    >>> from aikit.testing import FakeProvider
+    >>> with FakeProvider() as fake:
+    ...     configure_batches(fake, processing_s=2.0, drop_rate=0.01)["processing_s"]
+    2.0
+    """
+    import httpx
+
+    response = httpx.post(f"{fake.url}/_admin/batches/config", json=changes, timeout=10)
+    if response.status_code >= 400:
+        raise ConfigError(response.json().get("error", {}).get("message", response.text))
+    return dict(response.json())
