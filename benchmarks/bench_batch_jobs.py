@@ -289,9 +289,10 @@ def main() -> int:
             proc_s, rounds = _processing(timeline, start, start + run["wall_s"])
             cpu_row = run["cpu_s"] / n * 1e3
             print(
-                f"{name:8s} {run['wall_s']:7.1f} s wall = provider processing {proc_s:.1f} s ({rounds} rounds)"
-                f" + {run['wall_s'] - proc_s:.1f} s; CPU/row {cpu_row:.3f} ms = {run['cpu_s'] / live['cpu_s']:.2f}x"
-                f" live; cost {_cost_ratio(run, live):.3f}x live on the same rows (${run['cost_usd']:.4f}); "
+                f"{name:8s} {run['wall_s']:7.1f} s wall = provider processing {proc_s:.1f} s "
+                f"({rounds} rounds) + {run['wall_s'] - proc_s:.1f} s; CPU/row {cpu_row:.3f} ms = "
+                f"{run['cpu_s'] / live['cpu_s']:.2f}x live; cost {_cost_ratio(run, live):.3f}x live on the "
+                f"same rows (${run['cost_usd']:.4f}); "
                 f"answered {run['answered']:,}, errors {run['errored']:,}, lost {run['lost']}; "
                 f"{run['counts']['batch']}"
             )
@@ -301,8 +302,9 @@ def main() -> int:
         print(
             f"kill:    {min(n, 2_000):,} rows; SIGKILL while waiting (exit {killed['killed_returncode']}) "
             f"after {killed['first_batches']} batch ({killed['first_lines']:,} lines) was submitted; the new "
-            f"process attached and sent {killed['resume_lines']} lines in {killed['resume_batches']} batch(es), all "
-            f"resubmissions of rows missing from the output ({resent} requests sent twice); answered "
+            f"process attached and sent {killed['resume_lines']} lines in {killed['resume_batches']} "
+            f"batch(es), all resubmissions of rows missing from the output ({resent} requests sent "
+            "twice); answered "
             f"{killed['answered']:,}, errors {killed['errored']}, lost {killed['lost']}, "
             f"{killed['resume_wall_s']:.1f} s; {killed['counts']['batch']}"
         )
