@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import sys
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,7 @@ class BatchModeRun:
     def __init__(
         self, plan: Plan, state: ProgressState, view: ProgressView, *, options: BatchOptions, title: str
     ) -> None:
+        check_batch_mode(options)
         self.plan, self.state, self.view, self.options, self.title = plan, state, view, options, title
         self.deferred = Deferred(plan.aio)  # ConfigError for a provider without a batch API
         self.api = self.deferred.api
@@ -319,6 +321,9 @@ class BatchModeRun:
         try:
             while True:
                 await asyncio.gather(*(self._poll(p) for p in open_parts))
+                self.state.provider_done = self.state.settled + sum(
+                    self.remote[p.part].completed + self.remote[p.part].failed for p in open_parts
+                )
                 open_parts = [p for p in open_parts if not self._over(p.part)]
                 self.state.set_note(self.note())
                 if not open_parts:
@@ -580,5 +585,19 @@ def check_batch_mode(options: BatchOptions, *, dask: bool = False) -> None:
     """Refuse combinations batch mode cannot run (before anything is planned)."""
     if options.mode != "batch":
         return
-    if dask:
-        raise ConfigError('mode="batch" runs in this kernel, where the job is recorded: drop client= (Dask)')
+    if dask or _on_dask_worker():
+        raise ConfigError(
+            'mode="batch" runs in this kernel, where the job is recorded and awaited: not on Dask workers '
+            "(drop client=, or use df.ai on a pandas DataFrame; one provider batch takes 50,000 rows)"
+        )
+
+
+def _on_dask_worker() -> bool:
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True

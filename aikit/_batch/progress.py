@@ -98,6 +98,8 @@ class ProgressState:
         self.note: str | None = None
         #: Batch mode: requests by outcome (answered, failed, expired, missing, resubmitted, live ...).
         self.batch: dict[str, int] | None = None
+        #: Batch mode: rows the provider says it has processed (its results arrive when a batch ends).
+        self.provider_done = 0
 
     def add_cached(self, rows: int) -> None:
         """``rows`` rows answered from the cache before any call."""
@@ -175,6 +177,11 @@ class ProgressState:
     def settled(self) -> int:
         """Rows with a final outcome (ok, failed or skipped)."""
         return self.done + self.failed + self.skipped
+
+    @property
+    def bar_value(self) -> int:
+        """What a progress bar shows: settled rows, or the provider's own count while it works."""
+        return min(self.total, max(self.settled, self.provider_done))
 
     @property
     def elapsed_s(self) -> float:
@@ -368,7 +375,7 @@ class WidgetView:
 
         self._title = title
         self._bar = widgets.IntProgress(
-            value=state.settled, min=0, max=max(1, state.total), description="", bar_style="info"
+            value=state.bar_value, min=0, max=max(1, state.total), description="", bar_style="info"
         )
         self._label = widgets.HTML(value=self._html(state))
         self._box = widgets.VBox([self._bar, self._label])
@@ -385,7 +392,7 @@ class WidgetView:
         if state.version == self._seen and now - self._last < 1.0:
             return
         self._seen, self._last = state.version, now
-        self._bar.value = state.settled
+        self._bar.value = state.bar_value
         self._bar.bar_style = "warning" if state.retrying else "info"
         self._label.value = self._html(state)
 
