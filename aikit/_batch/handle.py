@@ -57,6 +57,7 @@ class BatchHandle(Generic[T]):
         self._job, self._finish = job, finish
         self._value: T | None = None
         self._done = False
+        self._shown = False  # the progress view is started once, however often wait() is called
 
     @property
     def run(self) -> BatchModeRun:
@@ -93,7 +94,9 @@ class BatchHandle(Generic[T]):
         how = Wait.of(wait) if wait is not None else run.how
         if timeout is not None:
             how = how.replace(timeout_s=timeout)
-        job.start_view()
+        if not self._shown:
+            job.start_view()
+            self._shown = True
         try:
             await _on_loop(run.execute(how))
         except JobPendingError:

@@ -495,10 +495,24 @@ class FakeBatches:
         return batch.anthropic_obj(time.time(), host, lambda: self._results(batch)["counts"])
 
     def _schedule(self, batch: FakeBatch) -> None:
-        """Deliver the OpenAI end-of-batch event when it ends (if a webhook URL is configured)."""
+        """Write the results while the batch finalizes; deliver the end-of-batch event when it ends.
+
+        Like a real provider, the results exist once the status says the batch is over: they are built
+        when processing stops (``finalizing``), not on the first download.
+        """
+        loop = asyncio.get_running_loop()
+        if not batch.errors:
+            stop = batch.p_end if batch.cancel_at is None else min(batch.p_end, batch.cancel_at)
+
+            def prepare() -> None:
+                self._timers.discard(ready)
+                if batch.results is None and batch.id in self.batches:
+                    self._results(batch)
+
+            ready = loop.call_later(max(0.0, stop - time.time()), prepare)
+            self._timers.add(ready)
         if batch.anthropic or self.config.webhook_url is None:
             return
-        loop = asyncio.get_running_loop()
         delay = max(0.0, batch.ended_at() - time.time()) + 0.01
         cfg = self.config
 
