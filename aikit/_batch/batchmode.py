@@ -34,6 +34,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from aikit._batch.progress import REFRESH_S
+from aikit._batch.progress import _clock as clock
 from aikit._batch.result import RowResult, error_text
 from aikit._jobs.store import FINISHED, job_store
 from aikit._jobs.wait import Wait, Waker, until, wake_hub
@@ -80,15 +81,6 @@ def fingerprint(provider: str, base_url: str, model: str, keys: list[str]) -> st
 
 def _content(resp: httpx.Response) -> bytes:
     return resp.content
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
-    )
 
 
 class BatchModeRun:
@@ -562,7 +554,7 @@ class BatchModeRun:
             parts += f" | {self.attached}"
         return (
             f"{self.api.name} {word}: {done:,}/{total:,} completed, {failed:,} failed{parts} | "
-            f"waited {_clock(time.time() - self.submitted_at)}"
+            f"waited {clock(time.time() - self.submitted_at)}"
         )
 
     def status(self) -> dict[str, Any]:

@@ -441,22 +441,6 @@ class DiskResponseCache:
             self._disk.set(key, blob)
         self._remember(key, blob)
 
-    async def aset_many(self, items: Mapping[str, dict[str, Any]]) -> None:
-        """Store many values in one transaction, off the event loop (a provider batch's answers).
-
-        Per-key commits dominate the cost of settling thousands of answers that arrive together;
-        one transaction writes them in a fraction of the time.
-        """
-        blobs = {key: encode_value(value) for key, value in items.items()}
-
-        def write() -> None:
-            with self._translated("writing"), self._disk.transact():
-                for key, blob in blobs.items():
-                    self._disk.set(key, blob)
-
-        await asyncio.to_thread(write)
-        self._remember_many(blobs)
-
     async def aget(self, key: str) -> dict[str, Any] | None:
         """The cached value for ``key`` or None; a point read (~20 µs) done inline."""
         return self._lookup([key]).get(key)

@@ -19,6 +19,7 @@ callers outside ``aikit.client`` use only the methods here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +32,7 @@ from aikit.client.providers.batches import BatchAPI, LineResult
 from aikit.client.ratelimit import RateLimiter
 from aikit.client.response import Response
 from aikit.client.schema import OutputSchema
-from aikit.exceptions import AIKitError, ConfigError
+from aikit.exceptions import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.auth.secrets import Secret
@@ -189,20 +190,36 @@ class Deferred:
         return r
 
     async def store(self, answers: Mapping[str, Response], *, cache: str) -> None:
-        """Cache the answers of a batch (one transaction when the cache can; a failed write never raises)."""
+        """Cache the answers of a batch: one transaction for the on-disk cache (a failed write never raises).
+
+        Thousands of answers arrive together; per-key commits would dominate the cost of settling them.
+        """
         if cache not in ("use", "refresh") or not answers:
             return
         aio = self.aio
         store = aio._cache_store()
-        many = getattr(store, "aset_many", None)
-        if many is None:
+        disk = getattr(store, "_disk", None)  # the on-disk cache (DiskResponseCache), a friend here
+        if disk is None:
             for key, r in answers.items():
                 await aio._store(key, r)
             return
+        from aikit.client.cache import encode_value
+
+        blobs = {key: encode_value(r.to_cache()) for key, r in answers.items()}
+
+        def write() -> None:
+            with disk.transact():
+                for key, blob in blobs.items():
+                    disk.set(key, blob)
+
         try:
-            await many({key: r.to_cache() for key, r in answers.items()})
-        except (AIKitError, OSError, ValueError, TypeError) as exc:
+            await asyncio.to_thread(write)
+        except Exception as exc:  # like every cache write: logged, never failing the batch
             _log.warning("could not cache %d batch answers: %s", len(answers), exc)
+            return
+        remember = getattr(store, "_remember_many", None)
+        if remember is not None:
+            remember(blobs)
 
     def failed(self, key: str, error: str, *, status: int | None, attempt: int, final: bool) -> None:
         """Log a request the batch did not answer (``final``: it ends with this error)."""

@@ -20,6 +20,8 @@ from __future__ import annotations
 import base64
 import collections
 import dataclasses
+import email.parser
+import email.policy
 import hashlib
 import hmac
 import json
@@ -33,7 +35,15 @@ from aikit.testing import fake_wire as wire
 from aikit.testing.fake_config import FakeConfig
 from aikit.testing.fake_request import answer_shape, directives, max_tokens, validate
 
-__all__ = ["BatchConfig", "answer", "openai_line", "plan_line", "sign_webhook", "validate_openai_line"]
+__all__ = [
+    "BatchConfig",
+    "answer",
+    "multipart_fields",
+    "openai_line",
+    "plan_line",
+    "sign_webhook",
+    "validate_openai_line",
+]
 
 _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -237,3 +247,18 @@ def anthropic_line(custom_id: str, result: dict[str, Any]) -> bytes:
 def valid_custom_id(custom_id: Any) -> bool:
     """Anthropic's rule: 1-64 characters of ``[a-zA-Z0-9_-]``."""
     return isinstance(custom_id, str) and bool(_CUSTOM_ID.match(custom_id))
+
+
+def multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """The fields of a ``multipart/form-data`` body: name -> (filename, bytes)."""
+    if "multipart/form-data" not in content_type:
+        raise ValueError("POST /v1/files wants multipart/form-data with 'purpose' and 'file'")
+    parser = email.parser.BytesParser(policy=email.policy.HTTP)
+    message = parser.parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts() if message.is_multipart() else ():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            payload = part.get_payload(decode=True)
+            fields[name] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
+    return fields

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import email.parser
-import email.policy
 import json
 import random
 import time
@@ -34,6 +32,7 @@ from aikit.testing import fake_wire as wire
 from aikit.testing.fake_batch_state import ENDPOINT, FakeBatch, StoredFile
 from aikit.testing.fake_batch_wire import (
     BatchConfig,
+    multipart_fields,
     plan_line,
     sign_webhook,
     valid_custom_id,
@@ -177,7 +176,7 @@ class FakeBatches:
         self, send: Send, rest: list[str], method: str, body: bytes, headers: dict[str, str]
     ) -> None:
         if not rest and method == "POST":
-            fields = _multipart(headers.get("content-type", ""), body)
+            fields = multipart_fields(headers.get("content-type", ""), body)
             purpose = fields.get("purpose", (None, b""))[1].decode()
             if "file" not in fields or not purpose:
                 await self._fail(
@@ -580,21 +579,6 @@ class FakeBatches:
             if ok:
                 return
             await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
-
-
-def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
-    """The fields of a ``multipart/form-data`` body: name -> (filename, bytes)."""
-    if "multipart/form-data" not in content_type:
-        raise ValueError("POST /v1/files wants multipart/form-data with 'purpose' and 'file'")
-    parser = email.parser.BytesParser(policy=email.policy.HTTP)
-    message = parser.parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-    fields: dict[str, tuple[str | None, bytes]] = {}
-    for part in message.iter_parts() if message.is_multipart() else ():
-        name = part.get_param("name", header="content-disposition")
-        if isinstance(name, str):
-            payload = part.get_payload(decode=True)
-            fields[name] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
-    return fields
 
 
 def configure_batches(fake: Any, **changes: Any) -> dict[str, Any]:
