@@ -10,9 +10,9 @@ Runs, all on the same N rows (default 10,000), model ``openai:gpt-4o-mini`` (sam
 
 - ``live``: ``df.ai.map`` live: the baseline for cost and CPU per row;
 - ``webhook`` and ``poll30`` side by side (one after the other, same rows): batch mode woken by
-  the fake's signed ``batch.completed`` webhook through an ``aikit.WebhookListener`` in the client process, and batch
-  mode polling every 30 s. Wall is compared with the provider's own processing time (from each of
-  its batches' creation to its end, summed over the resubmission rounds);
+  the fake's signed ``batch.completed`` webhook through an ``aikit.WebhookListener`` in the client
+  process, and batch mode polling every 30 s. Wall is compared with the provider's own processing
+  time (from each of its batches' creation to its end, summed over the resubmission rounds);
 - ``kill``: batch mode SIGKILLed while waiting, then a new process re-running the same cell;
 - ``curator``: Bespoke Curator's batch mode (``curator.LLM(batch=True)``, its default 60 s
   ``batch_check_interval``) on the same prompts, when an interpreter with ``bespokelabs-curator`` is
