@@ -61,6 +61,8 @@ _LAZY: dict[str, str] = {
     "WebhookListener": "aikit.webhooks.listener",
     "Salesforce": "aikit.connectors.salesforce.client",
     "DemoSalesforce": "aikit.local.salesforce.server",
+    "AsyncJob": "aikit._jobs.job",
+    "jobs": "aikit._jobs",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type checkers
@@ -68,6 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover - what the lazy names resolve to, for type
     from aikit._batch.api import abatch as abatch
     from aikit._batch.api import batch as batch
     from aikit._batch.options import BatchOptions as BatchOptions
+    from aikit._jobs import jobs as jobs
+    from aikit._jobs.job import AsyncJob as AsyncJob
     from aikit.auth.prompt import Check
     from aikit.client import AI as AI
     from aikit.client import AsyncAI as AsyncAI
@@ -87,6 +91,7 @@ __all__ = [
     "AI",
     "AIKitError",
     "AsyncAI",
+    "AsyncJob",
     "AuthError",
     "BatchOptions",
     "BudgetExceededError",
@@ -115,6 +120,7 @@ __all__ = [
     "abatch",
     "auth",
     "batch",
+    "jobs",
 ]
 
 

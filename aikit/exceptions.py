@@ -26,6 +26,8 @@ ever need to catch these classes::
     │   ├── CRMConnectionError       no answer from the CRM (``maybe_applied``: it may have acted on it)
     │   ├── StoreError               the demo CRM refused a request (``aikit.local.crm.wire``)
     │   └── SyncError                an incremental sync could not run (state locked or unreadable)
+    ├── JobError                     a provider batch job or an AsyncJob failed, or its record is unusable
+    │   └── JobPendingError          the job is not finished yet (``result()`` before ``wait()``)
     ├── WebhookError                 listener configuration or storage failure
     │   └── SignatureError           a webhook failed verification (never leaks which check)
     ├── AuthError                    OAuth/JWT flow failure (denied, expired, revoked refresh token)
@@ -49,6 +51,8 @@ __all__ = [
     "CallLogError",
     "ConfigError",
     "InvalidOutputError",
+    "JobError",
+    "JobPendingError",
     "LocalModelError",
     "MissingCredentialError",
     "OAuthError",
@@ -174,6 +178,14 @@ class CRMConnectionError(CRMError):
 
 class SyncError(CRMError):
     """An incremental sync could not run: its state is locked by another run, unreadable or unwritable."""
+
+
+class JobError(AIKitError):
+    """A provider batch job or an :class:`aikit.AsyncJob` failed, or its record cannot be used."""
+
+
+class JobPendingError(JobError):
+    """The job has not finished yet: ``wait()`` for it (its status is in the message)."""
 
 
 class WebhookError(AIKitError):

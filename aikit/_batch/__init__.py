@@ -14,7 +14,10 @@ the top down:
 - :mod:`~aikit._batch.job`: the jobs (plan on the loop, view on the caller's thread, execute on the
   loop) and the default client; :mod:`~aikit._batch.plan` (keys, duplicates, bulk cache lookup),
   :mod:`~aikit._batch.run` (the bounded worker pool), :mod:`~aikit._batch.result` and
-  :mod:`~aikit._batch.progress` (counters and their widget or log view).
+  :mod:`~aikit._batch.progress` (counters and their widget or log view);
+- :mod:`~aikit._batch.batchmode`: ``mode="batch"``, the misses through the provider's batch API
+  (recorded in :mod:`aikit._jobs`, every row reconciled); :mod:`~aikit._batch.handle`: what
+  ``wait=False`` returns.
 
 It sits on :mod:`aikit.client` (one call) and never imports the extensions (``scale``, ``local``,
 ``widgets``, ``webhooks``, ``connectors``); ``aikit.batch(..., client=dask_client)`` reaches Dask

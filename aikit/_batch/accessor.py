@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from aikit._batch.frame import label_frame, result_frame
-from aikit._batch.job import BatchJob, EstimateJob, Job, Then
+from aikit._batch.job import BatchJob, EstimateJob, Job, then
 from aikit._batch.operation import Operation
 from aikit._batch.options import FRAME_OPTIONS, REQUEST_OPTIONS, RUN_OPTIONS, BatchOptions
 from aikit._batch.result import BatchEstimate
@@ -94,7 +94,7 @@ def _map(
     finish = functools.partial(
         result_frame, df, schema=schema, into=into, with_meta=options.with_meta, lineage=lineage
     )
-    return Then(job, finish)
+    return then(job, finish)
 
 
 def _classify(
@@ -160,7 +160,7 @@ def _classify(
     finish = functools.partial(
         label_frame, df, labels=names, into=into, with_meta=options.with_meta, lineage=lineage
     )
-    return Then(job, finish)
+    return then(job, finish)
 
 
 def _extract(
@@ -204,7 +204,7 @@ def _extract(
     job = BatchJob(prompts, ai, schema=schema, options=options, title="df.ai.extract")
     lineage = {"operation": "extract", "template": tpl.text, "system": options.system}
     finish = functools.partial(result_frame, df, schema=schema, with_meta=options.with_meta, lineage=lineage)
-    return Then(job, finish)
+    return then(job, finish)
 
 
 def _estimate(
@@ -253,7 +253,7 @@ EXTRACT: Operation[pd.DataFrame] = _frame_operation(
     _extract, "extract", options=_ALL_OPTIONS, defaults={"temperature": 0}, returns="pd.DataFrame"
 )
 ESTIMATE: Operation[BatchEstimate] = _frame_operation(
-    _estimate, "estimate", options=(*REQUEST_OPTIONS, "cache"), returns="BatchEstimate"
+    _estimate, "estimate", options=(*REQUEST_OPTIONS, "cache", "mode"), returns="BatchEstimate"
 )
 #: The operations that give a DataFrame, by name (``ddf.ai`` runs them on each partition).
 FRAME_OPERATIONS: dict[str, Operation[pd.DataFrame]] = {"map": MAP, "classify": CLASSIFY, "extract": EXTRACT}

@@ -39,7 +39,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aikit._batch.job import BatchJob, EstimateJob, Job, default_ai, set_default_ai
+from aikit._batch.batchmode import check_batch_mode
+from aikit._batch.job import BatchJob, EstimateJob, Job, default_ai, set_default_ai, then
 from aikit._batch.operation import Operation
 from aikit._batch.options import REQUEST_OPTIONS, RUN_OPTIONS, BatchOptions
 from aikit._batch.result import BatchEstimate, BatchResult, RowResult, error_text, meta_columns
@@ -126,8 +127,12 @@ def _batch(
     >>> res = batch(prompts, ai=ai, options=aikit.BatchOptions(cache=False, concurrency=4))  # doctest: +SKIP
     """
     if client is not None:
+        check_batch_mode(options, dask=True)
         return _DaskJob(client, prompts, ai, schema, options)
-    return BatchJob(prompts, ai, schema=schema, options=options)
+    job = BatchJob(prompts, ai, schema=schema, options=options)
+    if options.mode == "batch" and options.wait is False:
+        return then(job, lambda result: result)
+    return job
 
 
 def _estimate(
@@ -166,7 +171,7 @@ def _estimate(
 
 BATCH = Operation(_batch, name="batch", options=(*REQUEST_OPTIONS, *RUN_OPTIONS), returns="BatchResult")
 ESTIMATE = Operation(
-    _estimate, name="estimate", options=(*REQUEST_OPTIONS, "cache"), returns="BatchEstimate",
+    _estimate, name="estimate", options=(*REQUEST_OPTIONS, "cache", "mode"), returns="BatchEstimate",
     where="aikit._batch.api",
 )  # fmt: skip
 

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from aikit._batch.batchmode import BatchModeRun
+from aikit._batch.handle import DetachedJob
 from aikit._batch.plan import normalise_prompts, plan_batch
 from aikit._batch.progress import NullView, ProgressState, make_view
 from aikit._batch.result import BatchEstimate, BatchResult
@@ -49,6 +51,7 @@ __all__ = [
     "default_ai",
     "on_runtime_loop",
     "set_default_ai",
+    "then",
 ]
 
 T = TypeVar("T")
@@ -148,7 +151,7 @@ class BatchJob:
         self.title = title
         self.started = time.monotonic()
         self.plan: Plan | None = None
-        self.run: Run | None = None
+        self.run: Run | BatchModeRun | None = None
         self.state: ProgressState | None = None
 
     async def prepare(self) -> None:
@@ -170,6 +173,9 @@ class BatchJob:
         if plan.hits:
             self.aio.record_hits(plan.hits.values(), (len(plan.groups[k]) for k in plan.hits))
         self.state = state
+        if self.options.mode == "batch":  # the provider's batch API (aikit._batch.batchmode)
+            self.run = BatchModeRun(plan, state, self.view, options=self.options, title=self.title)
+            return
         self.run = Run(
             plan,
             state,
@@ -198,6 +204,16 @@ class BatchJob:
             self.view.finish(self.state)
         return assemble(self.plan, self.run, self.state, time.monotonic() - self.started)
 
+    def _detached(self, exc: BaseException) -> None:
+        """Batch mode, interrupted while waiting: the provider job keeps running; say how to get it back."""
+        run = self.run
+        waiting = isinstance(run, BatchModeRun) and run.record is not None and not run.finished
+        if waiting and isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
+            print(  # the caller's thread: the line lands in the interrupted cell
+                f"aikit: detached from {run!r}. It keeps running at the provider: re-run this cell to "
+                "attach (nothing is submitted again), or pass wait=False for a handle."
+            )
+
     def run_sync(self) -> BatchResult:
         """Run from sync code: each loop step through ``run_sync``, the view on this thread."""
         from aikit._runtime import run_sync
@@ -208,6 +224,7 @@ class BatchJob:
             run_sync(self.execute())
         except (Exception, KeyboardInterrupt, asyncio.CancelledError) as exc:
             self.finish("failed" if isinstance(exc, Exception) else "interrupted")
+            self._detached(exc)
             raise
         result = self.finish("done")
         assert result is not None
@@ -221,6 +238,7 @@ class BatchJob:
             await on_runtime_loop(self.execute())
         except (Exception, asyncio.CancelledError) as exc:
             self.finish("failed" if isinstance(exc, Exception) else "interrupted")
+            self._detached(exc)
             raise
         result = self.finish("done")
         assert result is not None
@@ -252,7 +270,16 @@ class EstimateJob:
             i, o = aio.estimate_tokens(plan.first[key], system=opts.system, max_tokens=opts.max_tokens)
             tin += int(i)
             tout += int(o)
-        cost = aio.price(tin, tout) if plan.misses else 0.0
+        if opts.mode == "batch":  # priced at the provider's batch rate
+            from aikit.client import pricing
+
+            cost = (
+                pricing.price(aio.spec.provider, aio.spec.model, tin, tout, batch=True)
+                if plan.misses
+                else 0.0
+            )
+        else:
+            cost = aio.price(tin, tout) if plan.misses else 0.0
         cached_rows = plan.rows(plan.hits)
         return BatchEstimate(
             rows=len(plan.prompts),
@@ -273,6 +300,13 @@ class EstimateJob:
 
     async def run_async(self) -> BatchEstimate:
         return await on_runtime_loop(self.work())
+
+
+def then(job: BatchJob, finish: Callable[[BatchResult], U]) -> Job[Any]:
+    """``job`` then ``finish``; in batch mode with ``wait=False``, a job that returns a handle instead."""
+    if job.options.mode == "batch" and job.options.wait is False:
+        return DetachedJob(job, finish)
+    return Then(job, finish)
 
 
 class Then(Generic[T, U]):

@@ -45,11 +45,13 @@ __all__ = [
 OnError = Literal["keep", "raise"]
 CacheMode = Literal["use", "refresh", "read_only", "off"]
 CACHE_MODES: tuple[CacheMode, ...] = ("use", "refresh", "read_only", "off")
+Mode = Literal["live", "batch"]
+Fallback = Literal["batch", "live"]
 
 #: Options that shape each request (and so its cache key), besides ``params``.
 REQUEST_OPTIONS = ("system", "temperature", "max_tokens")
 #: Options that say how the batch runs.
-RUN_OPTIONS = ("on_error", "budget_usd", "progress", "concurrency", "cache")
+RUN_OPTIONS = ("on_error", "budget_usd", "progress", "concurrency", "cache", "mode", "wait", "fallback")
 #: Options of a DataFrame result.
 FRAME_OPTIONS = ("with_meta",)
 
@@ -157,6 +159,36 @@ class BatchOptions:
             annotation="CacheMode | bool",
         ),
     )
+    mode: Mode = field(
+        default="live",
+        metadata=_doc(
+            '{"live", "batch"}',
+            '"live" calls the model row by row; "batch" sends the rows that miss the cache through the'
+            " provider's batch API (OpenAI Batch, Anthropic Message Batches: half price, results within"
+            " 24 h), "
+            "recorded under $AIKIT_HOME so a re-run after a kernel restart attaches to the running job "
+            "instead of paying twice. Answers land in the same columns and the same cache entries.",
+        ),
+    )
+    wait: Any = field(
+        default=True,
+        metadata=_doc(
+            "bool, number, WebhookListener or aikit.jobs.Wait",
+            "Batch mode: True waits, polling with backoff; a number polls every that many seconds; an "
+            "aikit.WebhookListener with an ``openai`` source wakes on OpenAI's signed batch events (the "
+            "poll becomes a rare safety net); False returns a job handle at once (``.status()``, "
+            "``.wait()``, ``.result()``, ``.cancel()``).",
+        ),
+    )
+    fallback: Fallback = field(
+        default="batch",
+        metadata=_doc(
+            '{"batch", "live"}',
+            "Batch mode: where rows the batch did not answer go (missing from the output, expired, "
+            'retryable errors, a batch that failed validation): "batch" resubmits them in another batch '
+            '(at most twice); "live" calls them live at once.',
+        ),
+    )
     with_meta: bool = field(
         default=False,
         metadata=_doc(
@@ -177,6 +209,9 @@ class BatchOptions:
             "progress": check_progress(self.progress),
             "concurrency": _check_count("concurrency", self.concurrency),
             "cache": _check_cache(self.cache),
+            "mode": _check_choice("mode", self.mode, ("live", "batch")),
+            "wait": _check_wait(self.wait),
+            "fallback": _check_choice("fallback", self.fallback, ("batch", "live")),
             "with_meta": _check_bool("with_meta", self.with_meta),
             "params": _check_params(self.params),
         }
@@ -290,6 +325,20 @@ def _check_cache(value: Any) -> CacheMode:
         return "off"
     if not isinstance(value, str) or value not in CACHE_MODES:
         raise ConfigError(f"cache must be 'use', 'refresh', 'read_only', 'off', True or False, got {value!r}")
+    return value
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value
+
+
+def _check_wait(value: Any) -> Any:
+    if value is not False:
+        from aikit._jobs.wait import Wait
+
+        Wait.of(value)  # raises ConfigError for anything it cannot wait with
     return value
 
 

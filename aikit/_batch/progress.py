@@ -97,6 +97,12 @@ class ProgressState:
         self.outcome = "running"
         self.version = 0
         self._starts: deque[float] = deque()
+        #: Batch mode: the provider's own word on the job (status, its counts, the time waited).
+        self.note: str | None = None
+        #: Batch mode: requests by outcome (answered, failed, expired, missing, resubmitted, live ...).
+        self.batch: dict[str, int] | None = None
+        #: Batch mode: rows the provider says it has processed (its results arrive when a batch ends).
+        self.provider_done = 0
 
     def add_cached(self, rows: int) -> None:
         """``rows`` rows answered from the cache before any call."""
@@ -176,6 +182,11 @@ class ProgressState:
         return self.done + self.failed + self.skipped
 
     @property
+    def bar_value(self) -> int:
+        """What a progress bar shows: settled rows, or the provider's own count while it works."""
+        return min(self.total, max(self.settled, self.provider_done))
+
+    @property
     def elapsed_s(self) -> float:
         return (self.finished if self.finished is not None else time.monotonic()) - self.started
 
@@ -200,8 +211,14 @@ class ProgressState:
             return self.cost_usd + self.estimated_cost_usd
         return self.cost_usd + self.cost_usd / paid * remaining
 
-    def counts(self) -> dict[str, int]:
-        return {
+    def set_note(self, note: str) -> None:
+        """Batch mode: what the provider says about the job now."""
+        if note != self.note:
+            self.note = note
+            self.version += 1
+
+    def counts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "rows": self.total,
             "ok": self.done,
             "cached": self.cached,
@@ -210,9 +227,18 @@ class ProgressState:
             "calls": self.to_call,
             "retries": self.retries,
         }
+        if self.batch is not None:
+            out["batch"] = dict(self.batch)
+        return out
 
     def status_line(self) -> str:
         """One line for a live view or a periodic log line."""
+        if self.note is not None:  # batch mode: the provider's counts, not a request rate
+            return (
+                f"{self.settled:,}/{self.total:,} rows: {self.done:,} ok ({self.cached:,} cached), "
+                f"{self.failed:,} failed, {self.skipped:,} skipped | {self.note} | "
+                f"{_money(self.cost_usd)} spent | {_clock(self.elapsed_s)} elapsed"
+            )
         rate = self.rate_per_s()
         projected = self.projected_cost_usd()
         left = ""
@@ -240,6 +266,11 @@ class ProgressState:
         fraction = min(1.0, self.settled / total)
         filled = int(fraction * 10)
         bar = "█" * filled + " " * (10 - filled)
+        if self.note is not None:  # batch mode: the provider's own counts and the time waited
+            return (
+                f"{title}: {fraction:4.0%}|{bar}| {self.settled:,}/{self.total:,} rows | {self.note} | "
+                f"{self.failed:,} failed, {self.cached:,} cached"
+            )
         worked = self.settled - self.cached  # rows that took time (cache hits are instant)
         rate = worked / self.elapsed_s if self.elapsed_s > 0 else 0.0
         left = self.total - self.settled
@@ -258,11 +289,14 @@ class ProgressState:
         not_done = self.total - self.settled
         tail = f", {not_done:,} not done" if not_done else ""
         word = "" if self.outcome in ("done", "running") else f" ({self.outcome})"
-        return (
+        line = (
             f"aikit batch{word}: {self.total:,} rows in {elapsed:.1f} s: {self.done:,} ok "
             f"({self.cached:,} cached), {self.failed:,} failed, {self.skipped:,} skipped{tail}; "
             f"{self.input_tokens + self.output_tokens:,} tokens; cost {_money(self.cost_usd)}"
         )
+        if self.batch:
+            line += "; batch API: " + ", ".join(f"{n:,} {what}" for what, n in self.batch.items() if n)
+        return line
 
 
 class ProgressView(Protocol):
@@ -310,6 +344,7 @@ class LogView:
         self._next = 0
         self._last_line = 0.0
         self._title = "aikit batch"
+        self._phase: str | None = None
         self.lines: list[str] = []
 
     def _emit(self, line: str) -> None:
@@ -336,7 +371,10 @@ class LogView:
         while self._next < len(self.MILESTONES) and fraction >= self.MILESTONES[self._next]:
             self._next += 1
             crossed = True
-        if crossed or now - self._last_line >= self.MAX_SILENCE_S:
+        phase = state.note.split(" ", 2)[1] if state.note and " " in state.note else None
+        moved = phase != self._phase  # batch mode: a line when the provider's status word changes
+        self._phase = phase
+        if crossed or moved or now - self._last_line >= self.MAX_SILENCE_S:
             self._last_line = now
             self._emit(state.progress_line(self._title))
 
@@ -428,7 +466,7 @@ class WidgetView:
 
         self._title = title
         self._bar = widgets.IntProgress(
-            value=state.settled, min=0, max=max(1, state.total), description="", bar_style="info"
+            value=state.bar_value, min=0, max=max(1, state.total), description="", bar_style="info"
         )
         self._label = widgets.HTML(value=self._html(state))
         self._box = widgets.VBox([self._bar, self._label])
@@ -447,7 +485,7 @@ class WidgetView:
         if state.version == self._seen and now - self._last < 1.0:
             return
         self._seen, self._last = state.version, now
-        self._bar.value = state.settled
+        self._bar.value = state.bar_value
         self._bar.bar_style = "warning" if state.retrying else "info"
         self._label.value = self._html(state)
 

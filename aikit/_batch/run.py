@@ -212,8 +212,12 @@ class Run:
             raise BudgetExceededError(f"{self.state.skipped:,} rows {self.stopped}")
 
 
-def assemble(plan: Plan, run: Run | None, state: ProgressState, elapsed: float) -> BatchResult:
-    """One :class:`RowResult` per prompt, in input order: the cache hits and what the run settled."""
+def assemble(plan: Plan, run: Any, state: ProgressState, elapsed: float) -> BatchResult:
+    """One :class:`RowResult` per prompt, in input order: the cache hits and what the run settled.
+
+    ``run`` is a :class:`Run`, a batch-mode run (:mod:`aikit._batch.batchmode`) or None; each keeps
+    ``results`` by cache key.
+    """
     rows: list[RowResult | None] = [None] * len(plan.prompts)
     results = run.results if run is not None else {}
     for key, positions in plan.groups.items():

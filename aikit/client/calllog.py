@@ -9,8 +9,10 @@ Columns: ``ts`` (UTC time), ``session`` (one id per client object), ``provider``
 ``base_url`` (normalised, without credentials or secret query parameters), ``status`` (HTTP status, or
 None for cache hits and transport errors), ``outcome`` (``ok``, ``cache_hit``, ``retry``, ``error``),
 ``attempt`` (1-based; 0 for a cache hit), ``wait_s`` (pacing wait before the attempt plus backoff after
-it), ``input_tokens``, ``output_tokens``, ``cost_usd``, ``latency_s``, ``cache_hit``, ``error`` and
-``cache_key``. No key or header is ever recorded.
+it), ``input_tokens``, ``output_tokens``, ``cost_usd``, ``latency_s``, ``cache_hit``, ``error``,
+``cache_key`` and ``mode`` (``live``; ``batch`` for an answer or error of a provider batch job, priced
+at the batch rate; ``job`` for the HTTP calls that run such a job: upload, create, poll, download).
+No key or header is ever recorded.
 
 >>> import tempfile, pathlib
 >>> log = CallLog(pathlib.Path(tempfile.mkdtemp()) / "calls.sqlite")
@@ -64,6 +66,7 @@ class CallRecord:
     cache_key: str | None = None
     session: str = ""
     ts: float = 0.0
+    mode: str = "live"
 
 
 _COLUMNS = tuple(f.name for f in fields(CallRecord))
@@ -98,6 +101,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute(_CREATE)
+    have = {row[1] for row in con.execute("PRAGMA table_info(calls)")}
+    for name in _COLUMNS:  # a log written by an older aikit gains the newer columns
+        if name not in have:
+            con.execute(f"ALTER TABLE calls ADD COLUMN {name} {_TYPES.get(name, 'TEXT')}")
     con.execute("CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts)")
     con.commit()
     with contextlib.suppress(OSError):
@@ -267,6 +274,15 @@ class CallLog:
         except sqlite3.Error as exc:
             raise self._unreadable(exc) from exc
         try:
+            have = {row[1] for row in con.execute("PRAGMA table_info(calls)")}
+            picked = [c if c in have or c == "id" else f"NULL AS {c}" for c in columns]  # an older log
+            sql = f"SELECT {', '.join(picked)} FROM calls"
+            if clauses:
+                sql += " WHERE " + " AND ".join(clauses)
+            sql += " ORDER BY id"
+            if limit is not None:
+                newest = sql.replace("ORDER BY id", "ORDER BY id DESC")
+                sql = f"SELECT * FROM ({newest} LIMIT {int(limit)}) ORDER BY id"
             rows = con.execute(sql, args).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):  # a log file made before any call: empty
@@ -291,6 +307,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     df = df.set_index("id")
     df["ts"] = pd.to_datetime(df["ts"].astype("float64"), unit="s", utc=True)
     df["cache_hit"] = df["cache_hit"].astype(bool)
+    df["mode"] = df["mode"].fillna("live")  # rows written before the column existed
     for col in ("status", "attempt", "input_tokens", "output_tokens"):
         df[col] = df[col].astype("Int64")
     for col in ("wait_s", "cost_usd", "latency_s"):

@@ -27,6 +27,11 @@ The policy, in order, for every attempt:
 4. a validated answer is stored (unless the cache mode says not to), every attempt outcome is a
    call-log row, and the ``observer`` sees ``start``, ``retry``, ``done`` and ``error``.
 
+The same policy drives the other HTTP calls of a provider: given ``parse`` (and no chat request), a
+2xx is handed to ``parse`` and its value returned, with no pricing, schema or cache step. That is how
+the steps of a provider batch job (upload, create, poll, download: :mod:`aikit.client.deferred`) are
+paced, retried and logged, under the call-log ``mode`` they are given.
+
 The flow takes values (the request, the policy, the limiter, the ledger), never the client.
 
 >>> import httpx
@@ -170,17 +175,22 @@ class AttemptFlow:
         When the call started (``clock()`` units): the deadline and the latency count from it.
     clock : callable
         Monotonic seconds (``time.perf_counter``).
+    parse : callable, optional
+        ``parse(response)`` of a 2xx that is not a chat answer (``req`` is then None); its value is
+        returned as it is, and a ``ValueError``/``KeyError``/``TypeError`` from it is retried.
+    mode : str, optional
+        The call-log ``mode`` of every row (default ``live``).
     """
 
     __slots__ = (
-        "attempt", "clock", "deadline", "key", "label", "ledger", "limiter", "observer", "policy", "provider",
-        "req", "request", "t0", "timeout_s", "tokens", "write_cache",
+        "attempt", "clock", "deadline", "key", "label", "ledger", "limiter", "mode", "observer", "parse",
+        "policy", "provider", "req", "request", "t0", "timeout_s", "tokens", "write_cache",
     )  # fmt: skip
 
     def __init__(
         self,
         provider: Provider,
-        req: ChatRequest,
+        req: ChatRequest | None,
         request: httpx.Request,
         *,
         limiter: RateLimiter,
@@ -192,22 +202,33 @@ class AttemptFlow:
         observer: Observer | None = None,
         t0: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        parse: Callable[[httpx.Response], Any] | None = None,
+        mode: str | None = None,
     ) -> None:
+        if req is None and parse is None:
+            raise TypeError("AttemptFlow needs a chat request, or parse= for another kind of call")
         self.provider, self.req, self.request = provider, req, request
+        self.parse, self.mode = parse, mode
         self.limiter, self.ledger, self.timeout_s = limiter, ledger, timeout_s
         self.key, self.write_cache = key, write_cache
         self.policy = policy or RetryPolicy()
         self.observer, self.clock = observer, clock
         self.t0 = clock() if t0 is None else t0
         self.deadline = self.t0 + self.policy.deadline_s
-        est_in, est_out = estimate_tokens(req.messages, None, req.params.get("max_tokens"))
-        self.tokens = est_in + est_out
+        if req is None:
+            self.tokens = 0
+        else:
+            est_in, est_out = estimate_tokens(req.messages, None, req.params.get("max_tokens"))
+            self.tokens = est_in + est_out
         self.label = f"{ledger.provider}:{ledger.model}" if ledger.model else ledger.provider
         self.attempt = 0
 
-    def run(self) -> Generator[Effect, Any, Response]:
-        """Yield effects until the call is answered (the return value) or has failed (raised)."""
-        stream = self.req.stream
+    def run(self) -> Generator[Effect, Any, Any]:
+        """Yield effects until the call is answered (the return value) or has failed (raised).
+
+        The value is a :class:`Response`, or what ``parse`` returned for a call that is not a chat.
+        """
+        stream = self.req is not None and self.req.stream
         invalid_retried = False
         while True:
             permit: Permit = yield Acquire(self.limiter, self.tokens)
@@ -218,6 +239,7 @@ class AttemptFlow:
             status: int | None = None
             failure: Failure | None = None
             parsed: Parsed | None = None
+            done, value = False, None  # a call that is not a chat: parse's value
             try:
                 try:
                     resp: httpx.Response = yield Send(self.request, self._budget(), stream)
@@ -232,7 +254,11 @@ class AttemptFlow:
                     parsed = yield from self._read(resp, status, t_send)
                 elif failure is None:
                     try:
-                        parsed = self.provider.parse_response(resp, self.req)
+                        if self.parse is not None:
+                            value, done = self.parse(resp), True
+                        else:
+                            assert self.req is not None
+                            parsed = self.provider.parse_response(resp, self.req)
                     except (ValueError, KeyError, TypeError, IndexError) as exc:
                         failure = ErrorInfo(resp.status_code, f"unreadable answer: {exc}", retryable=True)
             except asyncio.CancelledError:
@@ -240,13 +266,18 @@ class AttemptFlow:
                 raise
             finally:  # the pacing slot is given back whatever happened
                 actual = (parsed.usage.total_tokens or None) if parsed is not None else None
-                permit.ok = parsed is not None
+                permit.ok = parsed is not None or done
                 self.limiter.release(permit, actual_tokens=actual, throttled=backs_off(self.limiter, status))
             latency = self.clock() - t_send
+            if done:
+                self._row("ok", status=status, wait_s=permit.waited_s, latency_s=latency)
+                notify(self.observer, "done", {"value": value})
+                return value
             if parsed is None:
                 assert failure is not None
                 yield Sleep(self._retry_wait(failure, status, permit, latency))
                 continue
+            assert self.req is not None
             cost = self.ledger.answered(parsed)
             data = None
             if self.req.schema is not None:
@@ -293,6 +324,7 @@ class AttemptFlow:
     def _read(
         self, resp: httpx.Response, status: int | None, t_send: float
     ) -> Generator[Effect, Any, Parsed]:
+        assert self.req is not None
         try:
             parsed: Parsed = yield ReadStream(resp, self.provider.stream_decoder(self.req))
         except (httpx.TransportError, ValueError) as exc:
@@ -323,7 +355,7 @@ class AttemptFlow:
             error=what,
         )  # fmt: skip
         if final:
-            twice = "" if self.req.stream else ", twice"
+            twice = "" if self.req is not None and self.req.stream else ", twice"
             message = (
                 f"{self.label}: the output did not match the schema{twice}: {exc}. "
                 f"Last output: {parsed.text[:300]!r}"
@@ -378,6 +410,8 @@ class AttemptFlow:
         return wait
 
     def _row(self, outcome: str, **fields: Any) -> None:
+        if self.mode is not None:
+            fields["mode"] = self.mode
         self.ledger.record(outcome, attempt=self.attempt, cache_key=self.key, **fields)
 
     def _fail(self, error: ProviderError, cause: BaseException | None = None) -> Any:

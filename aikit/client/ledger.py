@@ -91,17 +91,19 @@ class Ledger:
         )  # fmt: skip
         self.log.record(record)
 
-    def price(self, parsed: Parsed) -> float | None:
-        """What ``parsed`` cost, or None when the model's price is unknown (never a guess)."""
+    def price(self, parsed: Parsed, *, batch: bool = False) -> float | None:
+        """What ``parsed`` cost (at the batch-API rate with ``batch``), or None when the price is unknown."""
         usage = parsed.usage
-        cost = pricing.price(self.provider, self.model, usage.input_tokens, usage.output_tokens)
+        cost = pricing.price(self.provider, self.model, usage.input_tokens, usage.output_tokens, batch=batch)
         if cost is None and parsed.model != self.model:
-            cost = pricing.price(self.provider, parsed.model, usage.input_tokens, usage.output_tokens)
+            cost = pricing.price(
+                self.provider, parsed.model, usage.input_tokens, usage.output_tokens, batch=batch
+            )
         return cost
 
-    def answered(self, parsed: Parsed) -> float | None:
-        """Count the tokens and cost of a received answer; return its cost."""
-        cost = self.price(parsed)
+    def answered(self, parsed: Parsed, *, batch: bool = False) -> float | None:
+        """Count the tokens and cost of a received answer (``batch``: a batch-API one); return its cost."""
+        cost = self.price(parsed, batch=batch)
         s = self.stats
         s["input_tokens"] += parsed.usage.input_tokens
         s["output_tokens"] += parsed.usage.output_tokens

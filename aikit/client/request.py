@@ -48,8 +48,8 @@ CALL_ARGUMENTS = ("system", "schema", "temperature", "max_tokens", "cache", "obs
 #: Keywords that look like parameters but ask for something aikit does not do here.
 _NOT_PARAMETERS = {
     "mode": (
-        "mode= is not a request parameter: the providers' batch APIs (mode='batch') are not available in "
-        "aikit yet, and aikit never sends mode to the provider. Drop mode= to run the calls live now"
+        "mode= is not a request parameter of one call: the providers' batch APIs run many rows, through "
+        "df.ai.map/classify/extract(..., mode='batch') or aikit.batch(..., mode='batch')"
     ),
     "stream": "stream= is not a parameter of chat(); use ai.stream(...) to stream the answer",
     "model": "the model is chosen when the client is made: aikit.AI('provider:model')",

@@ -9,10 +9,12 @@ Routes (the ``/v1`` prefix is optional):
 * Azure OpenAI's shape: ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``
   (the query is required, the key comes in an ``api-key`` header, the deployment is the model);
 * ``GET /v1/models``;
+* the batch APIs: ``/v1/files``, ``/v1/batches`` and ``/v1/messages/batches``
+  (:mod:`aikit.testing.fake_batches`);
 * ``GET /_admin/stats``, ``POST /_admin/reset``, ``GET|POST /_admin/config`` (JSON, partial update),
   ``POST /_admin/release``, ``GET /_admin/health``. With an ``api_key`` configured every admin route
   but ``health`` needs that key too (401 otherwise), so nobody else on the machine can read or change
-  the limits.
+  the limits. ``/_admin/batches`` configures the batch APIs.
 
 A request is handled in this order: count the arrival, check the API key (401), parse and validate
 (400), per-request directives, the ``fail_trigger`` (400), the rate limits (429), a seeded fault draw
@@ -41,6 +43,7 @@ from typing import Any
 
 from aikit.exceptions import ConfigError
 from aikit.testing import fake_wire as wire
+from aikit.testing.fake_batches import FakeBatches
 from aikit.testing.fake_config import FakeConfig
 from aikit.testing.fake_limits import RateLimiter, retry_after_headers
 from aikit.testing.fake_request import answer_shape, directives, max_tokens, validate
@@ -117,6 +120,8 @@ class FakeApp:
         #: The loop serving this app (set at ASGI lifespan startup), for thread-safe admin calls.
         self.loop: asyncio.AbstractEventLoop | None = None
         self._counter = 0
+        #: The OpenAI Batch API and Anthropic Message Batches (:mod:`aikit.testing.fake_batches`).
+        self.batches = FakeBatches(self)
         self.reset()
 
     def reset(self) -> None:
@@ -158,6 +163,7 @@ class FakeApp:
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     self.release_hangs()
+                    await self.batches.aclose()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
@@ -191,6 +197,9 @@ class FakeApp:
                     await self._error(send, 400, "Missing required query parameter 'api-version'.", False)
                 else:
                     await self._chat(send, receive, body, headers, False, model=azure or None)
+            elif self.batches.owns(route):
+                query = (scope.get("query_string") or b"").decode("latin-1")
+                await self.batches.handle(send, route, method, body, headers, query)
             elif route in ("/chat/completions", "/messages") and method == "POST":
                 await self._chat(send, receive, body, headers, anthropic)
             elif route in ("/chat/completions", "/messages", "/models"):
@@ -489,6 +498,8 @@ class FakeApp:
             await self._send(
                 send, 401, wire.openai_error(message, "invalid_request_error", "invalid_api_key")
             )
+        elif what == "batches" or what.startswith("batches/"):
+            await self.batches.admin(send, what[len("batches/") :] if "/" in what else "", method, body)
         elif what == "stats" and method == "GET":
             arrivals = b"arrivals=1" in (scope.get("query_string") or b"")
             await self._send(send, 200, self.stats(arrivals))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aikit._serving import LOOPBACK, AppThread
+from aikit.exceptions import ConfigError
 from aikit.testing.fake_app import FakeApp
 from aikit.testing.fake_config import FakeConfig
 
@@ -152,6 +153,18 @@ class FakeProvider:
         self.config = self._on_loop(self.app.apply, changes)
         return self.config
 
+    def configure_batches(self, **changes: Any) -> dict[str, Any]:
+        """Change the batch APIs (``BatchConfig`` fields of ``aikit.testing.fake_batch_wire``)."""
+        return dict(self._on_loop(lambda: self.app.batches.configure(changes).to_dict()))
+
+    def batch_stats(self) -> dict[str, Any]:
+        """The batch APIs' config, counters, webhook deliveries and batch timeline."""
+        return dict(self._on_loop(self.app.batches.snapshot))
+
+    def reset_batches(self) -> None:
+        """Forget every file and batch and zero the batch counters (the config stays)."""
+        self._on_loop(self.app.batches.reset)
+
     def stop(self) -> None:
         """Release hanging requests, stop the server and join its thread. Idempotent."""
         thread, loop = self._thread, self._loop
@@ -250,6 +263,13 @@ class FakeProviderProcess:
         response = httpx.request(
             method, f"{self.url}/_admin/{what}", json=payload, headers=self._admin_headers(), timeout=10
         )
+        if 400 <= response.status_code < 500:
+            error = (
+                response.json().get("error", {}) if "json" in response.headers.get("content-type", "") else {}
+            )
+            raise ConfigError(
+                f"the fake provider refused {method} /_admin/{what}: {error.get('message', response.text)}"
+            )
         response.raise_for_status()
         return response.json()
 
@@ -264,6 +284,15 @@ class FakeProviderProcess:
         self.config = self.config.replace(changes)
         self._admin("POST", "config", changes)
         return self.config
+
+    def configure_batches(self, **changes: Any) -> dict[str, Any]:
+        return dict(self._admin("POST", "batches/config", changes))
+
+    def batch_stats(self) -> dict[str, Any]:
+        return dict(self._admin("GET", "batches"))
+
+    def reset_batches(self) -> None:
+        self._admin("POST", "batches/reset")
 
     def stop(self) -> None:
         """Release hanging requests, terminate the child and wait for it. Idempotent."""

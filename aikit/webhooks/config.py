@@ -31,6 +31,8 @@ SCHEMES = (
     "hmac",
 )
 _DEFAULT_TOLERANCE = {"linear": 60.0}
+#: Other names of a scheme: OpenAI signs its webhooks (``batch.completed`` ...) the Standard Webhooks way.
+ALIASES = {"openai": "standard"}
 _ALGORITHMS = {"sha1", "sha256", "sha512"}
 
 
@@ -97,6 +99,7 @@ class SourceConfig:
     hmac: HmacSpec | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "scheme", ALIASES.get(self.scheme, self.scheme))
         if self.scheme not in SCHEMES:
             raise ConfigError(f"unknown webhook scheme {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
         if not self.secrets or not all(isinstance(s, str) and s for s in self.secrets):

@@ -97,12 +97,14 @@ def test_extra_body_is_sent_as_it_is_and_keys_the_cache(fake: FakeProvider, tmp_
         ai.chat("hi", extra_body=["not", "a", "dict"])
 
 
-def test_batch_mode_is_refused_instead_of_running_live(fake: FakeProvider) -> None:
+def test_mode_is_never_sent_to_the_provider_and_typos_are_refused(fake: FakeProvider) -> None:
     ai = aikit.AI("compat:fake-model", base_url=fake.base_url, api_key=FAKE_KEY, cache=False)
     frame = pd.DataFrame({"text": [f"row {i}" for i in range(5)]})
-    with pytest.raises(ConfigError) as info:
-        frame.ai.map("Summarise {text}", ai=ai, mode="batch")
-    assert "batch API" in str(info.value) and "not available" in str(info.value)
+    with pytest.raises(ConfigError) as info:  # one call has no batch mode: say where it lives
+        ai.chat("Summarise row 0", mode="batch")
+    assert "mode='batch'" in str(info.value) and "df.ai.map" in str(info.value)
+    with pytest.raises(ConfigError, match="mode must be"):  # a batch option, validated as one
+        frame.ai.map("Summarise {text}", ai=ai, mode="bulk")
     with pytest.raises(ConfigError, match="temperature"):
         frame.ai.map("Summarise {text}", ai=ai, temprature=0)
     assert requests(fake) == 0
