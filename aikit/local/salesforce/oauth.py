@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from aikit.exceptions import OAuthError
 from aikit.local.salesforce.wire import make_id
 
 __all__ = [
@@ -48,12 +49,15 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 
 
-class OAuthFailure(Exception):
+class OAuthFailure(OAuthError):
     """An OAuth error answer: ``{"error": ..., "error_description": ...}`` with an HTTP status."""
 
+    error: str
+    status: int
+
     def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
+        super().__init__(description, error=error, status=status)
+        self.description = description
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from aikit.exceptions import AIKitError
 from aikit.local.salesforce.describe import describe_global, describe_object, limits, summary
 from aikit.local.salesforce.org import API_VERSIONS, Org
 from aikit.local.salesforce.query import run
@@ -343,7 +344,9 @@ def _apply_all(org: Org, steps: list[Any], all_or_none: bool) -> list[dict[str, 
     return results
 
 
-class _Rollback(Exception):
+class _Rollback(AIKitError):
+    """Internal: unwinds an allOrNone composite request (never reaches a caller)."""
+
     def __init__(self, results: list[dict[str, Any]]) -> None:
         super().__init__("rolled back")
         self.results = results

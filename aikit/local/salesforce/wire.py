@@ -19,6 +19,8 @@ import string
 from datetime import UTC, date, datetime
 from typing import Any
 
+from aikit.exceptions import CRMError
+
 __all__ = ["ApiError", "format_datetime", "is_id", "make_id", "now_iso", "parse_datetime", "to_18"]
 
 _ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -81,12 +83,14 @@ def parse_date(text: str) -> date | None:
         return None
 
 
-class ApiError(Exception):
+class ApiError(CRMError):
     """A request answered with Salesforce's error array (``status``, ``code``, ``message``, ``fields``)."""
 
+    status: int
+
     def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.fields = status, code, message, fields
+        super().__init__(message, status=status, category=code)
+        self.code, self.message, self.fields = code, message, fields
 
     def body(self) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"message": self.message, "errorCode": self.code}
