@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aikit.client.tools import ToolCall
+
 __all__ = ["Response", "Usage"]
 
 
@@ -56,6 +58,8 @@ class Response:
         HTTP attempts made (0 on a cache hit).
     finish_reason : str or None
         Why generation stopped (``stop``, ``length``, ``tool_use`` ...), as the provider says.
+    tool_calls : tuple of ToolCall
+        The tools the model asked to call (``tools=``), each with validated ``arguments``.
     """
 
     text: str
@@ -69,6 +73,7 @@ class Response:
     latency_s: float = 0.0
     attempts: int = 0
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def to_cache(self) -> dict[str, Any]:
         """The JSON-able dict stored in the response cache (no headers, keys or timings)."""
@@ -76,7 +81,7 @@ class Response:
         dump = getattr(data, "model_dump", None)
         if callable(dump):
             data = dump(mode="json")
-        return {
+        value = {
             "text": self.text,
             "data": data,
             "usage": {"input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens},
@@ -84,6 +89,9 @@ class Response:
             "finish_reason": self.finish_reason,
             "cost_usd": self.cost_usd,
         }
+        if self.tool_calls:  # only then, so every other cached answer stays as it was
+            value["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        return value
 
     @classmethod
     def from_cache(cls, value: dict[str, Any], *, cache_key: str | None, latency_s: float = 0.0) -> Response:
@@ -101,6 +109,9 @@ class Response:
             latency_s=latency_s,
             attempts=0,
             finish_reason=value.get("finish_reason"),
+            tool_calls=tuple(
+                ToolCall(str(c["id"]), str(c["name"]), c["arguments"]) for c in value.get("tool_calls") or ()
+            ),
         )
 
     def replace(self, **changes: Any) -> Response:

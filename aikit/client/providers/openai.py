@@ -27,6 +27,7 @@ from aikit.client.providers.base import (
     Parsed,
     RateLimits,
     endpoint,
+    error_code,
     error_info_from,
     error_message,
     json_body,
@@ -34,6 +35,7 @@ from aikit.client.providers.base import (
     parse_duration,
 )
 from aikit.client.response import Usage
+from aikit.client.tools import ToolCall, openai_tool_choice, openai_tools
 
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.auth.secrets import Secret
@@ -103,6 +105,10 @@ class OpenAIProvider:
                     "strict": _strict_ok(req.schema),
                 },
             }
+        if req.tools:
+            body["tools"] = openai_tools(req.tools)
+            if req.tool_choice is not None:
+                body["tool_choice"] = openai_tool_choice(req.tool_choice)
         if req.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -128,7 +134,7 @@ class OpenAIProvider:
         return _OpenAIStream(req.model)
 
     def error_info(self, resp: httpx.Response) -> ErrorInfo:
-        return error_info_from(resp.status_code, resp.headers, error_message(resp))
+        return error_info_from(resp.status_code, resp.headers, error_message(resp), error_code(resp))
 
     def rate_limits(self, headers: Mapping[str, str]) -> RateLimits:
         """``x-ratelimit-limit-requests`` / ``-tokens`` (per minute) and what remains."""
@@ -155,21 +161,32 @@ def _parsed(data: Any, default_model: str) -> Parsed:
     if text is None and message.get("refusal"):
         text, finish = str(message["refusal"]), "refusal"
     usage = data.get("usage") or {}
+    calls = tuple(
+        ToolCall(str(c.get("id") or f"call_{i}"), str(fn.get("name") or ""), fn.get("arguments") or "{}")
+        for i, c in enumerate(message.get("tool_calls") or ())
+        if isinstance(c, dict) and isinstance(fn := c.get("function") or {}, dict)
+    )
     return Parsed(
         text=text if isinstance(text, str) else "",
         model=str(data.get("model") or default_model),
         usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
         finish_reason=finish,
+        tool_calls=calls,
     )
 
 
 class _OpenAIStream:
-    """Chunks of ``stream: true``: ``choices[0].delta.content``, usage in the last chunk, ``[DONE]``."""
+    """Chunks of ``stream: true``: ``choices[0].delta.content``, usage in the last chunk, ``[DONE]``.
 
-    __slots__ = ("_done", "_finish", "_model", "_parts", "_usage")
+    Tool calls arrive as ``delta.tool_calls`` pieces keyed by ``index``: the id and name first, the
+    arguments JSON in fragments; they are joined here and handed over with the result.
+    """
+
+    __slots__ = ("_calls", "_done", "_finish", "_model", "_parts", "_usage")
 
     def __init__(self, model: str) -> None:
         self._model = model
+        self._calls: dict[int, list[str]] = {}
         self._parts: list[str] = []
         self._usage = Usage()
         self._finish: str | None = None
@@ -199,14 +216,25 @@ class _OpenAIStream:
         for choice in chunk.get("choices") or ():
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
-            content = (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            for piece in delta.get("tool_calls") or ():
+                slot = self._calls.setdefault(int(piece.get("index") or 0), ["", "", ""])
+                fn = piece.get("function") or {}
+                slot[0] = str(piece.get("id") or slot[0])
+                slot[1] += str(fn.get("name") or "")
+                slot[2] += str(fn.get("arguments") or "")
+            content = delta.get("content")
             if content:
                 self._parts.append(content)
                 delta_text = content if delta_text is None else delta_text + content
         return delta_text
 
     def result(self) -> Parsed:
-        return Parsed("".join(self._parts), self._model, self._usage, self._finish)
+        calls = tuple(
+            ToolCall(ident or f"call_{i}", name, args or "{}")
+            for i, (ident, name, args) in sorted(self._calls.items())
+        )
+        return Parsed("".join(self._parts), self._model, self._usage, self._finish, calls)
 
 
 def _strict_ok(schema: OutputSchema) -> bool:
