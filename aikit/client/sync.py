@@ -19,6 +19,7 @@ from aikit.client.ai import AsyncAI
 from aikit.client.stream import AsyncStream, Stream
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import pandas as pd
 
     from aikit.client.providers import ProviderSpec
@@ -87,6 +88,14 @@ class AI:
     @twin_of(AsyncAI.arun, note="Awaited on the caller's loop.")
     async def arun(self, *args: Any, **kwargs: Any) -> RunResult:
         return await self.aio.arun(*args, **kwargs)
+
+    @twin_of(AsyncAI.aembed)
+    def embed(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        return _runtime.run_sync(self.aio.aembed(*args, **kwargs))
+
+    @twin_of(AsyncAI.aembed, note="Awaited on the caller's loop.")
+    async def aembed(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        return await self.aio.aembed(*args, **kwargs)
 
     @property
     def fallbacks(self) -> tuple[AsyncAI, ...]:

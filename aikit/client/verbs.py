@@ -13,6 +13,8 @@ from aikit.client import pricing
 from aikit.client.request import estimate_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from aikit.client.toolloop import RunResult
 
 #: The client (``aikit.client.ai.AsyncAI``, which imports this module: named, not imported).
@@ -49,6 +51,36 @@ class Verbs:
 
         ai: Client = self
         return await arun(ai, prompt, tools, max_steps=max_steps, system=system, **kwargs)
+
+    async def aembed(
+        self,
+        texts: Any,
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+        batch_size: int | None = None,
+        cache: str | bool = "use",
+    ) -> np.ndarray:
+        """Embed ``texts``: a ``(len(texts), dim)`` float32 numpy array, row ``i`` for ``texts[i]``.
+
+        Each distinct text is cached under its own key (provider, base URL, ``model``, ``dimensions``);
+        only texts not cached are sent, in requests of at most ``batch_size`` inputs (default 2048,
+        OpenAI's limit), paced, retried and in the call log (``mode="embed"``). ``model`` defaults to
+        ``text-embedding-3-small`` for ``openai``, the embedded e5 model for ``local``, else the
+        client's model. ``cache`` as in ``achat``. Vectors of OpenAI's models and of the embedded
+        model are unit length, so ``a @ b`` is the cosine similarity.
+
+        Examples
+        --------
+        >>> vectors = await ai.aembed(["refund please", "where is my refund"])  # doctest: +SKIP
+        >>> float(vectors[0] @ vectors[1])  # doctest: +SKIP
+        0.91
+        """
+        from aikit.client.embed import aembed
+
+        return await aembed(
+            self, texts, model=model, dimensions=dimensions, batch_size=batch_size, cache=cache
+        )
 
     def estimate_tokens(
         self, prompt: Any, system: str | None = None, max_tokens: int | None = None

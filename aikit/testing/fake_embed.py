@@ -8,7 +8,7 @@ the same vector. More than ``embed_max_inputs`` inputs in one request get a 400,
 ``GET /v1/models/{id}`` answers a listed model, else a 404 ``model_not_found``.
 
 >>> v = embedding("the invoice is wrong", 16)
->>> len(v), round(sum(x * x for x in v), 6)
+>>> len(v), round(sum(x * x for x in v), 4)
 (16, 1.0)
 >>> close = sum(a * b for a, b in zip(v, embedding("the invoice is wrong again", 16)))
 >>> far = sum(a * b for a, b in zip(v, embedding("shipping was quick", 16)))

@@ -125,6 +125,20 @@ class OpenAIProvider:
             headers[self._key_header] = key if self._key_header == "api-key" else "Bearer " + key
         return httpx.Request("POST", self._url, headers=headers, content=json_body(self.body(req)))
 
+    def embeddings_request(
+        self, model: str, inputs: list[str], api_key: Secret | None, dimensions: int | None = None
+    ) -> httpx.Request:
+        """``POST /embeddings`` for ``inputs`` (the same key header as chat)."""
+        body: dict[str, Any] = {"model": model, "input": inputs, "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        headers = dict(_JSON_HEADERS)
+        if api_key:
+            key = api_key.reveal()
+            headers[self._key_header] = key if self._key_header == "api-key" else "Bearer " + key
+        url = endpoint(self.base_url, "/embeddings")
+        return httpx.Request("POST", url, headers=headers, content=json_body(body))
+
     def parse_response(self, resp: httpx.Response, req: ChatRequest) -> Parsed:
         """Text, usage, model and finish reason of a 2xx answer."""
         data = resp.json()
