@@ -41,6 +41,9 @@ __all__ = ["DEFAULT_MODELS", "INPUT_LIMIT", "aembed", "pack", "unpack"]
 DEFAULT_MODELS = {"openai": "text-embedding-3-small"}
 #: Inputs per request when ``batch_size=`` is not given (OpenAI's limit; the others take as many).
 INPUT_LIMIT = 2048
+#: Inputs per request to the embedded model: it embeds one request at a time on the machine's cores,
+#: so small requests keep each one well inside the client's timeout (~0.1-0.2 s per short text).
+LOCAL_BATCH = 32
 #: Client = ``aikit.client.ai.AsyncAI`` (which imports this module's importer: named, not imported).
 Client = Any
 
@@ -93,7 +96,9 @@ async def aembed(
             "Anthropic has no embeddings API: embed with another client, e.g. aikit.AI('openai:...') "
             "or aikit.AI('local')"
         )
-    size = INPUT_LIMIT if batch_size is None else batch_size
+    size = (
+        batch_size if batch_size is not None else (LOCAL_BATCH if spec.provider == "local" else INPUT_LIMIT)
+    )
     if not isinstance(size, int) or size < 1:
         raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
     mode = cache_mode(cache)

@@ -91,6 +91,8 @@ class OpenAIProvider:
 
     def body(self, req: ChatRequest) -> dict[str, Any]:
         """The JSON body for ``req`` (no credentials)."""
+        if self.name == "local" and (req.tools or _has_tool_turns(req.messages)):
+            req = _local_request(req)  # tools as a grammar: see providers.local_tools
         body: dict[str, Any] = {"model": req.model, "messages": req.messages}
         for name, value in req.params.items():
             if value is None:
@@ -142,10 +144,14 @@ class OpenAIProvider:
     def parse_response(self, resp: httpx.Response, req: ChatRequest) -> Parsed:
         """Text, usage, model and finish reason of a 2xx answer."""
         data = resp.json()
-        return _parsed(data, req.model)
+        parsed = _parsed(data, req.model)
+        if self.name == "local" and req.tools and req.tool_choice != "none":
+            return _local_calls(parsed, str(data.get("id") or "call"))
+        return parsed
 
     def stream_decoder(self, req: ChatRequest) -> _OpenAIStream:
-        return _OpenAIStream(req.model)
+        local = self.name == "local" and bool(req.tools) and req.tool_choice != "none"
+        return _OpenAIStream(req.model, local_tools=local)
 
     def error_info(self, resp: httpx.Response) -> ErrorInfo:
         return error_info_from(resp.status_code, resp.headers, error_message(resp), error_code(resp))
@@ -196,10 +202,11 @@ class _OpenAIStream:
     arguments JSON in fragments; they are joined here and handed over with the result.
     """
 
-    __slots__ = ("_calls", "_done", "_finish", "_model", "_parts", "_usage")
+    __slots__ = ("_calls", "_done", "_finish", "_local", "_model", "_parts", "_usage")
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, local_tools: bool = False) -> None:
         self._model = model
+        self._local = local_tools
         self._calls: dict[int, list[str]] = {}
         self._parts: list[str] = []
         self._usage = Usage()
@@ -248,7 +255,37 @@ class _OpenAIStream:
             ToolCall(ident or f"call_{i}", name, args or "{}")
             for i, (ident, name, args) in sorted(self._calls.items())
         )
-        return Parsed("".join(self._parts), self._model, self._usage, self._finish, calls)
+        parsed = Parsed("".join(self._parts), self._model, self._usage, self._finish, calls)
+        return _local_calls(parsed, "call") if self._local else parsed
+
+
+def _has_tool_turns(messages: list[dict[str, Any]]) -> bool:
+    return any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
+
+
+def _local_request(req: ChatRequest) -> ChatRequest:
+    """``req`` for the embedded model: no ``tools``, the choice of a call as a JSON schema instead."""
+    from dataclasses import replace
+
+    from aikit.client.providers import local_tools
+    from aikit.client.schema import OutputSchema
+
+    messages = local_tools.plain_messages(req.messages)
+    if not req.tools or req.tool_choice == "none":
+        return replace(req, messages=messages, tools=(), tool_choice=None)
+    hint = {"role": "system", "content": local_tools.tools_prompt(req.tools, req.tool_choice)}
+    schema = OutputSchema(local_tools.SCHEMA_NAME, local_tools.answer_schema(req.tools, req.tool_choice))
+    return replace(req, messages=[hint, *messages], schema=schema, tools=(), tool_choice=None)
+
+
+def _local_calls(parsed: Parsed, ident: str) -> Parsed:
+    from dataclasses import replace
+
+    from aikit.client.providers.local_tools import read_answer
+
+    text, calls = read_answer(parsed.text, ident)
+    finish = "tool_calls" if calls else parsed.finish_reason
+    return replace(parsed, text=text, tool_calls=calls, finish_reason=finish)
 
 
 def _strict_ok(schema: OutputSchema) -> bool:

@@ -89,7 +89,7 @@ def _start() -> tuple[subprocess.Popen[bytes], EmbedEndpoint]:
            "--watch-parent", str(os.getpid())]  # fmt: skip
     proc = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        env={**os.environ, ENV_KEY: key},
+        env={"OMP_WAIT_POLICY": "PASSIVE", **os.environ, ENV_KEY: key},
     )  # fmt: skip
     lines: list[bytes] = []
     assert proc.stdout is not None
