@@ -44,7 +44,7 @@ def test_embed_similar_dedupe_join(ai: aikit.AI, fake: FakeProvider) -> None:
     assert out["ai_embedding"].iloc[0].shape == (64,) and list(out.index) == list(TICKETS.index)
     hits = out.ai.similar("invoice total wrong", ai=ai, k=2)
     assert list(hits.index) == ["T1", "T3"] and hits["ai_similarity"].is_monotonic_decreasing
-    groups = TICKETS.ai.dedupe("{content}", threshold=0.8, ai=ai)
+    groups = TICKETS.ai.dedupe("{content}", threshold=0.8, ai=ai, center=False)
     assert groups.loc["T1", "ai_cluster"] == groups.loc["T3", "ai_cluster"]
     assert groups.loc["T2", "ai_cluster"] == groups.loc["T5", "ai_cluster"]
     assert groups.loc["T4", "ai_cluster_size"] == 1 and groups["ai_cluster"].nunique() == 3
