@@ -571,6 +571,13 @@ class HubSpot(SyncMethods, PortalMethods):
         return report
 
     @twin_of(apush)
+    def tools(self, *, read_only: bool = True, objects: Sequence[str] | None = None) -> list[Any]:
+        """Tools for ``ai.run``: search and get records; ``update_record`` (dry-run diff first) only
+        with ``read_only=False`` (:mod:`aikit.connectors.crm_tools`)."""
+        from aikit.connectors.crm_tools import DEFAULT_OBJECTS, tools
+
+        return tools(self, read_only=read_only, objects=objects or DEFAULT_OBJECTS)
+
     def push(self, *args: Any, **kwargs: Any) -> PushReport:
         return _runtime.run_sync(self.apush(*args, **kwargs))
 
