@@ -68,7 +68,10 @@ def split_chain(model: Any, fallbacks: Any) -> tuple[str, list[Any]]:
     rest: list[Any] = []
     if isinstance(model, list | tuple):
         if not model or not isinstance(model[0], str):
-            raise ConfigError("a model chain is a non-empty list whose first item is a model string")
+            raise ConfigError(
+                "a model chain is a list that starts with a model string; to start from a configured "
+                "client, pass the others as its fallbacks: aikit.AI('provider:model', ..., fallbacks=[...])"
+            )
         model, rest = model[0], list(model[1:])
     if fallbacks is not None:
         if isinstance(fallbacks, str) or not isinstance(fallbacks, Sequence):
