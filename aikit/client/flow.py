@@ -290,7 +290,7 @@ class AttemptFlow:
             r = Response(
                 text=parsed.text, model=parsed.model, usage=parsed.usage, data=data, cache_key=self.key,
                 cost_usd=cost, latency_s=self.clock() - self.t0, attempts=self.attempt,
-                finish_reason=parsed.finish_reason,
+                finish_reason=parsed.finish_reason, logprobs=parsed.logprobs,
             )  # fmt: skip
             if self.key is not None and self.write_cache:
                 yield Store(self.key, r)

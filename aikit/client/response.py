@@ -56,6 +56,10 @@ class Response:
         HTTP attempts made (0 on a cache hit).
     finish_reason : str or None
         Why generation stopped (``stop``, ``length``, ``tool_use`` ...), as the provider says.
+    logprobs : list of dict or None
+        When the call asked for ``logprobs=True`` (OpenAI and compatible servers): per output token
+        ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]}``. None otherwise, and
+        always None from Anthropic, which returns no token probabilities.
     """
 
     text: str
@@ -69,6 +73,7 @@ class Response:
     latency_s: float = 0.0
     attempts: int = 0
     finish_reason: str | None = None
+    logprobs: list[dict[str, Any]] | None = None
 
     def to_cache(self) -> dict[str, Any]:
         """The JSON-able dict stored in the response cache (no headers, keys or timings)."""
@@ -76,7 +81,7 @@ class Response:
         dump = getattr(data, "model_dump", None)
         if callable(dump):
             data = dump(mode="json")
-        return {
+        value = {
             "text": self.text,
             "data": data,
             "usage": {"input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens},
@@ -84,6 +89,9 @@ class Response:
             "finish_reason": self.finish_reason,
             "cost_usd": self.cost_usd,
         }
+        if self.logprobs is not None:  # only when asked for, so other entries stay as they were
+            value["logprobs"] = self.logprobs
+        return value
 
     @classmethod
     def from_cache(cls, value: dict[str, Any], *, cache_key: str | None, latency_s: float = 0.0) -> Response:
@@ -101,6 +109,7 @@ class Response:
             latency_s=latency_s,
             attempts=0,
             finish_reason=value.get("finish_reason"),
+            logprobs=value.get("logprobs"),
         )
 
     def replace(self, **changes: Any) -> Response:

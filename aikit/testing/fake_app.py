@@ -46,6 +46,7 @@ from aikit.testing import fake_wire as wire
 from aikit.testing.fake_batches import FakeBatches
 from aikit.testing.fake_config import FakeConfig
 from aikit.testing.fake_limits import RateLimiter, retry_after_headers
+from aikit.testing.fake_logprobs import answer_logprobs
 from aikit.testing.fake_request import answer_shape, directives, max_tokens, validate
 
 __all__ = ["FakeApp"]
@@ -375,6 +376,10 @@ class FakeApp:
         else:
             value = None
             text = wire.reply_text(pairs, digest, cfg.reply, cfg.reply_words)
+        logprobs = None
+        if not anthropic and req.get("logprobs"):  # the keyword "model" of aikit.testing.fake_logprobs
+            text, scored, logprobs = answer_logprobs(structured, pairs, digest, text)
+            value = scored if scored is not None else value
         if directive.get("invalid_json"):
             text, value = '{"not valid": ', None
         if directive.get("surrogate"):
@@ -424,7 +429,10 @@ class FakeApp:
             await self._stream(send, chunks, headers)
         else:
             await self._send(
-                send, 200, wire.openai_completion(ident, model, created, text, usage, finish), headers
+                send,
+                200,
+                wire.openai_completion(ident, model, created, text, usage, finish, logprobs=logprobs),
+                headers,
             )
 
     async def _send(self, send: Send, status: int, payload: Any, headers: Headers = ()) -> None:

@@ -251,7 +251,14 @@ def anthropic_error(message: str, kind: str) -> dict[str, Any]:
 
 
 def openai_completion(
-    ident: str, model: str, created: int, text: str, usage: tuple[int, int], finish: str
+    ident: str,
+    model: str,
+    created: int,
+    text: str,
+    usage: tuple[int, int],
+    finish: str,
+    *,
+    logprobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A ``chat.completion`` body."""
     return {
@@ -263,7 +270,7 @@ def openai_completion(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text, "refusal": None},
-                "logprobs": None,
+                "logprobs": {"content": logprobs, "refusal": None} if logprobs is not None else None,
                 "finish_reason": finish,
             }
         ],
