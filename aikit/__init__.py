@@ -15,7 +15,7 @@ here is the password box of :mod:`aikit.widgets.auth`, imported only when a box 
 itself never imports widgets). Likewise ``hook.widget()`` opens the monitor registered with
 :mod:`aikit.webhooks.monitor`: :class:`aikit.widgets.webhooks.WebhookMonitor`, imported only when
 one is opened (aikit.webhooks never imports widgets either), and ``df.ai.review(...)`` shows
-:class:`aikit.widgets.review.ReviewView`, registered with :mod:`aikit._batch.review_view`.
+:class:`aikit.widgets.review.ReviewView`, registered with :mod:`aikit._review_view`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aikit import _hooks, _lazy
-from aikit._batch.review_view import set_review_view as _set_review_view
+from aikit._review_view import set_review_view as _set_review_view
 from aikit.auth.prompt import register_prompter as _register_prompter
 from aikit.exceptions import (
     AIKitError,

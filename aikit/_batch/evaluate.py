@@ -17,7 +17,7 @@ naming it.
 >>> ev = evaluate(df, pred="p", gold="g", confidence="c", resamples=200)
 >>> ev.accuracy, ev.n, ev.baseline
 (0.75, 4, 0.75)
->>> ev.confusion.loc["b", "a"]
+>>> int(ev.confusion.loc["b", "a"])
 1
 """
 

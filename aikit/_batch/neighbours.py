@@ -14,10 +14,9 @@ Two rules keep the examples honest (``shared/reference/labels.md`` §3, §6):
 The examples' own majority vote is returned next to them, because it is the baseline the model must
 beat: on the demo CRM's tickets the vote alone scored as well as the model with those examples.
 
->>> pool = ["refund my invoice", "invoice charged twice", "app crashes on save", "crash when saving"]
->>> near = nearest(["double charge on invoice"], pool, k=2)
->>> near[0]
-[1, 0]
+>>> pool = ["refund my invoice", "invoice charged twice", "app crashes when saving", "crash report"]
+>>> nearest(["invoice charged twice again"], pool, k=2)  # the nearest last
+[[0, 1]]
 >>> majority_vote([["a", "b", "a"]])
 [('a', 0.6666666666666666)]
 """

@@ -3,7 +3,7 @@
 :func:`review` picks the rows whose confidence is below ``threshold`` (lowest first; rows with no
 confidence count as doubtful) and returns a :class:`Review`. In a live kernel it shows as a widget
 (text, proposed label, one button per label, skip: :mod:`aikit.widgets.review`, registered by the
-top-level ``aikit`` package through :mod:`aikit._batch.review_view`; this module never imports
+top-level ``aikit`` package through :mod:`aikit._review_view`; this module never imports
 widgets). Every decision is written at once
 to SQLite under ``$AIKIT_HOME`` (``review.sqlite``, mode 0600), keyed by (row id, column): never in
 widget state or the notebook, so decisions survive a kernel restart and a re-run, and
@@ -43,7 +43,7 @@ from typing import Any
 import pandas as pd
 
 from aikit._batch.progress import is_live_kernel
-from aikit._batch.review_view import review_view
+from aikit._review_view import review_view
 from aikit.exceptions import ConfigError
 
 __all__ = ["Review", "ReviewItem", "ReviewStore", "review"]

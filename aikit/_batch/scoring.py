@@ -23,7 +23,7 @@ Two ways to reach that position, chosen by provider (:func:`scoring_mode`):
 ...        {"token": "P", "logprob": -2.0}, {"token": "The", "logprob": -3.0}]}]
 >>> p, mass = label_probabilities(lp, ["BILLING", "PRODUCT", "GENERAL"])
 >>> [round(x, 3) for x in p], round(mass, 3)
-[0.823, 0.136, 0.041], 0.954
+([0.816, 0.135, 0.05], 0.954)
 """
 
 from __future__ import annotations

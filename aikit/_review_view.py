@@ -2,7 +2,7 @@
 
 The top-level ``aikit`` package registers :class:`aikit.widgets.review.ReviewView` with
 :func:`set_review_view`; :class:`aikit._batch.review.Review` shows it in a live kernel through
-:func:`review_view`. Kept apart from :mod:`aikit._batch.review` so ``import aikit`` stays cheap.
+:func:`review_view`. Kept outside :mod:`aikit._batch` so ``import aikit`` imports neither it nor pandas.
 
 >>> previous = set_review_view(lambda review: f"view of {review}")
 >>> review_view()("r")
