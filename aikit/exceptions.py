@@ -25,7 +25,7 @@ ever need to catch these classes::
     │   ├── PushError                a push could not be completed
     │   ├── CRMConnectionError       no answer from the CRM (``maybe_applied``: it may have acted on it)
     │   ├── StoreError               the demo CRM refused a request (``aikit.local.crm.wire``)
-    │   ├── ApiError                 the demo Salesforce org refused a request (``aikit.local.salesforce.wire``)
+    │   ├── ApiError                 the demo Salesforce org refused a request (``local.salesforce.wire``)
     │   └── SyncError                an incremental sync could not run (state locked or unreadable)
     ├── JobError                     a provider batch job or an AsyncJob failed, or its record is unusable
     │   └── JobPendingError          the job is not finished yet (``result()`` before ``wait()``)
@@ -35,6 +35,7 @@ ever need to catch these classes::
     │   └── OAuthError               the authorization server answered with an OAuth error code
     │       └── OAuthFailure         the demo Salesforce org's OAuth answer (``aikit.local.salesforce.oauth``)
     └── ReportError                  a report run failed (pre-flight check, notebook cell); says what to fix
+        └── NotebookFailure          a cell raised: which cell and section (``aikit.report.notebook``)
 
 The classes named with a module live next to the code that raises them.
 
