@@ -4,7 +4,9 @@ The model's answer is ``{"label":"<label>"}``; the distribution that decides the
 the first token of the label. Each label's probability is the summed probability of every returned
 candidate token that is a prefix of that label ("B", "BILL", "BILLING_ISSUE" all lead to
 BILLING_ISSUE); a label with no candidate among the returned top tokens is given the smallest returned
-probability (it is at most that likely); then the label probabilities are renormalised. ``label_mass``
+probability (it is at most that likely); then the label probabilities are renormalised. A token that
+several labels start with ("b" for "billing" and "bug") is split evenly between them: it does not say
+which, so labels with distinct first words score sharper. ``label_mass``
 (the share of the model's whole distribution that fell on labels) says whether the model meant to
 answer with a label at all. The numbers llama.cpp returns are taken before any grammar or schema
 mask, which is why renormalising over the labels is right (``shared/reference/labels.md`` §1.3).
@@ -110,9 +112,11 @@ def label_probabilities(
         if not token.strip():
             continue  # "" (a partial UTF-8 piece) or whitespace leads to no label in particular
         p = math.exp(float(top.get("logprob", -math.inf)))
-        for i, label in enumerate(labels):
-            if label.startswith(token) or token.startswith(label + '"'):
-                mass[i] += p
+        leads = [
+            i for i, label in enumerate(labels) if label.startswith(token) or token.startswith(label + '"')
+        ]
+        for i in leads:  # a token several labels start with ("b": billing, bug) tells them apart by nothing
+            mass[i] += p / len(leads)
     label_mass = sum(mass)
     if label_mass <= 0.0:
         return None, 0.0
