@@ -82,11 +82,15 @@ def nearest(
     k: int = 4,
     query_ids: Sequence[Hashable] | None = None,
     pool_ids: Sequence[Hashable] | None = None,
+    query_groups: Sequence[Hashable] | None = None,
+    pool_groups: Sequence[Hashable] | None = None,
 ) -> list[list[int]]:
     """Per query, the indices of its ``k`` nearest pool texts, **least similar first, nearest last**.
 
     Excluded for each query: pool entries with the same id (``query_ids``/``pool_ids``), the same text,
-    or the same :func:`subject_line`. Ties keep the pool's order. Fewer than ``k`` when the pool runs out.
+    the same :func:`subject_line`, or the same group (``query_groups``/``pool_groups``: a thread, a
+    customer, a template; missing groups match nothing). Ties keep the pool's order. Fewer than ``k``
+    when the pool runs out.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -102,12 +106,15 @@ def nearest(
     for qi, text in enumerate(queries):
         subject = subject_line(text)
         qid = query_ids[qi] if query_ids is not None else None
+        group = query_groups[qi] if query_groups is not None else None
         order = np.argsort(-sims[qi], kind="stable")
         chosen: list[int] = []
         for j in order.tolist():
             if pool[j] == text or (subject and pool_subjects[j] == subject):
                 continue
             if qid is not None and pool_ids is not None and pool_ids[j] == qid:
+                continue
+            if group is not None and pool_groups is not None and pool_groups[j] == group:
                 continue
             chosen.append(j)
             if len(chosen) == k:

@@ -26,7 +26,7 @@ PAIRS: list[tuple[Callable[..., Any], Callable[..., Any], tuple[str, ...], tuple
     (
         DF.ai.classify,
         DF.ai.aclassify,
-        ("template", "labels", "ai", "into", "examples", "example_label", "k", "task"),
+        ("template", "labels", "ai", "into", "examples", "example_label", "example_group", "k", "task"),
         ALL,
     ),
     (DF.ai.extract, DF.ai.aextract, ("template", "schema", "ai"), ALL),

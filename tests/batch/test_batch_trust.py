@@ -223,3 +223,29 @@ def test_review_asks_for_an_id_column(tmp_path: Path) -> None:
         review(df, "cat", store=tmp_path / "r.sqlite")
     with pytest.raises(ConfigError, match="no confidence column"):
         review(df.drop(columns="cat_confidence"), "cat", id="text", store=ReviewStore(tmp_path / "r.sqlite"))
+
+
+def test_example_group_keeps_a_rows_own_group_out_of_its_examples(ai: AI, fake: FakeProvider) -> None:
+    history = pd.DataFrame(
+        {
+            "content": ["invoice refund please", "invoice charged twice", "app crashes on save"],
+            "cat": ["BILLING_ISSUE", "BILLING_ISSUE", "PRODUCT_ISSUE"],
+            "thread": ["t1", "t1", "t2"],
+        }
+    )
+    rows = pd.DataFrame({"content": ["invoice refund"], "thread": ["t1"]})
+    out = rows.ai.classify(
+        "{content}",
+        labels=LABELS,
+        ai=ai,
+        into="cat",
+        examples=history,
+        k=1,
+        example_group="thread",
+        progress=False,
+    )
+    assert out.loc[0, "cat_vote"] == "PRODUCT_ISSUE"  # the only example outside thread t1
+    with pytest.raises(ConfigError, match="example_group='customer'"):
+        rows.ai.classify(
+            "{content}", labels=LABELS, ai=ai, into="cat", examples=history, example_group="customer"
+        )
