@@ -130,6 +130,7 @@ class ServerThread:
                 timeout_keep_alive=30,
                 timeout_graceful_shutdown=3,
                 server_header=False,
+                proxy_headers=False,  # X-Forwarded-For is believed per source (trusted_proxies=), never here
             )
             self._server = uvicorn.Server(config)
             loop.run_until_complete(self._server.serve(sockets=[sock]))
