@@ -50,6 +50,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aikit._http_limits import HttpLimits
 from aikit.exceptions import ConfigError, WebhookError
 from aikit.settings import settings
 from aikit.webhooks import live
@@ -110,6 +111,9 @@ class WebhookListener:
     retention : float, optional
         Days to keep handled events (``done``, ``received``, ``filtered``); older ones and their
         bodies are deleted at start and every hour. Failed and dead events are kept.
+    limits : HttpLimits, optional
+        The server's per-connection limits (:class:`aikit._http_limits.HttpLimits`: header size and
+        count, request line, read timeouts, connection cap); the body limit is per source.
 
     Examples
     --------
@@ -134,6 +138,7 @@ class WebhookListener:
         alert_url: str | None = None,
         alert_secret: str | None = None,
         retention: float | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.host = host
         self._requested_port = int(port)
@@ -170,7 +175,7 @@ class WebhookListener:
         self._pruner: threading.Thread | None = None
         self._pruning = threading.Event()
         self.pruned = 0
-        self._server = ServerThread(self.app, host)
+        self._server = ServerThread(self.app, host, limits=limits)
         self._simulator = Simulator()
         self._lock = threading.RLock()
         self.recovered = 0
