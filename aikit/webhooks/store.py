@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from aikit.settings import ensure_dir
+from aikit.settings import touch_private
 from aikit.webhooks.writer import Writer
 
 __all__ = ["RUN_STATUSES", "SCHEMA", "STATUSES", "NewEvent", "Run", "Store"]
@@ -450,7 +450,8 @@ class Store:
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only query on a fresh connection in the calling thread."""
-        ensure_dir(self.path.parent)
+        if not self.path.exists():
+            touch_private(self.path)  # 0600 from creation, like the writer's file
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         try:
             conn.row_factory = sqlite3.Row
