@@ -98,6 +98,7 @@ class Event:
     def cache_key(self, *parts: str) -> str:
         """A stable key for this event (survives duplicates and replays), e.g. to tag an AI call.
 
+        >>> from datetime import UTC
         >>> ev = Event(1, "crm", "t", "7", "id:7", datetime.now(UTC), b"{}", {}, None, 1)
         >>> ev.cache_key("summary")
         'webhook:crm:id:7:summary'
