@@ -40,7 +40,7 @@ from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
-from aikit.exceptions import ConfigError
+from aikit.exceptions import AIKitError, ConfigError
 
 __all__ = ["HttpLimits", "limited_protocol", "raise_open_file_limit"]
 
@@ -121,8 +121,9 @@ class HttpLimits:
         return max(8, min(16384, int(free * 0.9)))
 
 
-class _Refused(Exception):
-    """Raised inside a parser callback to stop parsing a request that broke a limit."""
+class _Refused(AIKitError):
+    """Raised inside a parser callback to stop parsing a request that broke a limit (never leaves
+    the protocol: httptools turns it into a parser error, answered with the limit's status)."""
 
 
 def limited_protocol(limits: HttpLimits) -> type[Any]:
