@@ -51,9 +51,10 @@ DEAD_COLUMNS = [
     "received_at",
     "handler",
     "attempts",
-    "last_error",
+    "error",
     "dead_at",
     "payload",
+    "last_error",
 ]
 
 
@@ -128,7 +129,8 @@ def events_frame(rows: Sequence[sqlite3.Row], results: dict[int, dict[str, Any]]
 
 
 def dead_frame(rows: Sequence[sqlite3.Row]) -> pd.DataFrame:
-    """The dead-letter DataFrame from :meth:`Store.dead_runs` rows (``handler`` is the function name).
+    """The dead-letter DataFrame from :meth:`Store.dead_runs` rows: ``handler`` is the function name,
+    ``error`` the last line of ``last_error`` (the full traceback, scrubbed of secrets).
 
     >>> dead_frame([]).columns.tolist()[:6]
     ['id', 'source', 'event_type', 'event_id', 'received_at', 'handler']
@@ -137,8 +139,9 @@ def dead_frame(rows: Sequence[sqlite3.Row]) -> pd.DataFrame:
 
     records = [
         {
-            **{k: r[k] for k in DEAD_COLUMNS if k not in ("payload", "handler")},
+            **{k: r[k] for k in DEAD_COLUMNS if k not in ("payload", "handler", "error")},
             "handler": r["handler"].rsplit(":", 1)[-1],
+            "error": (str(r["last_error"] or "").strip().splitlines() or [""])[-1],
             "payload": parse_body(bytes(r["body"]), r["content_type"]),
         }
         for r in rows

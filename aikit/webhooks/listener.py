@@ -401,8 +401,8 @@ class WebhookListener:
     def dead(self, source: str | None = None) -> pd.DataFrame:
         """The dead-letter view: one row per handler that gave up on an event, oldest first.
 
-        Columns: ``id, source, event_type, event_id, received_at, handler, attempts, last_error,
-        dead_at, payload``. Fix the cause, then ``hook.replay(event_ids=df["id"].tolist())``.
+        Columns: ``id, source, event_type, event_id, received_at, handler, attempts, error (the last
+        line), dead_at, payload, last_error (the traceback)``. Fix the cause, then ``hook.replay(event_ids=df["id"].tolist())``.
         """
         if not self.store.exists:
             return dead_frame([])

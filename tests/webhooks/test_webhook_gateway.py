@@ -93,7 +93,10 @@ def test_replay_dead_letters_bulk_and_one_handler(aikit_home: Path, select: Call
         dead = hook.dead()
         assert dead["id"].tolist() == [1, 2, 3] and set(dead["handler"]) == {"sync_crm"}
         assert dead["attempts"].tolist() == [2, 2, 2] and dead["payload"][0]["n"] == 0
-        assert "RuntimeError: bad mapping" in dead["last_error"][0]
+        assert (
+            "RuntimeError: bad mapping" in dead["last_error"][0]
+            and dead["error"][0] == "RuntimeError: bad mapping"
+        )
         assert sorted(letter.event.id for letter in letters) == [1, 2, 3] and letters[0].handler.endswith(
             "sync_crm"
         )
