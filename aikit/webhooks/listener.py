@@ -402,7 +402,8 @@ class WebhookListener:
         """The dead-letter view: one row per handler that gave up on an event, oldest first.
 
         Columns: ``id, source, event_type, event_id, received_at, handler, attempts, error (the last
-        line), dead_at, payload, last_error (the traceback)``. Fix the cause, then ``hook.replay(event_ids=df["id"].tolist())``.
+        line), dead_at, payload, last_error (the traceback)``. Fix the cause, then
+        ``hook.replay(status="dead")`` (or ``event_ids=df["id"].tolist()``).
         """
         if not self.store.exists:
             return dead_frame([])

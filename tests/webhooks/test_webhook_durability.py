@@ -194,7 +194,8 @@ def test_sigkill_with_handlers_on_a_schedule_every_handler_runs_after_restart(tm
             runs = {
                 (row[0], row[1].rsplit(":", 1)[-1]): row[2]
                 for row in conn.execute(
-                    "SELECT e.event_id, r.handler, r.status FROM handler_runs r JOIN events e ON e.id = r.event"
+                    "SELECT e.event_id, r.handler, r.status"
+                    " FROM handler_runs r JOIN events e ON e.id = r.event"
                 )
             }
         finally:
