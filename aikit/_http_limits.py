@@ -140,7 +140,7 @@ def limited_protocol(limits: HttpLimits) -> type[Any]:
         connection_cap = cap
 
         def connection_made(self, transport: Any) -> None:
-            self._head, self._hsize, self._body, self._served = 0, 0, 0, 0
+            self._head, self._body, self._served = 0, 0, 0
             self._refused, self._status = False, 0
             self._timer: Any = None
             super().connection_made(transport)
@@ -151,7 +151,7 @@ def limited_protocol(limits: HttpLimits) -> type[Any]:
                     return
                 victim._drop()
             fresh[self] = None
-            self._arm(limits.header_timeout)
+            self._arm(limits.header_timeout)  # a silent connection is closed after it
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -162,13 +162,8 @@ def limited_protocol(limits: HttpLimits) -> type[Any]:
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
-            if (
-                self._head < 0
-                and self._timer is None
-                and (self.cycle is None or self.cycle.response_complete)
-            ):
+            if self._head < 0 and (self.cycle is None or self.cycle.response_complete):
                 self._head = 0  # the first bytes of the next request on a kept-alive connection
-                self._arm(limits.header_timeout)
             if self._head >= 0:
                 self._head += len(data)
             self._feed(data)
@@ -178,6 +173,11 @@ def limited_protocol(limits: HttpLimits) -> type[Any]:
                 self._refuse(self._status)
             elif self._head > limits.max_header_bytes:  # still no end of the head: a huge header
                 self._refuse(431)
+            elif self._timer is None:  # armed only when a request spans reads (never on the fast path)
+                if self._head > 0:
+                    self._arm(limits.header_timeout)
+                elif self._head < 0 and self.cycle is not None and self.cycle.more_body:
+                    self._arm(limits.body_timeout)
 
         def _feed(self, data: bytes) -> None:
             """uvicorn's ``data_received``, except that a request refused by a limit is answered with
@@ -201,7 +201,6 @@ def limited_protocol(limits: HttpLimits) -> type[Any]:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._hsize = 0
             if self._head < 0:  # a new request head on a kept-alive connection
                 self._head = 0
             fresh.pop(self, None)
@@ -209,23 +208,21 @@ def limited_protocol(limits: HttpLimits) -> type[Any]:
 
         def on_url(self, url: bytes) -> None:
             super().on_url(url)
-            self._hsize += len(url)
             if len(self.url) > limits.max_request_line:
                 self._stop(414)
 
-        def on_header(self, name: bytes, value: bytes) -> None:
-            super().on_header(name, value)
-            self._hsize += len(name) + len(value) + 4
-            if len(self.headers) > limits.max_headers or self._hsize > limits.max_header_bytes:
-                self._stop(431)
-
         def on_headers_complete(self) -> None:
-            if limits.max_body is not None:
-                for name, value in self.headers:
-                    if name == b"content-length" and value.isdigit() and int(value) > limits.max_body:
-                        self._stop(413)
+            size, declared = len(self.url), b""
+            for name, value in self.headers:  # one pass: the head's size and its Content-Length
+                size += len(name) + len(value) + 4
+                if name == b"content-length":
+                    declared = value
+            if len(self.headers) > limits.max_headers or size > limits.max_header_bytes:
+                self._stop(431)
+            if limits.max_body is not None and declared.isdigit() and int(declared) > limits.max_body:
+                self._stop(413)
             self._head, self._body = -1, 0
-            self._arm(limits.body_timeout)
+            self._disarm()  # the head's timer; a body timer is armed after this read if one is due
             super().on_headers_complete()
 
         def on_body(self, body: bytes) -> None:
