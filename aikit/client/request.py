@@ -29,10 +29,12 @@ aikit.exceptions.ConfigError: unknown parameter 'temprature' for openai (did you
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Mapping
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
-from aikit.client.cache import cache_key
+from aikit.client.cache import cache_key, canonical_json, key_prefix
 from aikit.client.providers.base import ChatRequest
 from aikit.client.schema import OutputSchema
 from aikit.exceptions import ConfigError
@@ -187,6 +189,62 @@ class RequestBuilder:
         if req.extra:  # only when given, so the keys of every other request stay as they were
             fields["extra_body"] = req.extra
         return cache_key(fields)
+
+    def keys(
+        self,
+        prompts: Sequence[Any],
+        system: str | None = None,
+        schema: OutputSchema | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """The cache key of each prompt sent with the same options: what :meth:`key` gives, made faster.
+
+        A batch's requests differ only in their messages, so the canonical JSON of everything else is
+        made once and each string prompt's messages are spliced into it (one C string encode and one
+        sha256 per row instead of a canonical walk of the whole request); chat-message prompts take
+        the full path. The options are checked once, by building the first request.
+
+        >>> rb = RequestBuilder(provider="openai", model="m", base_url="")
+        >>> rb.keys(["hi", [{"role": "user", "content": "hi"}]], system="s", max_tokens=5) == [
+        ...     rb.key(rb.build("hi", "s", max_tokens=5))] * 2
+        True
+        """
+        if not prompts:
+            return []
+        probe = self.build(prompts[0], system, schema, temperature, max_tokens, params, extra_body=extra_body)
+        fields: dict[str, Any] = {
+            "provider": self.provider, "base_url": self.base_url, "model": self.model, "messages": _MARK,
+            "params": probe.params, "schema": probe.schema.json_schema if probe.schema is not None else None,
+        }  # fmt: skip
+        if probe.extra:
+            fields["extra_body"] = probe.extra
+        head, mark, tail = canonical_json(fields).partition(f'"messages":{encode_basestring(_MARK)}')
+        if not mark:  # pragma: no cover - the marker cannot appear twice
+            return [self.key(self.build(p, system, schema, temperature, max_tokens, params,
+                                        extra_body=extra_body)) for p in prompts]  # fmt: skip
+        head += '"messages":['
+        if system is not None:
+            head += '{"content":' + encode_basestring(system) + ',"role":"system"},'
+        head += '{"content":'
+        tail = ',"role":"user"}]' + tail
+        prefix, sha = key_prefix(), hashlib.sha256
+        out = []
+        for prompt in prompts:
+            if type(prompt) is str:
+                text = head + encode_basestring(prompt) + tail
+                out.append(prefix + sha(text.encode("utf-8", "surrogatepass")).hexdigest())
+            else:
+                req = self.build(prompt, system, schema, temperature, max_tokens, params,
+                                 extra_body=extra_body)  # fmt: skip
+                out.append(self.key(req))
+        return out
+
+
+#: Stands for the messages while the rest of a batch's canonical request JSON is made.
+_MARK = "\x00aikit-messages\x00"
 
 
 def _extra(extra_body: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -154,7 +154,11 @@ def test_rows_answered_by_the_resume_lookup_count_as_cache_hits(ai: AI, fake: Fa
     ai.aio._log().flush()  # type: ignore[union-attr]
     log = ai.calls()
     hits = log[(log["session"] == ai.aio.session) & (log["outcome"] == "cache_hit")]
-    assert len(hits) == 30  # one call-log row per distinct cached answer
+    # one summary row for the whole lookup: 40 requests answered by 30 distinct cached answers
+    assert len(hits) == 1 and hits["requests"].iloc[0] == 40
+    answered = log[(log["session"] == ai.aio.session) & (log["outcome"] == "ok")]
+    tokens = dict(zip(answered["cache_key"], answered["input_tokens"], strict=True))
+    assert hits["input_tokens"].iloc[0] == sum(tokens[ai.aio.cache_key(p)] for p in prompts)
 
 
 @pytest.mark.skipif(
