@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from aikit.client.cache import ResponseCache
     from aikit.client.calllog import CallLog
     from aikit.client.providers.base import ChatRequest, Provider
+    from aikit.client.tail import Tail
 
 __all__ = ["LOCAL_CONCURRENCY", "AsyncAI"]
 
@@ -265,14 +266,7 @@ class AsyncAI:
         >>> ai.cache_key("hi", temperature=0) == ai.cache_key("hi", temperature=0.0)
         True
         """
-        temperature, max_tokens = params.pop("temperature", None), params.pop("max_tokens", None)
-        extra = params.pop("extra_body", None)
-        params.pop("cache", None)
-        params.pop("observer", None)
-        req = self._requests.build(
-            prompt, system, OutputSchema.of(schema), temperature, max_tokens, params, extra_body=extra
-        )
-        return self._requests.key(req)
+        return self.cache_keys([prompt], system=system, schema=schema, **params)[0]
 
     def cache_keys(self, prompts: list[Any], *, system: str | None = None, schema: Any = None,
                    **params: Any) -> list[str]:  # fmt: skip
@@ -296,11 +290,13 @@ class AsyncAI:
         return self._key
 
     def _new_state(self) -> _LoopState:
+        # no larger than the limiter allows in flight: httpcore scans the pool per request (CPU)
+        pool = max(8, int(getattr(self.limiter, "max_concurrency", 64)))
         return _LoopState(
             httpx.AsyncClient(
                 transport=self._transport,
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=512),
+                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
             )
         )
 
@@ -374,8 +370,9 @@ class AsyncAI:
         return r
 
     async def _flow(
-        self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float
-    ) -> AttemptFlow:
+        self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float,
+        tail: Tail | None = None,
+    ) -> AttemptFlow:  # fmt: skip
         provider, api_key = await self._ensure_provider()
         request = provider.build_request(req, api_key)
         if self._url is not None:
@@ -383,7 +380,7 @@ class AsyncAI:
         return AttemptFlow(
             provider, req, request, limiter=self.limiter, ledger=self._ledger,
             timeout_s=self.timeout, key=key, write_cache=mode in ("use", "refresh"), policy=self.retry,
-            observer=observer, t0=t0,
+            observer=observer, t0=t0, tail=tail,
         )  # fmt: skip
 
     def _answered_from_cache(self, r: Response, observer: Observer | None) -> Response:
@@ -402,6 +399,7 @@ class AsyncAI:
         cache: str | bool = "use",
         observer: Observer | None = None,
         extra_body: dict[str, Any] | None = None,
+        tail: Tail | None = None,
         **params: Any,
     ) -> Response:
         """Ask the model; return a :class:`~aikit.client.response.Response`.
@@ -430,6 +428,8 @@ class AsyncAI:
         extra_body : dict, optional
             Fields merged into the request's JSON body as they are (a server's own extensions, such as
             Ollama's ``options``); part of the cache key.
+        tail : aikit.client.tail.Tail, optional
+            A batch's latencies, shared by its calls: adaptive timeouts and hedging of slow requests.
 
         Raises
         ------
@@ -458,7 +458,7 @@ class AsyncAI:
             return self._answered_from_cache(hit, observer)
 
         async def call() -> Response:
-            flow = await self._flow(req, key, mode, observer, t0)
+            flow = await self._flow(req, key, mode, observer, t0, tail)
             return await drive(flow.run(), http=self._loop_state.get().http, store=self._store)
 
         if key is None:

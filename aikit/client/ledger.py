@@ -37,7 +37,9 @@ _log = logging.getLogger("aikit.client")
 
 #: ``observer(kind, info)``: kinds "start", "retry", "done", "error" (see ``AsyncAI.achat``).
 Observer = Callable[[str, dict[str, Any]], None]
-_COUNTERS = ("requests", "cache_hits", "http_calls", "retries", "errors", "input_tokens", "output_tokens")
+_COUNTERS = (
+    "requests", "cache_hits", "http_calls", "retries", "hedges", "errors", "input_tokens", "output_tokens",
+)  # fmt: skip
 
 
 def notify(observer: Observer | None, kind: str, info: dict[str, Any]) -> None:

@@ -46,7 +46,7 @@ CACHE_MODES = ("use", "refresh", "read_only", "off")
 #: Output tokens assumed for pacing and estimates when ``max_tokens`` is not given.
 DEFAULT_OUTPUT_ESTIMATE = 256
 #: The keyword arguments of ``ai.chat`` itself, also offered as suggestions for a misspelt parameter.
-CALL_ARGUMENTS = ("system", "schema", "temperature", "max_tokens", "cache", "observer", "extra_body")
+CALL_ARGUMENTS = ("system", "schema", "temperature", "max_tokens", "cache", "observer", "extra_body", "tail")
 #: Keywords that look like parameters but ask for something aikit does not do here.
 _NOT_PARAMETERS = {
     "mode": (
