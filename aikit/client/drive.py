@@ -63,6 +63,10 @@ def _outcome(task: asyncio.Task[httpx.Response]) -> httpx.Response | BaseExcepti
 async def _race(http: httpx.AsyncClient, effect: Race) -> Raced:
     """The first 2xx of the pending attempt and its copy wins; the other is cancelled (or has failed)."""
     first: asyncio.Task[httpx.Response] = effect.pending.handle
+    if first.done():  # it ended while the copy waited for its permit: no copy is sent
+        value = _outcome(first)
+        assert value is not None
+        return Raced(False, value, None, sent=False)
     copy = asyncio.ensure_future(_send(http, Send(effect.request, effect.timeout_s)))
     waiting = {first, copy}
     finished: list[asyncio.Task[httpx.Response]] = []

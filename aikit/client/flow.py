@@ -168,6 +168,8 @@ class Raced:
     hedge_won: bool
     value: httpx.Response | BaseException
     loser: httpx.Response | BaseException | None
+    #: False when the pending attempt had ended before the copy could start (no copy went out).
+    sent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,18 +394,23 @@ class AttemptFlow:
     ) -> Generator[Effect, Any, httpx.Response]:
         """Race a second copy of the request against ``pending``; record the loser; the winner's outcome."""
         assert self.tail is not None
+        self.tail.hedging()  # counted now, so flows deciding at once cannot pass the ceiling together
         permit: Permit = yield Acquire(self.limiter, self.tokens)
-        self.tail.hedging()
-        self.hedges += 1
-        stats = self.ledger.stats
-        stats["http_calls"] += 1
-        stats["hedges"] += 1
         t_hedge = self.clock()
         try:
             left = max(0.001, min(timeout, self.deadline - self.clock()))
             raced: Raced = yield Race(pending, self.request, left)
         finally:
             self.limiter.release(permit)
+        if not raced.sent:
+            self.tail.hedged -= 1
+            if isinstance(raced.value, BaseException):
+                raise raced.value
+            return raced.value
+        self.hedges += 1
+        stats = self.ledger.stats
+        stats["http_calls"] += 1
+        stats["hedges"] += 1
         started = t_hedge if not raced.hedge_won else t_send
         loser = raced.loser
         if loser is None:

@@ -208,6 +208,25 @@ def test_a_race_both_copies_lose_is_retried_like_a_timeout() -> None:
     assert "no answer within 3.0 s" in rows.rows[1].error  # the adaptive timeout, not the client's 10 s
 
 
+def test_an_attempt_that_ends_while_its_copy_waits_sends_no_copy() -> None:
+    tail = _ready_tail()
+    tail.queue_open = False
+    flow, ledger, rows = _flow(tail)
+    gen = flow.run()
+    next(gen)
+    gen.send(_permit())
+    gen.send(Pending("first"))
+    assert tail.hedged == 1  # reserved at the decision
+    store = gen.send(_permit())
+    assert isinstance(store, Race)
+    store = gen.send(Raced(False, _reply(), None, sent=False))
+    assert isinstance(store, Store)
+    with pytest.raises(StopIteration):
+        gen.send(None)
+    assert tail.hedged == 0 and ledger.stats["hedges"] == 0 and ledger.stats["http_calls"] == 1
+    assert [r.outcome for r in rows.rows] == ["ok"]
+
+
 # -- the driver, against the fake provider on loopback ---------------------------------------------
 
 
