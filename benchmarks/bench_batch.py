@@ -481,15 +481,16 @@ def timeline_text(stats: dict[str, Any]) -> str:
 
 
 def run_scenario(
-    fake: Any, name: str, client: str, reps: int, rows_n: int = 0, **extra: Any
+    fake: Any, name: str, client: str, reps: int, rows_n: int = 0, seed: int | None = None, **extra: Any
 ) -> list[dict[str, Any]]:
     scenario = SCENARIOS[name if name in SCENARIOS else "clean"]
     n = rows_n or scenario["n"]
     prompts = make_prompts(n)
-    topt = t_opt(prompts, scenario["server"])
+    server = {**BASE_SERVER, **scenario["server"], **({"seed": seed} if seed is not None else {})}
+    topt = t_opt(prompts, server)
     rows = []
     for rep in range(reps):
-        fake.configure(**{**BASE_SERVER, **scenario["server"]})
+        fake.configure(**server)
         fake.reset()
         result = run_worker(
             client,
@@ -502,6 +503,7 @@ def run_scenario(
         result.update(
             scenario=name,
             rep=rep,
+            seed=server["seed"],
             t_opt=topt,
             ratio=result["wall_s"] / topt,
             requests=stats["requests"],
@@ -588,6 +590,9 @@ def main() -> int:
     )
     parser.add_argument("--rows", type=int, default=0, help="rows per scenario (default: the scenario's N)")
     parser.add_argument("--no-reference", action="store_true", help="skip the paced-httpx reference client")
+    parser.add_argument(
+        "--compare-hedge", action="store_true", help="also run aikit with hedge=False in every repetition"
+    )
     parser.add_argument("--hedge", default="", help="aikit's hedge= option (default: the option's default)")
     args = parser.parse_args()
     if args.worker:
@@ -611,13 +616,20 @@ def main() -> int:
             if name in only:
                 n_reps = min(reps, args.fault_reps) if name == "faults" else reps
                 results[name], results[f"{name}-ref"] = [], []
-                for _ in range(n_reps):  # interleaved: aikit, then the reference, rep by rep
+                results[f"{name}-nohedge"] = []
+                for rep in range(n_reps):  # interleaved: aikit, then the reference, rep by rep
+                    # faults: each repetition draws its faults from another seed, so the tail differs
+                    seed = BASE_SERVER["seed"] + rep if name == "faults" else None
                     results[name] += run_scenario(
-                        fake, name, "aikit", 1, args.rows, limiter_floor=args.limiter_floor,
+                        fake, name, "aikit", 1, args.rows, seed, limiter_floor=args.limiter_floor,
                         no_cache_writes=args.no_cache_writes, hedge=args.hedge,
                     )  # fmt: skip
+                    if args.compare_hedge:
+                        results[f"{name}-nohedge"] += run_scenario(
+                            fake, name, "aikit", 1, args.rows, seed, hedge="off"
+                        )
                     if not args.no_reference:
-                        results[f"{name}-ref"] += run_scenario(fake, name, "httpx", 1, args.rows)
+                        results[f"{name}-ref"] += run_scenario(fake, name, "httpx", 1, args.rows, seed)
         if "baseline" in only:
             results["baseline"] = run_scenario(fake, "baseline", "openai", 1)
         cached = None
@@ -630,6 +642,13 @@ def main() -> int:
     for name in ("clean", "faults", "tpm"):
         if name in results:
             summarise(name, results[name], TARGETS[name], results.get(f"{name}-ref") or None)
+            off = results.get(f"{name}-nohedge")
+            if off:
+                pairs = zip(results[name], off, strict=True)
+                ratios = ", ".join(
+                    f"{a['ratio']:.3f} vs {b['ratio']:.3f} (seed {a['seed']})" for a, b in pairs
+                )
+                print(f"          hedge on vs off, per repetition: {ratios}")
     if "baseline" in results:
         b = results["baseline"][0]
         ours = results.get("clean")

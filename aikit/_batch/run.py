@@ -128,6 +128,8 @@ class Run:
         plan, state = self.plan, self.state
         achat = plan.aio.achat
         kwargs = {k: v for k, v in plan.call_kwargs.items() if v is not None}
+        # The plan's bulk lookup already missed these keys: "use" need not read each one again.
+        cache = "refresh" if plan.cache == "use" else plan.cache
         if self.tail is not None:
             kwargs["tail"] = self.tail
         while True:
@@ -148,7 +150,7 @@ class Run:
 
             rows = len(plan.groups[key])
             try:
-                response = await achat(plan.first[key], cache=plan.cache, observer=observer, **kwargs)
+                response = await achat(plan.first[key], cache=cache, observer=observer, **kwargs)
             except Exception as exc:
                 if _fails_every_row(exc):
                     self._fail_fast(exc)
