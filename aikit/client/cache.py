@@ -53,6 +53,7 @@ __all__ = [
     "canonical_json",
     "decode_value",
     "encode_value",
+    "key_prefix",
     "normalize_base_url",
     "open_cache",
 ]
@@ -152,6 +153,11 @@ def cache_key(fields: Mapping[str, Any]) -> str:
     """
     text = canonical_json(fields)
     return _PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key_prefix() -> str:
+    """What every key of this version starts with (``"aikit1:"``)."""
+    return _PREFIX
 
 
 def normalize_base_url(url: str | None) -> str:
