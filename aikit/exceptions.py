@@ -11,11 +11,13 @@ ever need to catch these classes::
     │   └── SearchError              a search body the demo CRM refuses (``aikit.local.crm.search``)
     ├── ProviderError                an AI provider call failed (carries status, provider, attempts)
     │   ├── ProviderHTTPError        non-retryable 4xx (400/401/403/404/422): the provider's message
+    │   │   └── ContextOverflowError the prompt is longer than the model's context (the provider's code)
     │   ├── RetryExhaustedError      retryable failures (429/5xx/timeouts) until the deadline
     │   ├── ProviderTimeoutError     one request timed out (retried unless the deadline is spent)
     │   ├── ProviderConnectionError  connection refused/reset (retried unless the deadline is spent)
     │   └── InvalidOutputError       output failed schema validation after the retry
     ├── SchemaMismatch               one output does not fit its schema (``aikit.client.schema``)
+    ├── ToolLoopError                ``ai.run`` reached ``max_steps`` while the model still called tools
     ├── BudgetExceededError          a batch stopped scheduling rows at ``budget_usd``
     ├── CacheError                   the local response cache could not be read or written
     ├── CallLogError                 the call log under ``$AIKIT_HOME`` could not be read (damaged file)
@@ -53,6 +55,7 @@ __all__ = [
     "CacheError",
     "CallLogError",
     "ConfigError",
+    "ContextOverflowError",
     "InvalidOutputError",
     "JobError",
     "JobPendingError",
@@ -69,6 +72,7 @@ __all__ = [
     "SharedStateError",
     "SignatureError",
     "SyncError",
+    "ToolLoopError",
     "WebhookError",
 ]
 
@@ -110,6 +114,11 @@ class ProviderHTTPError(ProviderError):
     """A non-retryable HTTP error (400/401/403/404/422): fails fast with the provider's message."""
 
 
+class ContextOverflowError(ProviderHTTPError):
+    """The prompt does not fit the model's context window (OpenAI ``context_length_exceeded``,
+    Anthropic "prompt is too long"); a client with fallbacks moves to the next model."""
+
+
 class RetryExhaustedError(ProviderError):
     """Retryable failures continued until the total deadline or the attempt limit."""
 
@@ -124,6 +133,10 @@ class ProviderConnectionError(ProviderError):
 
 class InvalidOutputError(ProviderError):
     """The model's output did not validate against the requested schema, even after one retry."""
+
+
+class ToolLoopError(AIKitError):
+    """``ai.run`` made ``max_steps`` model calls and the model still asked for tools."""
 
 
 class BudgetExceededError(AIKitError):

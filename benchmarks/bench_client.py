@@ -15,6 +15,11 @@ Not a test. Run: ``.venv/bin/python benchmarks/bench_client.py [--calls 1500] [-
 
 3. **Cached re-run through the client**: N prompts already in the cache, a fresh process, time after
    imports for ``AsyncAI.cached(keys)`` (one bulk read) + ``achat`` per prompt, and ``achat`` alone.
+
+4. **Embeddings** (target: >= 20x fewer requests than one text per request; a cached re-run sends
+   none): ``--embed`` short texts through ``AI.embed`` against the fake provider at its input limit
+   (2048 per request), against the same client with ``batch_size=1`` (the loop), each with a fresh
+   cache; then the batched run again on its warm cache. Requests are counted by the server.
 """
 
 from __future__ import annotations
@@ -180,13 +185,39 @@ def cached_rerun(rows: int, reps: int) -> None:
             print(f"   {label}  {run:.3f} s after imports ({run / rows * 1e6:.0f} us/row)")
 
 
+def embeddings(n: int) -> None:
+    from aikit import AI
+    from aikit.testing import FakeConfig, FakeProvider
+
+    print(f"\n4. embedding {n:,} short texts through the fake provider (input limit 2048 per request)")
+    texts = [f"ticket {i}: the invoice for order {i % 97} is wrong" for i in range(n)]
+    with FakeProvider(FakeConfig(api_key=KEY)) as fake, tempfile.TemporaryDirectory() as home:
+        rows = []
+        for label, size, cache in (("one per request", 1, "loop"), ("batched", None, "batched"),
+                                   ("batched, cached re-run", None, "batched")):  # fmt: skip
+            ai = AI("compat:text-embedding-3-small", base_url=fake.base_url, api_key=KEY,
+                    cache=os.path.join(home, cache))  # fmt: skip
+            before = fake.stats()["by_path"].get("/embeddings", 0)
+            t = time.perf_counter()
+            vectors = ai.embed(texts, batch_size=size)
+            elapsed = time.perf_counter() - t
+            sent = fake.stats()["by_path"].get("/embeddings", 0) - before
+            ai.close()
+            rows.append((label, sent, elapsed, vectors.shape))
+            print(f"   {label:<24} {sent:>6,} requests  {elapsed:6.2f} s  {vectors.shape}")
+        loop, batched = rows[0][1], rows[1][1]
+        print(f"   requests: {loop / max(batched, 1):,.0f}x fewer batched (target >= 20x); "
+              f"cached re-run: {rows[2][1]} requests (target 0)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1500)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 50])
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "import", "rerun"])
+    parser.add_argument("--embed", type=int, default=10_000)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "import", "rerun", "embed"])
     args = parser.parse_args()
     t0 = time.perf_counter()
     if "overhead" not in args.skip:
@@ -197,6 +228,8 @@ def main() -> None:
         import_times(5)
     if "rerun" not in args.skip:
         cached_rerun(args.rows, args.reps)
+    if "embed" not in args.skip:
+        embeddings(args.embed)
     load = os.getloadavg()[0]
     print(f"\n(total {time.perf_counter() - t0:.0f} s; load1 {load:.1f} on {os.cpu_count()} cores)")
 

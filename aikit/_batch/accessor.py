@@ -25,10 +25,12 @@ runs the same builders on every partition. ``ai=None`` uses ``aikit.AI("local")`
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from aikit._batch import similarity
 from aikit._batch.classify import classify as _classify
 from aikit._batch.frame import result_frame
 from aikit._batch.job import BatchJob, EstimateJob, Job, then
@@ -195,7 +197,8 @@ FRAME_OPERATIONS: dict[str, Operation[pd.DataFrame]] = {"map": MAP, "classify": 
 
 @pd.api.extensions.register_dataframe_accessor("ai")
 class AIAccessor:
-    """The ``df.ai`` namespace: ``map``, ``classify``, ``extract``, ``estimate`` and their async twins.
+    """The ``df.ai`` namespace: ``map``, ``classify``, ``extract``, ``estimate`` and their async twins;
+    ``embed``, ``similar``, ``dedupe`` and ``join`` (:mod:`aikit._batch.similarity`).
 
     Every method takes ``ai=`` (an ``aikit.AI``, an ``AsyncAI``, a ``"provider:model"`` string, or None
     for ``aikit.AI("local")``) and the batch options (:class:`~aikit._batch.options.BatchOptions`, as
@@ -221,3 +224,19 @@ class AIAccessor:
         from aikit._batch.review import review
 
         return review(self._df, pred, **kwargs)
+
+    @functools.wraps(similarity.embed)
+    def embed(self, template: str, **kwargs: Any) -> pd.DataFrame:
+        return similarity.embed(self._df, template, **kwargs)
+
+    @functools.wraps(similarity.similar)
+    def similar(self, query: str, **kwargs: Any) -> pd.DataFrame:
+        return similarity.similar(self._df, query, **kwargs)
+
+    @functools.wraps(similarity.dedupe)
+    def dedupe(self, template: str | None = None, **kwargs: Any) -> pd.DataFrame:
+        return similarity.dedupe(self._df, template, **kwargs)
+
+    @functools.wraps(similarity.join)
+    def join(self, other: pd.DataFrame, on_similarity: str | Sequence[str], **kwargs: Any) -> pd.DataFrame:
+        return similarity.join(self._df, other, on_similarity, **kwargs)

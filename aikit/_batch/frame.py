@@ -119,6 +119,10 @@ def result_frame(
     else:
         columns[into or DEFAULT_INTO] = pd.Series([r.text for r in rows], dtype=object)
     columns["ai_error"] = pd.Series(result.errors, dtype=object)
+    if with_meta or " -> " in result.model:  # a fallback chain: which model answered each row
+        columns["ai_model"] = pd.Series(
+            [r.response.model if r.response else None for r in rows], dtype=object
+        )
     if with_meta:
         meta = meta_columns(rows)
         for name, values in meta.items():

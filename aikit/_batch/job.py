@@ -96,11 +96,13 @@ def set_default_ai(ai: AI | AsyncAI | str | None) -> None:
 def _client(ai: object) -> AI | AsyncAI:
     from aikit.client import AI, AsyncAI
 
-    if isinstance(ai, str):
+    if isinstance(ai, str | list):  # a list is a fallback chain
         return AI(ai)
     if isinstance(ai, AI | AsyncAI):
         return ai
-    raise ConfigError(f"ai= must be an aikit.AI, an AsyncAI or a 'provider:model' string, got {ai!r}")
+    raise ConfigError(
+        f"ai= must be an aikit.AI, an AsyncAI, a 'provider:model' string or a list of them, got {ai!r}"
+    )
 
 
 def async_client(ai: AI | AsyncAI | str | None) -> AsyncAI:

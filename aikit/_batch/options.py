@@ -194,7 +194,8 @@ class BatchOptions:
         metadata=_doc(
             "bool",
             "Add the columns ``ai_input_tokens``, ``ai_output_tokens``, ``ai_cost_usd``, ``ai_cached``, "
-            "``ai_latency_s`` and ``ai_attempts`` (DataFrame results only).",
+            "``ai_latency_s``, ``ai_attempts`` and ``ai_model`` (DataFrame results only; ``ai_model``, the "
+            "model that answered the row, is always there when the client has fallbacks).",
         ),
     )
     params: dict[str, Any] = field(default_factory=dict, hash=False)

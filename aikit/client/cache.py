@@ -292,8 +292,10 @@ class DiskResponseCache:
 
         self.directory = Path(directory).expanduser().absolute()  # the SQLite URI needs an absolute path
         self._failures: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, diskcache.Timeout)
-        with self._translated("opening"):
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from aikit.settings import ensure_dir, private_umask
+
+        with self._translated("opening"), private_umask():  # cache.db and its -wal/-shm: 0600
+            ensure_dir(self.directory)
             self._disk: diskcache.Cache = diskcache.Cache(str(self.directory))
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._memory_bytes = 0

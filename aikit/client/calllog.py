@@ -94,9 +94,9 @@ _GATHER_S = 0.05
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    from aikit.settings import ensure_dir
+    from aikit.settings import touch_private
 
-    ensure_dir(path.parent)
+    touch_private(path)  # 0600 before SQLite opens it: its -wal and -shm get the same mode
     con = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")

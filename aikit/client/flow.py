@@ -60,12 +60,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from aikit.client.ledger import Observer, notify
-from aikit.client.providers.base import ErrorInfo
+from aikit.client.providers.base import ErrorInfo, is_context_overflow
 from aikit.client.request import estimate_tokens
 from aikit.client.response import Response
 from aikit.client.retry import RetryPolicy, backoff_delay, hinted_delay
 from aikit.client.schema import SchemaMismatch
+from aikit.client.tools import validated_calls
 from aikit.exceptions import (
+    ContextOverflowError,
     InvalidOutputError,
     ProviderConnectionError,
     ProviderError,
@@ -279,18 +281,20 @@ class AttemptFlow:
                 continue
             assert self.req is not None
             cost = self.ledger.answered(parsed)
-            data = None
-            if self.req.schema is not None:
-                try:
+            data, calls = None, parsed.tool_calls
+            try:  # the schema and the tools' argument schemas: one retry, like any invalid output
+                if self.req.schema is not None:
                     data = self.req.schema.parse(parsed.text)
-                except SchemaMismatch as exc:
-                    self._invalid(exc, parsed, status, latency, permit, cost, final=invalid_retried or stream)
-                    invalid_retried = True
-                    continue
+                if calls:
+                    calls = validated_calls(self.req.tools, calls)
+            except SchemaMismatch as exc:
+                self._invalid(exc, parsed, status, latency, permit, cost, final=invalid_retried or stream)
+                invalid_retried = True
+                continue
             r = Response(
                 text=parsed.text, model=parsed.model, usage=parsed.usage, data=data, cache_key=self.key,
                 cost_usd=cost, latency_s=self.clock() - self.t0, attempts=self.attempt,
-                finish_reason=parsed.finish_reason, logprobs=parsed.logprobs,
+                finish_reason=parsed.finish_reason, logprobs=parsed.logprobs, tool_calls=calls,
             )  # fmt: skip
             if self.key is not None and self.write_cache:
                 yield Store(self.key, r)
@@ -378,7 +382,8 @@ class AttemptFlow:
         wait = 0.0
         if not retryable:
             message = scrub(failure.message) if isinstance(failure, ErrorInfo) else what
-            error = ProviderHTTPError(
+            overflow = isinstance(failure, ErrorInfo) and is_context_overflow(failure)
+            error = (ContextOverflowError if overflow else ProviderHTTPError)(
                 f"{self.label} refused the request (HTTP {status}, not retried): {message}",
                 status=status, provider=self.ledger.provider, attempts=attempt,
             )  # fmt: skip

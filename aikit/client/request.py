@@ -35,6 +35,7 @@ from typing import Any
 from aikit.client.cache import cache_key
 from aikit.client.providers.base import ChatRequest
 from aikit.client.schema import OutputSchema
+from aikit.client.tools import Tool, tool_choice_of, tools_of
 from aikit.exceptions import ConfigError
 
 __all__ = ["CACHE_MODES", "DEFAULT_OUTPUT_ESTIMATE", "RequestBuilder", "cache_mode", "estimate_tokens"]
@@ -89,7 +90,9 @@ def _messages(prompt: Any, system: str | None) -> list[dict[str, Any]]:
     if isinstance(prompt, str):
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     elif isinstance(prompt, list | tuple) and prompt:
-        if not all(isinstance(m, Mapping) and "role" in m and "content" in m for m in prompt):
+        if not all(
+            isinstance(m, Mapping) and "role" in m and ("content" in m or "tool_calls" in m) for m in prompt
+        ):
             raise ConfigError('prompt messages must be dicts with "role" and "content"')
         messages = [dict(m) for m in prompt]
     else:
@@ -152,11 +155,17 @@ class RequestBuilder:
             merged["temperature"] = temperature
         if max_tokens is not None:
             merged["max_tokens"] = max_tokens
+        tools: tuple[Tool, ...] = ()
+        choice = None
         if params:
             self.check(params)
+            params = dict(params)
+            tools = tools_of(params.pop("tools", None))
+            choice = tool_choice_of(params.pop("tool_choice", None), tools)
             merged.update((k, v) for k, v in params.items() if v is not None)
         extra = _extra(extra_body)
-        return ChatRequest(self.request_model, _messages(prompt, system), merged, schema, stream, extra)
+        messages = _messages(prompt, system)
+        return ChatRequest(self.request_model, messages, merged, schema, stream, extra, tools, choice)
 
     def check(self, params: Mapping[str, Any]) -> None:
         """Refuse parameter names the provider does not know (see ``known``), with the closest one."""
@@ -186,6 +195,9 @@ class RequestBuilder:
         }
         if req.extra:  # only when given, so the keys of every other request stay as they were
             fields["extra_body"] = req.extra
+        if req.tools:
+            fields["tools"] = [t.definition() for t in req.tools]
+            fields["tool_choice"] = req.tool_choice
         return cache_key(fields)
 
 

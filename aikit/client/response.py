@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aikit.client.tools import ToolCall
+
 __all__ = ["Response", "Usage"]
 
 
@@ -60,6 +62,8 @@ class Response:
         When the call asked for ``logprobs=True`` (OpenAI and compatible servers): per output token
         ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]}``. None otherwise, and
         always None from Anthropic, which returns no token probabilities.
+    tool_calls : tuple of ToolCall
+        The tools the model asked to call (``tools=``), each with validated ``arguments``.
     """
 
     text: str
@@ -74,6 +78,7 @@ class Response:
     attempts: int = 0
     finish_reason: str | None = None
     logprobs: list[dict[str, Any]] | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def to_cache(self) -> dict[str, Any]:
         """The JSON-able dict stored in the response cache (no headers, keys or timings)."""
@@ -91,6 +96,8 @@ class Response:
         }
         if self.logprobs is not None:  # only when asked for, so other entries stay as they were
             value["logprobs"] = self.logprobs
+        if self.tool_calls:  # only then, so every other cached answer stays as it was
+            value["tool_calls"] = [c.to_dict() for c in self.tool_calls]
         return value
 
     @classmethod
@@ -110,6 +117,9 @@ class Response:
             attempts=0,
             finish_reason=value.get("finish_reason"),
             logprobs=value.get("logprobs"),
+            tool_calls=tuple(
+                ToolCall(str(c["id"]), str(c["name"]), c["arguments"]) for c in value.get("tool_calls") or ()
+            ),
         )
 
     def replace(self, **changes: Any) -> Response:

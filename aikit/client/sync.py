@@ -19,10 +19,12 @@ from aikit.client.ai import AsyncAI
 from aikit.client.stream import AsyncStream, Stream
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import pandas as pd
 
     from aikit.client.providers import ProviderSpec
     from aikit.client.response import Response
+    from aikit.client.toolloop import RunResult
 
 __all__ = ["AI"]
 
@@ -43,7 +45,7 @@ class AI:
     ...     print(chunk, end="")
     """
 
-    def __init__(self, model: str = "local", **kwargs: Any) -> None:
+    def __init__(self, model: str | list[str] = "local", **kwargs: Any) -> None:
         self.aio: AsyncAI = kwargs.pop("_aio", None) or AsyncAI(model, **kwargs)
 
     def __repr__(self) -> str:
@@ -78,6 +80,27 @@ class AI:
     @twin_of(AsyncAI.astream, note="The async stream: ``async for chunk in ai.astream(...)``.")
     def astream(self, *args: Any, **kwargs: Any) -> AsyncStream:
         return self.aio.astream(*args, **kwargs)
+
+    @twin_of(AsyncAI.arun)
+    def run(self, *args: Any, **kwargs: Any) -> RunResult:
+        return _runtime.run_sync(self.aio.arun(*args, **kwargs))
+
+    @twin_of(AsyncAI.arun, note="Awaited on the caller's loop.")
+    async def arun(self, *args: Any, **kwargs: Any) -> RunResult:
+        return await self.aio.arun(*args, **kwargs)
+
+    @twin_of(AsyncAI.aembed)
+    def embed(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        return _runtime.run_sync(self.aio.aembed(*args, **kwargs))
+
+    @twin_of(AsyncAI.aembed, note="Awaited on the caller's loop.")
+    async def aembed(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        return await self.aio.aembed(*args, **kwargs)
+
+    @property
+    def fallbacks(self) -> tuple[AsyncAI, ...]:
+        """The fallback clients (``aikit.AI([...])`` or ``fallbacks=``), in order."""
+        return self.aio.fallbacks
 
     @twin_of(AsyncAI.cache_key, note="")
     def cache_key(self, *args: Any, **kwargs: Any) -> str:

@@ -45,6 +45,7 @@ from aikit.exceptions import ConfigError
 from aikit.testing import fake_wire as wire
 from aikit.testing.fake_batches import FakeBatches
 from aikit.testing.fake_config import FakeConfig
+from aikit.testing.fake_embed import extra_route, overflow
 from aikit.testing.fake_limits import RateLimiter, retry_after_headers
 from aikit.testing.fake_logprobs import answer_logprobs
 from aikit.testing.fake_request import answer_shape, directives, max_tokens, validate
@@ -98,6 +99,7 @@ class _Stats:
             "hangs": self.events["hang"],
             "disconnects": self.events["disconnect"],
             "streams": self.events["stream"],
+            "embedded_inputs": self.events["embedded_inputs"],
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "prompt_tokens": self.prompt_tokens,
@@ -193,6 +195,8 @@ class FakeApp:
                 await self._error(send, 401, self._refusal(headers), anthropic, code="invalid_api_key")
             elif route == "/models" and method == "GET":
                 await self._send(send, 200, self._models())
+            elif route == "/embeddings" or route.startswith("/models/"):
+                await self._send(send, *extra_route(route, method, body, self.config, self.stats_data))
             elif azure is not None and method == "POST":
                 if azure and b"api-version=" not in (scope.get("query_string") or b""):
                     await self._error(send, 400, "Missing required query parameter 'api-version'.", False)
@@ -245,11 +249,15 @@ class FakeApp:
         pairs = wire.conversation(req["messages"], req.get("system") if anthropic else None)
         digest = wire.request_digest(model, pairs)
         try:
-            directive = self._directive(pairs, digest)
+            directive = self._directive(pairs, digest, model)
         except ValueError as exc:
             await self._error(send, 400, f"bad [[fake:...]] directive: {exc}", anthropic)
             return
         limit = max_tokens(req, anthropic)
+        if cfg.context_tokens and wire.prompt_tokens(pairs) > cfg.context_tokens:
+            message = overflow(wire.prompt_tokens(pairs), cfg.context_tokens, anthropic)
+            await self._error(send, 400, message, anthropic, code="context_length_exceeded")
+            return
         cost = wire.prompt_tokens(pairs) + int(limit or cfg.default_max_tokens)
         limit_headers = self._limits.anthropic_headers if anthropic else self._limits.openai_headers
         if directive.get("status"):
@@ -315,9 +323,11 @@ class FakeApp:
             return "hang", delay
         return "", delay
 
-    def _directive(self, pairs: list[tuple[str, str]], digest: str) -> dict[str, str]:
+    def _directive(self, pairs: list[tuple[str, str]], digest: str, model: str) -> dict[str, str]:
         """This request's directives; ``times=K`` ones stop applying after K arrivals of the request."""
         found = directives(pairs)
+        if found.get("only", model) != model:
+            return {}
         if "times" in found:
             self._seen[digest] += 1
             if self._seen[digest] > int(found["times"]):
@@ -414,6 +424,7 @@ class FakeApp:
         ident = f"chatcmpl-{digest[:12]}{self._counter:08d}"
         finish = "length" if truncated else "stop"
         created = int(time.time())
+        call = None if tool_name is None else (tool_name, {} if truncated or value is None else value)
         if stream:
             include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
             chunks = wire.openai_stream(
@@ -425,15 +436,12 @@ class FakeApp:
                 finish,
                 chunk_chars=cfg.stream_chunk_chars,
                 include_usage=include_usage,
+                tool=call,
             )
             await self._stream(send, chunks, headers)
         else:
-            await self._send(
-                send,
-                200,
-                wire.openai_completion(ident, model, created, text, usage, finish, logprobs=logprobs),
-                headers,
-            )
+            body = wire.openai_completion(ident, model, created, text, usage, finish, call, logprobs=logprobs)
+            await self._send(send, 200, body, headers)
 
     async def _send(self, send: Send, status: int, payload: Any, headers: Headers = ()) -> None:
         try:

@@ -73,6 +73,11 @@ class FakeConfig:
         What ``GET /v1/models`` lists.
     require_anthropic_version : bool
         ``POST /v1/messages`` without an ``anthropic-version`` header gets a 400, as the real API does.
+    context_tokens : int or None
+        The context window: a prompt of more tokens (as billed) gets the provider's 400 for it
+        (OpenAI ``code: context_length_exceeded``, Anthropic "prompt is too long"); None: no limit.
+    embed_max_inputs, embed_dim : int
+        ``POST /v1/embeddings``: most inputs per request (more gets a 400) and the vector size.
     """
 
     latency_median_s: float = 0.0
@@ -99,6 +104,9 @@ class FakeConfig:
     stream_delay_s: float = 0.0
     models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5", "claude-haiku-4-5", "fake-model")
     require_anthropic_version: bool = True
+    context_tokens: int | None = None
+    embed_max_inputs: int = 2048
+    embed_dim: int = 64
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "slow_rate", "hang_rate"):

