@@ -30,9 +30,10 @@ near-duplicates of which.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
-__all__ = ["PHRASES", "ticket_text"]
+__all__ = ["PHRASES", "same_text_key", "ticket_text"]
 
 #: Per topic index of ``seed._TOPICS`` (same order): (subject phrasings, body phrasings).
 PHRASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
@@ -310,7 +311,8 @@ def ticket_text(
     """``(subject, core body, provenance)`` of one ticket of ``topic`` (an index into ``PHRASES``).
 
     ``others`` are topic indices of other categories, candidates for a mixed ticket's second topic.
-    The opener, closer and signature are added by the caller.
+    The opener, closer and signature are added by the caller. Two tickets say the same thing (are
+    near duplicates) when :func:`same_text_key` of their provenance is equal.
     """
     subjects, bodies = PHRASES[topic]
     si, bi = rng.randrange(len(subjects)), rng.randrange(len(bodies))
@@ -319,9 +321,10 @@ def ticket_text(
     mixed = rng.random() < 0.12
     if mixed:
         second = rng.choice(others)
-        extra = PHRASES[second][1][rng.randrange(len(PHRASES[second][1]))].format(**slots)
+        variant = rng.randrange(len(PHRASES[second][1]))
+        extra = PHRASES[second][1][variant].format(**slots)
         body = f"{body} {rng.choice(_MIX)}{extra}"
-        made["mixed_with"] = second
+        made["mixed_with"], made["mixed_variant"] = second, variant
     subject = subjects[si].format(**slots)
     if rng.random() < 0.05:
         subject, how = rng.choice(_VAGUE), "vague"
@@ -333,3 +336,18 @@ def ticket_text(
         made["typo"] = True
     subject = subject[:1].upper() + subject[1:] if how != "lower" else subject
     return subject, body, made
+
+
+def same_text_key(made: dict[str, Any]) -> tuple[Any, ...]:
+    """What decides a ticket body's words: topic, phrasing, the slot values it uses, the mixed-in part.
+
+    Tone, opener, closer, signature, subject and typos are left out: two tickets with the same key say
+    the same thing in the same words around those (issue 20's dedupe test counts them as duplicates).
+    """
+    topic, variant = made["topic"], made["body_variant"]
+    used = set(re.findall(r"\{(\w+)\}", PHRASES[topic][1][variant]))
+    mixed = made.get("mixed_with")
+    if mixed is not None:
+        used |= set(re.findall(r"\{(\w+)\}", PHRASES[mixed][1][made["mixed_variant"]]))
+    slots = tuple(sorted((k, v) for k, v in made["slots"].items() if k in used))
+    return (topic, variant, mixed, made.get("mixed_variant"), slots)
