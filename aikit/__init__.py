@@ -14,7 +14,8 @@ missing credential in a live kernel through a registered prompter, and the defau
 here is the password box of :mod:`aikit.widgets.auth`, imported only when a box is needed (aikit.auth
 itself never imports widgets). Likewise ``hook.widget()`` opens the monitor registered with
 :mod:`aikit.webhooks.monitor`: :class:`aikit.widgets.webhooks.WebhookMonitor`, imported only when
-one is opened (aikit.webhooks never imports widgets either).
+one is opened (aikit.webhooks never imports widgets either), and ``df.ai.review(...)`` shows
+:class:`aikit.widgets.review.ReviewView`, registered with :mod:`aikit._review_view`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aikit import _hooks, _lazy
+from aikit._review_view import set_review_view as _set_review_view
 from aikit.auth.prompt import register_prompter as _register_prompter
 from aikit.exceptions import (
     AIKitError,
@@ -141,6 +143,14 @@ def _open_webhook_monitor(listener: Any, interval: float) -> Any:
     return WebhookMonitor(listener, interval)
 
 
+def _open_review_view(review: Any) -> Any:
+    """The widget behind ``df.ai.review(...)`` in a live kernel, imported only when one is shown."""
+    from aikit.widgets.review import ReviewView
+
+    return ReviewView(review)
+
+
 _hooks.install()
 _register_prompter(_password_box, replace=False)
 _set_webhook_monitor(_open_webhook_monitor)
+_set_review_view(_open_review_view)

@@ -11,6 +11,10 @@ LLM is a llama.cpp child process, not an ASGI app). The shape is httpx's ``serve
 * uvicorn installs no signal handlers, in any thread: Ctrl-C stays with the notebook kernel or the
   command that owns the process. The server runs on an event loop of its own, made in its thread
   (uvloop when asked for), so the process-wide event loop policy is never touched.
+* Every server gets :class:`~aikit._http_limits.HttpLimits` (header count and size 431, request line
+  414, body 413, read timeouts for the head and the body 408, a connection cap from the open-file
+  limit), so an unauthenticated client cannot make it buffer a 300 MB body or hold every socket;
+  ``X-Forwarded-For`` is never believed (uvicorn's ``proxy_headers`` is off).
 * :meth:`AppThread.start` returns once uvicorn has started (ASGI lifespan startup included) and a
   request can be served; :meth:`AppThread.stop` runs the lifespan shutdown and joins the thread.
 
@@ -39,6 +43,7 @@ from functools import cache
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from aikit._http_limits import HttpLimits, limited_protocol
 from aikit.exceptions import AIKitError, ConfigError
 
 if TYPE_CHECKING:
@@ -174,6 +179,9 @@ class AppThread:
     error : type of AIKitError
         What :meth:`start` raises when the server fails to start (the owner's own error class, e.g.
         ``CRMError`` for the demo CRM); a port that cannot be bound is always a ``ConfigError``.
+    limits : HttpLimits or None
+        Per-connection HTTP limits (default :class:`~aikit._http_limits.HttpLimits`); None serves
+        without them (only when ``options`` picks the h11 parser, which they do not cover).
 
     Examples
     --------
@@ -198,8 +206,10 @@ class AppThread:
         options: Mapping[str, Any] | None = None,
         start_timeout_s: float = 15.0,
         error: type[AIKitError] = ConfigError,
+        limits: HttpLimits | None = HttpLimits(),  # noqa: B008 - frozen value object
     ) -> None:
         self.app, self.port, self.name = app, port, name
+        self.limits = limits
         self.host = _loopback_host(host)
         self.start_timeout_s, self._error_type = start_timeout_s, error
         self._loop_factory = _loop_factory(loop)
@@ -231,8 +241,11 @@ class AppThread:
             "log_config": None,  # never reconfigure the host process's logging
             "log_level": "warning",
             "access_log": False,
+            "proxy_headers": False,
         }
         settings.update(self._options)
+        if self.limits is not None and settings.get("http", "auto") in ("auto", "httptools"):
+            settings["http"] = limited_protocol(self.limits)
         return uvicorn.Config(self.app, host=self.host, port=self.port, **settings)
 
     def start(self) -> AppThread:

@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Fetch tickets from a CRM, analyse each with AI, push the insights back and write a report "
         "(reports/crm-insights-<date>.html). With no options everything runs offline on 127.0.0.1: "
-        "the demo CRM and the embedded SmolLM2 model. Takes about 2-4 minutes for 60 tickets on a "
-        "laptop; a re-run is answered from the cache in seconds."
+        "the demo CRM and the embedded SmolLM2 model. Labels the 40 newest tickets (the older ones are the "
+        "labelled history) in about 2-4 minutes on a laptop; a re-run is answered from the cache in seconds."
     )
     parser.epilog = (
         "Keys come from the environment or a .env file: OPENAI_API_KEY / ANTHROPIC_API_KEY for "
@@ -63,7 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="CRM base URL, e.g. https://api.hubapi.com (default: start the demo CRM)",
     )
-    parser.add_argument("--max-tickets", type=int, default=60, help="tickets to analyse (default 60)")
+    parser.add_argument(
+        "--max-tickets", type=int, default=40, help="newest tickets to label; older ones teach (default 40)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="dataset seed of the demo CRM (default 0)")
     parser.add_argument("--no-push", action="store_true", help="do not write the insights back to the CRM")
 

@@ -8,7 +8,8 @@ Measures, in one run on this machine:
   categories (``benchmarks/data/tickets.jsonl``), with aikit's few-shot prompt and, as the same-run
   baseline, the zero-shot prompt (same schema, no example turns);
 * 1 vs 2 request slots (``n_parallel``) with 2 concurrent clients;
-* OpenMP threads sleeping (``OMP_WAIT_POLICY=PASSIVE``, aikit's setting) vs spinning (the default);
+* OpenMP's wait policies (``PASSIVE``, libgomp's default, ``ACTIVE``) and the one aikit chooses from
+  the load average at start (:func:`aikit.local.llm.serve.choose_omp_wait`), with the load;
 * peak RSS of the server process (VmHWM, Linux).
 
 Targets: ready <= 2 s, <= 0.4 s/row, peak < 500 MB, sentiment accuracy >= 75 %.
@@ -33,6 +34,7 @@ from typing import Any
 import httpx
 
 from aikit._batch.labels import classification_messages, classification_schema
+from aikit.local.llm.serve import choose_omp_wait
 from aikit.local.llm.servers import LocalEndpoint, ensure_server, stop_servers
 
 DATA = Path(__file__).parent / "data"
@@ -147,17 +149,23 @@ def main() -> int:
     peak2 = peak_rss_mb(ep2.pid)
     stop_servers()
 
-    # OpenMP's default lets idle worker threads spin; aikit's child sets OMP_WAIT_POLICY=PASSIVE.
-    os.environ["OMP_WAIT_POLICY"] = "ACTIVE"
-    try:
-        ep3 = ensure_server()
-        spin_s = run_concurrent(ep3, 1, limit=SPIN_ROWS)
-    finally:
-        del os.environ["OMP_WAIT_POLICY"]
-        stop_servers()
-    ep4 = ensure_server()
-    passive_s = run_concurrent(ep4, 1, limit=SPIN_ROWS)
+    # OpenMP's wait policies, each in a fresh server: sleep at once, libgomp's default (spin briefly,
+    # then sleep; an empty value is invalid to libgomp, which then keeps its default) and spin.
+    load = os.getloadavg()[0]
+    chosen = choose_omp_wait() or "default"
+    per_policy: dict[str, float] = {}
+    for policy, value in (("PASSIVE", "PASSIVE"), ("default", ""), ("ACTIVE", "ACTIVE")):
+        os.environ["OMP_WAIT_POLICY"] = value
+        try:
+            ep3 = ensure_server()
+            per_policy[policy] = run_concurrent(ep3, 1, limit=SPIN_ROWS)
+        finally:
+            del os.environ["OMP_WAIT_POLICY"]
+            stop_servers()
+    ep4 = ensure_server()  # aikit's own choice at start
+    auto_s = run_concurrent(ep4, 1, limit=SPIN_ROWS)
     stop_servers()
+    passive_s, spin_s = per_policy["PASSIVE"], per_policy["ACTIVE"]
 
     base, best = results["sentiment", False], results["sentiment", True]
     acc = best["correct"] / best["n"]
@@ -167,6 +175,14 @@ def main() -> int:
     print(
         f"OMP_WAIT_POLICY PASSIVE vs ACTIVE ({SPIN_ROWS} rows): {passive_s:.3f} vs {spin_s:.3f} s/row "
         f"(ratio {passive_s / spin_s:.2f}; load average {os.getloadavg()[0]:.1f})"
+    )
+    best_policy = min(per_policy, key=per_policy.__getitem__)
+    print(
+        f"OMP policy chosen at start (load {load:.1f} on {len(os.sched_getaffinity(0))} CPUs): {chosen}, "
+        f"{auto_s:.3f} s/row; "
+        + ", ".join(f"{k} {v:.3f}" for k, v in per_policy.items())
+        + f"; chosen / best ({best_policy}) {auto_s / per_policy[best_policy]:.2f}x (target <= 1.2x), "
+        f"chosen / PASSIVE (before) {auto_s / passive_s:.2f}x"
     )
     print(
         f"few-shot vs zero-shot sentiment: accuracy {acc:.0%} vs {base['correct'] / base['n']:.0%}, "

@@ -7,7 +7,8 @@ notebook with ``max_tickets = 12`` and checks that
 - every code cell executed and none produced an error;
 - each batch showed its live progress widget, and each widget reached its end: it was replaced by the
   static summary (``aikit batch: 12 rows ...: 12 ok``) and no progress bar is left on the page;
-- the matplotlib charts rendered as images, and the pushed insights were read back from the CRM.
+- the matplotlib charts rendered as images, the review queue stayed on the page as a widget, and the
+  confident rows' labels were pushed and read back from the CRM.
 
 A screenshot of the whole notebook is written to ``reports/screenshots/notebook2.png``, and one of the
 first live progress bar to ``notebook2_running.png``.
@@ -116,7 +117,7 @@ def test_notebook2_runs_in_jupyterlab_with_live_progress_and_charts(tmp_path: Pa
     assert run.most_bars >= 1, "no progress widget was seen while the batches ran"
     assert run.state["bars"] == 0, "a progress bar is still on the page"
     widget_views = [o for o in run.outputs if "application/vnd.jupyter.widget-view+json" in o["mimes"]]
-    assert not widget_views, "a widget view is left in the outputs"
+    assert len(widget_views) == 1, "only the review queue stays a widget in the outputs"
     assert "aikit batch" not in run.stream_text  # the headless LogView would print it
     html_summaries = [o["html"] for o in run.outputs if "aikit batch" in (o["html"] or "")]
     assert len(html_summaries) == batches
@@ -131,6 +132,8 @@ def test_notebook2_runs_in_jupyterlab_with_live_progress_and_charts(tmp_path: Pa
     assert all(img["w"] > 100 and img["h"] > 100 and img["shown"] > 100 for img in rendered["images"])
 
     # The insights landed in the CRM.
-    assert f"{MAX_TICKETS} tickets\n" in run.stream_text
-    assert f"{MAX_TICKETS} of {MAX_TICKETS} tickets carry the pushed insights" in run.stream_text
+    assert f"{MAX_TICKETS} tickets to label" in run.stream_text
+    pushed = re.search(r"pushing (\d+) of (\d+) tickets; (\d+) wait for review", run.stream_text)
+    assert pushed and int(pushed[2]) == MAX_TICKETS and int(pushed[1]) + int(pushed[3]) == MAX_TICKETS
+    assert f"{pushed[1]} of {pushed[1]} pushed tickets carry the pushed insights" in run.stream_text
     assert SCREENSHOT.stat().st_size > 50_000

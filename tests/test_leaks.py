@@ -164,3 +164,21 @@ def test_a_push_report_and_its_frames_hold_no_token(crm: DemoCRM, leak_scan: Lea
     report = client.push("companies", pd.DataFrame({"id": ids, "numberofemployees": [1, "12,5"]}))
     leak_scan.add(report, report.failed.to_string(), report.diff.to_string(), client)
     leak_scan.assert_clean(crm.token)
+
+
+def test_the_review_store_keeps_no_ticket_text_and_no_secret(leak_scan: LeakScan) -> None:
+    canary = "sk-live-REVIEWCANARY-0123456789"
+    df = pd.DataFrame(
+        {
+            "id": ["1", "2"],
+            "content": [f"my api key is {canary}, please help", "fine"],
+            "ai_category": pd.Categorical(["a", "b"], categories=["a", "b"]),
+            "ai_category_confidence": [0.2, 0.99],
+        }
+    )
+    review = df.ai.review("ai_category", threshold=0.9, text="content")  # store under $AIKIT_HOME
+    review.decide("1", "b")
+    fixed = review.apply(df)
+    assert fixed["ai_category"].tolist() == ["b", "b"]
+    leak_scan.add(review, review.decisions(), review.store)
+    leak_scan.assert_clean(canary)  # the store keeps the text's SHA-256 only

@@ -25,13 +25,14 @@ runs the same builders on every partition. ``ai=None`` uses ``aikit.AI("local")`
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from aikit._batch import similarity
-from aikit._batch.frame import label_frame, result_frame
+from aikit._batch.classify import classify as _classify
+from aikit._batch.frame import result_frame
 from aikit._batch.job import BatchJob, EstimateJob, Job, then
 from aikit._batch.operation import Operation
 from aikit._batch.options import FRAME_OPTIONS, REQUEST_OPTIONS, RUN_OPTIONS, BatchOptions
@@ -94,72 +95,6 @@ def _map(
     lineage = {"operation": "map", "template": tpl.text, "system": options.system}
     finish = functools.partial(
         result_frame, df, schema=schema, into=into, with_meta=options.with_meta, lineage=lineage
-    )
-    return then(job, finish)
-
-
-def _classify(
-    df: pd.DataFrame,
-    template: str | Template,
-    labels: Sequence[str],
-    *,
-    ai: AI | AsyncAI | str | None = None,
-    into: str = "ai_label",
-    examples: Mapping[str, str | Sequence[str]] | None = None,
-    task: str | None = None,
-    options: BatchOptions,
-) -> Job[pd.DataFrame]:
-    """Put each row in exactly one of ``labels``; the label goes to the categorical column ``into``.
-
-    Each row is sent as a chat (:func:`aikit._batch.labels.classification_messages`): a system prompt
-    listing the labels (``system=`` replaces it; ``task=`` says what is classified, e.g. "the
-    customer's sentiment"), one few-shot turn per label (built-in examples for common labels, or
-    ``examples={label: text or [texts]}``), then the row's text; the answer is constrained by an
-    enum schema over the labels.
-
-    Parameters
-    ----------
-    template : str or Template
-        The text to classify, with ``{column}`` placeholders.
-    labels : list of str
-        Two or more distinct labels; the column's categories, in this order.
-    ai : aikit.AI, AsyncAI, "provider:model" or None
-        The client; None uses ``aikit.AI("local")``, the embedded offline model.
-    into : str
-        The label column.
-    examples : dict, optional
-        Few-shot example texts per label (a text or a list of texts), replacing the built-in ones.
-    task : str, optional
-        What is classified, for the system prompt ("the customer's sentiment").
-
-    Returns
-    -------
-    pandas.DataFrame
-        The input's columns and index, plus ``into`` (categorical over ``labels``) and ``ai_error``.
-
-    Examples
-    --------
-    >>> out = df.ai.classify("{content}", labels=["billing", "bug", "other"], ai=ai,  # doctest: +SKIP
-    ...                      into="category")
-    >>> out["category"].value_counts()  # doctest: +SKIP
-    """
-    from aikit._batch.labels import classification_messages, classification_schema
-
-    schema = classification_schema(labels)
-    names = list(labels)
-    system = options.system
-    tpl, texts = _prompts(df, template)
-    prompts: list[Any] = []
-    for text in texts:
-        messages = classification_messages(text, names, task=task, examples=examples)
-        if system is not None:
-            messages[0] = {"role": "system", "content": system}
-        prompts.append(messages)
-    # The system prompt travels inside each chat, so the batch itself has none.
-    job = BatchJob(prompts, ai, schema=schema, options=options.replace(system=None), title="df.ai.classify")
-    lineage = {"operation": "classify", "template": tpl.text, "system": None, "labels": names}
-    finish = functools.partial(
-        label_frame, df, labels=names, into=into, with_meta=options.with_meta, lineage=lineage
     )
     return then(job, finish)
 
@@ -277,6 +212,18 @@ class AIAccessor:
     classify, aclassify = CLASSIFY.methods("AIAccessor", "_df")
     extract, aextract = EXTRACT.methods("AIAccessor", "_df")
     estimate, aestimate = ESTIMATE.methods("AIAccessor", "_df")
+
+    def evaluate(self, pred: str, gold: Any, **kwargs: Any) -> Any:
+        """Score the label column ``pred`` against known labels ``gold`` (see ``evaluate.evaluate``)."""
+        from aikit._batch.evaluate import evaluate
+
+        return evaluate(self._df, pred, gold, **kwargs)
+
+    def review(self, pred: str, **kwargs: Any) -> Any:
+        """Doubtful rows of ``pred`` for a person to check: see :func:`aikit._batch.review.review`."""
+        from aikit._batch.review import review
+
+        return review(self._df, pred, **kwargs)
 
     @functools.wraps(similarity.embed)
     def embed(self, template: str, **kwargs: Any) -> pd.DataFrame:

@@ -185,6 +185,7 @@ class BatchJob:
             on_error=self.options.on_error,
             budget_usd=budget,
             concurrency=self.options.concurrency,
+            hedge=self.options.hedge,
         )
 
     def start_view(self) -> None:

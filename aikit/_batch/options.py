@@ -3,7 +3,7 @@
 :class:`BatchOptions` carries what every batch entry point takes besides its own arguments: the
 request options sent with every call (``system``, ``temperature``, ``max_tokens`` and the extra
 sampling ``params``), how the batch runs (``on_error``, ``budget_usd``, ``progress``, ``concurrency``,
-``cache``) and, for DataFrame results, ``with_meta``. It is the one place to add an option: the
+``cache``, ``hedge``) and, for DataFrame results, ``with_meta``. It is the one place to add an option: the
 signatures of ``aikit.batch``, ``df.ai.*`` and ``ddf.ai.*`` and the options section of their
 docstrings are built from its fields (by :mod:`aikit._batch.operation`).
 
@@ -51,7 +51,9 @@ Fallback = Literal["batch", "live"]
 #: Options that shape each request (and so its cache key), besides ``params``.
 REQUEST_OPTIONS = ("system", "temperature", "max_tokens")
 #: Options that say how the batch runs.
-RUN_OPTIONS = ("on_error", "budget_usd", "progress", "concurrency", "cache", "mode", "wait", "fallback")
+RUN_OPTIONS = (
+    "on_error", "budget_usd", "progress", "concurrency", "cache", "hedge", "mode", "wait", "fallback",
+)  # fmt: skip
 #: Options of a DataFrame result.
 FRAME_OPTIONS = ("with_meta",)
 
@@ -159,6 +161,20 @@ class BatchOptions:
             annotation="CacheMode | bool",
         ),
     )
+    hedge: bool = field(
+        default=True,
+        metadata=_doc(
+            "bool",
+            "Hedge the tail of the batch: once no row is waiting to start and the rate limit is not "
+            "binding, a request still unanswered after twice the p95 of this batch's own latencies (at "
+            "least 1 s) is sent a second time; the first answer wins, the other is cancelled, the cache "
+            "gets one entry. On by default because the tail is what a batch waits for (a hung request "
+            "otherwise costs its whole timeout before its retry starts), and the cost has a ceiling: a "
+            "hedged request can be billed twice, but at most 1% of the rows are hedged (the call log "
+            "shows both copies, the budget and the pacing count both). Never hedged: the embedded local "
+            "model (it answers one request at a time). False turns it off.",
+        ),
+    )
     mode: Mode = field(
         default="live",
         metadata=_doc(
@@ -210,6 +226,7 @@ class BatchOptions:
             "progress": check_progress(self.progress),
             "concurrency": _check_count("concurrency", self.concurrency),
             "cache": _check_cache(self.cache),
+            "hedge": _check_bool("hedge", self.hedge),
             "mode": _check_choice("mode", self.mode, ("live", "batch")),
             "wait": _check_wait(self.wait),
             "fallback": _check_choice("fallback", self.fallback, ("batch", "live")),

@@ -86,11 +86,9 @@ async def plan_batch(
 ) -> Plan:
     """Key, group and look up ``prompts``; runs on aikit's loop thread (the cache lookup is async)."""
     key_kwargs = {k: v for k, v in call_kwargs.items() if v is not None}
-    cache_key = aio.cache_key
     groups: dict[str, list[int]] = {}
     first: dict[str, Any] = {}
-    for i, prompt in enumerate(prompts):
-        key = cache_key(prompt, **key_kwargs)
+    for i, (prompt, key) in enumerate(zip(prompts, aio.cache_keys(prompts, **key_kwargs), strict=True)):
         rows = groups.get(key)
         if rows is None:
             groups[key] = [i]

@@ -3,6 +3,8 @@
 :class:`Run` takes a :class:`~aikit._batch.plan.Plan` and runs a fixed number of worker tasks (the
 client's concurrency ceiling, not one task per row) that take the next miss, check the budget, call
 ``achat`` and record the outcome; the client paces, retries and caches each success as it arrives.
+The workers share one :class:`~aikit.client.tail.Tail`: this batch's latencies, from which each call
+takes its adaptive timeout and, once the queue is empty, the moment to hedge a slow request.
 :func:`assemble` turns the plan and the run into a :class:`~aikit._batch.result.BatchResult`. It runs
 on aikit's loop thread, driven by :class:`aikit._batch.job.BatchJob`.
 """
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aikit._batch.progress import REFRESH_S, ProgressState, ProgressView
 from aikit._batch.result import BatchResult, RowResult, error_text
+from aikit.client.tail import Tail
 from aikit.exceptions import BudgetExceededError, ConfigError, ProviderHTTPError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,6 +65,7 @@ class Run:
         on_error: OnError,
         budget_usd: float | None,
         concurrency: int | None,
+        hedge: bool = True,
     ) -> None:
         self.plan = plan
         self.state = state
@@ -75,11 +79,16 @@ class Run:
         self.settled = asyncio.Event()
         self.gate = asyncio.Lock()
         self.keys = iter(plan.misses)
+        self.waiting = len(plan.misses)  # keys not handed to a worker yet
         self.stopped: str | None = None  # why scheduling stopped (budget)
         self.fatal: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
         limit = concurrency or client_concurrency(plan.aio)
         self.workers = max(1, min(int(limit), MAX_CONCURRENCY, len(plan.misses)))
+        #: This batch's latencies: adaptive timeouts, and hedging once the queue is empty.
+        #: None for the local model: it answers one request at a time, so a copy or an early timeout
+        #: would only queue behind the request it means to replace.
+        self.tail = Tail(len(plan.misses), hedge=hedge) if plan.aio.spec.provider != "local" else None
 
     async def _next(self) -> tuple[str, float] | None:
         """The next key to run and its reserved cost, or None when scheduling is over."""
@@ -89,6 +98,9 @@ class Run:
             key = next(self.keys, None)
             if key is None:
                 return None
+            self.waiting -= 1
+            if self.waiting <= 0 and self.tail is not None:
+                self.tail.queue_open = False  # nothing waits to start: the tail may be hedged
             if self.budget is None:
                 return key, 0.0
             cost = self.plan.estimates.get(key, 0.0)
@@ -116,6 +128,11 @@ class Run:
         plan, state = self.plan, self.state
         achat = plan.aio.achat
         kwargs = {k: v for k, v in plan.call_kwargs.items() if v is not None}
+        # The plan's bulk lookup already missed these keys: "use" need not read each one again. A
+        # fallback chain still reads: the plan looked up the first model's keys, not the others'.
+        cache = "refresh" if plan.cache == "use" and not plan.aio.fallbacks else plan.cache
+        if self.tail is not None:
+            kwargs["tail"] = self.tail
         while True:
             item = await self._next()
             if item is None:
@@ -134,7 +151,7 @@ class Run:
 
             rows = len(plan.groups[key])
             try:
-                response = await achat(plan.first[key], cache=plan.cache, observer=observer, **kwargs)
+                response = await achat(plan.first[key], cache=cache, observer=observer, **kwargs)
             except Exception as exc:
                 if _fails_every_row(exc):
                     self._fail_fast(exc)

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from aikit.client.cache import ResponseCache
     from aikit.client.calllog import CallLog
     from aikit.client.providers.base import ChatRequest, Provider
+    from aikit.client.tail import Tail
 
 __all__ = ["LOCAL_CONCURRENCY", "AsyncAI"]
 
@@ -282,14 +283,18 @@ class AsyncAI(Verbs):
         >>> ai.cache_key("hi", temperature=0) == ai.cache_key("hi", temperature=0.0)
         True
         """
+        return self.cache_keys([prompt], system=system, schema=schema, **params)[0]
+
+    def cache_keys(self, prompts: list[Any], *, system: str | None = None, schema: Any = None,
+                   **params: Any) -> list[str]:  # fmt: skip
+        """:meth:`cache_key` of each prompt with the same arguments, at a fraction of the cost per row."""
         temperature, max_tokens = params.pop("temperature", None), params.pop("max_tokens", None)
         extra = params.pop("extra_body", None)
         params.pop("cache", None)
         params.pop("observer", None)
-        req = self._requests.build(
-            prompt, system, OutputSchema.of(schema), temperature, max_tokens, params, extra_body=extra
+        return self._requests.keys(
+            prompts, system, OutputSchema.of(schema), temperature, max_tokens, params, extra
         )
-        return self._requests.key(req)
 
     def _api_key(self) -> Secret | None:
         if not self._key_resolved:
@@ -302,11 +307,13 @@ class AsyncAI(Verbs):
         return self._key
 
     def _new_state(self) -> _LoopState:
+        # no larger than the limiter allows in flight: httpcore scans the pool per request (CPU)
+        pool = max(8, int(getattr(self.limiter, "max_concurrency", 64)))
         return _LoopState(
             httpx.AsyncClient(
                 transport=self._transport,
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=512),
+                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
             )
         )
 
@@ -380,8 +387,9 @@ class AsyncAI(Verbs):
         return r
 
     async def _flow(
-        self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float
-    ) -> AttemptFlow:
+        self, req: ChatRequest, key: str | None, mode: str, observer: Observer | None, t0: float,
+        tail: Tail | None = None,
+    ) -> AttemptFlow:  # fmt: skip
         provider, api_key = await self._ensure_provider()
         request = provider.build_request(req, api_key)
         if self._url is not None:
@@ -389,7 +397,7 @@ class AsyncAI(Verbs):
         return AttemptFlow(
             provider, req, request, limiter=self.limiter, ledger=self._ledger,
             timeout_s=self.timeout, key=key, write_cache=mode in ("use", "refresh"), policy=self.retry,
-            observer=observer, t0=t0,
+            observer=observer, t0=t0, tail=tail,
         )  # fmt: skip
 
     def _answered_from_cache(self, r: Response, observer: Observer | None) -> Response:
@@ -408,6 +416,7 @@ class AsyncAI(Verbs):
         cache: str | bool = "use",
         observer: Observer | None = None,
         extra_body: dict[str, Any] | None = None,
+        tail: Tail | None = None,
         **params: Any,
     ) -> Response:
         """Ask the model; return a :class:`~aikit.client.response.Response`.
@@ -436,6 +445,8 @@ class AsyncAI(Verbs):
         extra_body : dict, optional
             Fields merged into the request's JSON body as they are (a server's own extensions, such as
             Ollama's ``options``); part of the cache key.
+        tail : aikit.client.tail.Tail, optional
+            A batch's latencies, shared by its calls: adaptive timeouts and hedging of slow requests.
 
         Raises
         ------
@@ -468,7 +479,7 @@ class AsyncAI(Verbs):
             return self._answered_from_cache(hit, observer)
 
         async def call() -> Response:
-            flow = await self._flow(req, key, mode, observer, t0)
+            flow = await self._flow(req, key, mode, observer, t0, tail)
             return await drive(flow.run(), http=self._loop_state.get().http, store=self._store)
 
         if key is None:
@@ -543,14 +554,10 @@ class AsyncAI(Verbs):
         """Count answers served from a bulk :meth:`cached` lookup in ``stats()`` and the call log.
 
         ``uses`` gives how many requests each response answered (default one each); the call log
-        gets one ``cache_hit`` row per response.
+        gets one ``cache_hit`` row for all of them, whose ``requests`` column says how many.
         """
         self._log()
-        counts = iter(uses) if uses is not None else None
-        for r in responses:
-            n = next(counts, 1) if counts is not None else 1
-            self._ledger.stats["requests"] += n
-            self._ledger.hits(r, n)
+        self._ledger.bulk_hits(responses, uses)
 
     def stats(self) -> dict[str, Any]:
         """Counters of this client: requests, cache hits, HTTP calls, retries, errors, tokens, cost.

@@ -53,6 +53,7 @@ __all__ = [
     "canonical_json",
     "decode_value",
     "encode_value",
+    "key_prefix",
     "normalize_base_url",
     "open_cache",
 ]
@@ -152,6 +153,11 @@ def cache_key(fields: Mapping[str, Any]) -> str:
     """
     text = canonical_json(fields)
     return _PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key_prefix() -> str:
+    """What every key of this version starts with (``"aikit1:"``)."""
+    return _PREFIX
 
 
 def normalize_base_url(url: str | None) -> str:
@@ -292,8 +298,10 @@ class DiskResponseCache:
 
         self.directory = Path(directory).expanduser().absolute()  # the SQLite URI needs an absolute path
         self._failures: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, diskcache.Timeout)
-        with self._translated("opening"):
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from aikit.settings import ensure_dir, private_umask
+
+        with self._translated("opening"), private_umask():  # cache.db and its -wal/-shm: 0600
+            ensure_dir(self.directory)
             self._disk: diskcache.Cache = diskcache.Cache(str(self.directory))
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._memory_bytes = 0

@@ -10,8 +10,11 @@ Columns: ``ts`` (UTC time), ``session`` (one id per client object), ``provider``
 None for cache hits and transport errors), ``outcome`` (``ok``, ``cache_hit``, ``retry``, ``error``),
 ``attempt`` (1-based; 0 for a cache hit), ``wait_s`` (pacing wait before the attempt plus backoff after
 it), ``input_tokens``, ``output_tokens``, ``cost_usd``, ``latency_s``, ``cache_hit``, ``error``,
-``cache_key`` and ``mode`` (``live``; ``batch`` for an answer or error of a provider batch job, priced
-at the batch rate; ``job`` for the HTTP calls that run such a job: upload, create, poll, download).
+``cache_key``, ``mode`` (``live``; ``batch`` for an answer or error of a provider batch job, priced
+at the batch rate; ``job`` for the HTTP calls that run such a job: upload, create, poll, download)
+and ``requests`` (how many requests the row answered: 1, except for the one ``cache_hit`` row that
+stands for all the rows a batch found in the cache, so that a cached re-run of 10,000 rows writes one
+row, not 10,000, and the process does not pay for them at exit; its tokens are the sums).
 No key or header is ever recorded.
 
 >>> import tempfile, pathlib
@@ -67,6 +70,7 @@ class CallRecord:
     session: str = ""
     ts: float = 0.0
     mode: str = "live"
+    requests: int = 1
 
 
 _COLUMNS = tuple(f.name for f in fields(CallRecord))
@@ -74,6 +78,7 @@ _as_row = attrgetter(*_COLUMNS)  # a flat tuple, ~20x cheaper than dataclasses.a
 _TYPES = {
     "status": "INTEGER",
     "attempt": "INTEGER",
+    "requests": "INTEGER",
     "input_tokens": "INTEGER",
     "output_tokens": "INTEGER",
     "cache_hit": "INTEGER",
@@ -94,9 +99,9 @@ _GATHER_S = 0.05
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    from aikit.settings import ensure_dir
+    from aikit.settings import touch_private
 
-    ensure_dir(path.parent)
+    touch_private(path)  # 0600 before SQLite opens it: its -wal and -shm get the same mode
     con = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
@@ -308,7 +313,8 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     df["ts"] = pd.to_datetime(df["ts"].astype("float64"), unit="s", utc=True)
     df["cache_hit"] = df["cache_hit"].astype(bool)
     df["mode"] = df["mode"].fillna("live")  # rows written before the column existed
-    for col in ("status", "attempt", "input_tokens", "output_tokens"):
+    df["requests"] = df["requests"].fillna(1)
+    for col in ("status", "attempt", "input_tokens", "output_tokens", "requests"):
         df[col] = df[col].astype("Int64")
     for col in ("wait_s", "cost_usd", "latency_s"):
         df[col] = df[col].astype("float64")

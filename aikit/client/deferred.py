@@ -185,6 +185,7 @@ class Deferred:
             latency_s=latency_s,
             attempts=attempt,
             finish_reason=parsed.finish_reason,
+            logprobs=parsed.logprobs,
         )
         ledger.record("ok", status=200, attempt=attempt, cache_key=key, response=r, mode="batch")
         return r

@@ -11,7 +11,13 @@ follow one policy wherever a call comes from. The effects:
 - :class:`ReadStream` ``(response, decoder)``: read a streamed 2xx body through the decoder (the driver
   hands the text deltas to its consumer); sent back the ``Parsed`` answer;
 - :class:`Sleep` ``(seconds)``: the backoff before the next attempt;
-- :class:`Store` ``(key, response)``: write the validated answer to the cache.
+- :class:`Store` ``(key, response)``: write the validated answer to the cache;
+- with a batch's :class:`~aikit.client.tail.Tail`, a ``Send`` carries ``hedge_after_s``: an attempt
+  still unanswered by then comes back as a :class:`Pending` handle instead of a response; the flow
+  then either waits on (:class:`Await` ``(pending, seconds)``, sent back the response or a new
+  ``Pending``) or, when the tail allows it and the limiter is not binding, acquires a second permit
+  and yields :class:`Race` ``(pending, request, timeout_s)``: the same request sent again, the first
+  2xx wins and the other is cancelled; sent back a :class:`Raced`.
 
 The policy, in order, for every attempt:
 
@@ -25,7 +31,11 @@ The policy, in order, for every attempt:
 3. output that fails the schema is retried once, then :class:`~aikit.exceptions.InvalidOutputError`
    (a stream cannot take back what it showed: it fails at once);
 4. a validated answer is stored (unless the cache mode says not to), every attempt outcome is a
-   call-log row, and the ``observer`` sees ``start``, ``retry``, ``done`` and ``error``.
+   call-log row, and the ``observer`` sees ``start``, ``retry``, ``done`` and ``error``;
+5. in a batch (``tail=``), each attempt's timeout is the tail's adaptive one, and a slow attempt is
+   hedged as :mod:`aikit.client.tail` decides: the loser is a ``cancelled`` call-log row, the winner
+   is stored once, both count for pacing (two permits) and for cost (the loser is priced like the
+   winner: it may be billed).
 
 The same policy drives the other HTTP calls of a provider: given ``parse`` (and no chat request), a
 2xx is handed to ``parse`` and its value returned, with no pricing, schema or cache step. That is how
@@ -80,12 +90,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from aikit.client.ledger import Ledger
     from aikit.client.providers.base import ChatRequest, Parsed, Provider, StreamDecoder
     from aikit.client.ratelimit import Permit, RateLimiter
+    from aikit.client.tail import Tail
 
 __all__ = [
+    "HEDGE_RECHECK_S",
     "THROTTLE_STATUSES",
     "Acquire",
     "AttemptFlow",
+    "Await",
     "Effect",
+    "Pending",
+    "Race",
+    "Raced",
     "ReadStream",
     "Send",
     "Sleep",
@@ -95,6 +111,10 @@ __all__ = [
 
 #: Statuses that tell the limiter to back off (halve the concurrency).
 THROTTLE_STATUSES = frozenset({429, 503, 529})
+#: How often a slow attempt that may not be hedged yet asks again (the batch's queue may have emptied).
+HEDGE_RECHECK_S = 0.25
+#: The call-log error of the copy of a hedged request that lost the race.
+LOST_RACE = "hedged: the other copy of this request answered first"
 Failure = ErrorInfo | ProviderError
 
 
@@ -108,11 +128,50 @@ class Acquire:
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``request`` once within ``timeout_s``; with ``stream`` a 2xx body is left unread."""
+    """Send ``request`` once within ``timeout_s``; with ``stream`` a 2xx body is left unread.
+
+    With ``hedge_after_s``, an attempt unanswered by then comes back as a :class:`Pending`.
+    """
 
     request: httpx.Request
     timeout_s: float
     stream: bool = False
+    hedge_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An attempt still in flight; ``handle`` belongs to the driver (the flow only passes it back)."""
+
+    handle: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Await:
+    """Wait up to ``seconds`` more for ``pending``: sent back its response (or exception), or ``pending``."""
+
+    pending: Pending
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Race:
+    """Send ``request`` again beside ``pending``; the first 2xx wins and the other is cancelled."""
+
+    pending: Pending
+    request: httpx.Request
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Raced:
+    """How a race ended: the winner's response or exception, and the loser's (None: cancelled)."""
+
+    hedge_won: bool
+    value: httpx.Response | BaseException
+    loser: httpx.Response | BaseException | None
+    #: False when the pending attempt had ended before the copy could start (no copy went out).
+    sent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +197,7 @@ class Store:
     response: Response
 
 
-Effect = Acquire | Send | ReadStream | Sleep | Store
+Effect = Acquire | Send | ReadStream | Sleep | Store | Await | Race
 
 
 def backs_off(limiter: RateLimiter, status: int | None) -> bool:
@@ -182,11 +241,14 @@ class AttemptFlow:
         returned as it is, and a ``ValueError``/``KeyError``/``TypeError`` from it is retried.
     mode : str, optional
         The call-log ``mode`` of every row (default ``live``).
+    tail : Tail, optional
+        A batch's latencies: the adaptive timeout and hedging (:mod:`aikit.client.tail`).
     """
 
     __slots__ = (
-        "attempt", "clock", "deadline", "key", "label", "ledger", "limiter", "mode", "observer", "parse",
-        "policy", "provider", "req", "request", "t0", "timeout_s", "tokens", "write_cache",
+        "attempt", "clock", "deadline", "hedges", "key", "label", "ledger", "limiter", "mode", "observer",
+        "parse", "policy", "provider", "req", "request", "sent_timeout", "t0", "tail", "timeout_s", "tokens",
+        "write_cache",
     )  # fmt: skip
 
     def __init__(
@@ -206,6 +268,7 @@ class AttemptFlow:
         clock: Callable[[], float] = time.perf_counter,
         parse: Callable[[httpx.Response], Any] | None = None,
         mode: str | None = None,
+        tail: Tail | None = None,
     ) -> None:
         if req is None and parse is None:
             raise TypeError("AttemptFlow needs a chat request, or parse= for another kind of call")
@@ -224,6 +287,7 @@ class AttemptFlow:
             self.tokens = est_in + est_out
         self.label = f"{ledger.provider}:{ledger.model}" if ledger.model else ledger.provider
         self.attempt = 0
+        self.tail, self.hedges, self.sent_timeout = tail, 0, timeout_s
 
     def run(self) -> Generator[Effect, Any, Any]:
         """Yield effects until the call is answered (the return value) or has failed (raised).
@@ -244,7 +308,7 @@ class AttemptFlow:
             done, value = False, None  # a call that is not a chat: parse's value
             try:
                 try:
-                    resp: httpx.Response = yield Send(self.request, self._budget(), stream)
+                    resp: httpx.Response = yield from self._send(stream)
                 except (TimeoutError, httpx.TimeoutException) as exc:
                     failure = self._timed_out(exc)
                 except httpx.TransportError as exc:
@@ -281,6 +345,11 @@ class AttemptFlow:
                 continue
             assert self.req is not None
             cost = self.ledger.answered(parsed)
+            if self.tail is not None:
+                self.tail.observe(latency, parsed.usage.output_tokens)
+            if self.hedges and cost is not None:  # the losing copy may be billed like the winner
+                self.ledger.stats["cost_usd"] += cost * self.hedges
+                cost *= 1 + self.hedges
             data, calls = None, parsed.tool_calls
             try:  # the schema and the tools' argument schemas: one retry, like any invalid output
                 if self.req.schema is not None:
@@ -293,8 +362,8 @@ class AttemptFlow:
                 continue
             r = Response(
                 text=parsed.text, model=parsed.model, usage=parsed.usage, data=data, cache_key=self.key,
-                cost_usd=cost, latency_s=self.clock() - self.t0, attempts=self.attempt,
-                finish_reason=parsed.finish_reason, tool_calls=calls,
+                cost_usd=cost, latency_s=self.clock() - self.t0, attempts=self.attempt + self.hedges,
+                finish_reason=parsed.finish_reason, logprobs=parsed.logprobs, tool_calls=calls,
             )  # fmt: skip
             if self.key is not None and self.write_cache:
                 yield Store(self.key, r)
@@ -305,8 +374,63 @@ class AttemptFlow:
     def _budget(self) -> float:
         return min(self.timeout_s, max(0.001, self.deadline - self.clock()))
 
+    def _send(self, stream: bool) -> Generator[Effect, Any, httpx.Response]:
+        """One attempt's HTTP exchange: plain, or with a batch's adaptive timeout and hedging."""
+        tail = self.tail
+        if tail is None or stream:
+            self.sent_timeout = self._budget()
+            resp: httpx.Response = yield Send(self.request, self.sent_timeout, stream)
+            return resp
+        max_tokens = self.req.params.get("max_tokens") if self.req is not None else None
+        timeout = self.sent_timeout = min(self._budget(), tail.timeout_s(self.timeout_s, max_tokens))
+        after = tail.hedge_after()
+        t_send = self.clock()
+        hedge_after = after if after is not None and after < timeout else None
+        outcome = yield Send(self.request, timeout, False, hedge_after)
+        while isinstance(outcome, Pending):
+            if tail.may_hedge() and not self.limiter.binding(self.tokens):
+                return (yield from self._hedge(outcome, timeout, t_send))
+            outcome = yield Await(outcome, HEDGE_RECHECK_S)
+        return outcome  # type: ignore[no-any-return]
+
+    def _hedge(
+        self, pending: Pending, timeout: float, t_send: float
+    ) -> Generator[Effect, Any, httpx.Response]:
+        """Race a second copy of the request against ``pending``; record the loser; the winner's outcome."""
+        assert self.tail is not None
+        self.tail.hedging()  # counted now, so flows deciding at once cannot pass the ceiling together
+        permit: Permit = yield Acquire(self.limiter, self.tokens)
+        t_hedge = self.clock()
+        try:
+            left = max(0.001, min(timeout, self.deadline - self.clock()))
+            raced: Raced = yield Race(pending, self.request, left)
+        finally:
+            self.limiter.release(permit)
+        if not raced.sent:
+            self.tail.hedged -= 1
+            if isinstance(raced.value, BaseException):
+                raise raced.value
+            return raced.value
+        self.hedges += 1
+        stats = self.ledger.stats
+        stats["http_calls"] += 1
+        stats["hedges"] += 1
+        started = t_hedge if not raced.hedge_won else t_send
+        loser = raced.loser
+        if loser is None:
+            self._row("cancelled", latency_s=self.clock() - started, error=LOST_RACE)
+        elif isinstance(loser, httpx.Response):
+            self._row("retry", status=loser.status_code, latency_s=self.clock() - started,
+                      error=f"hedged copy: HTTP {loser.status_code}")  # fmt: skip
+        else:
+            self._row("retry", latency_s=self.clock() - started,
+                      error=f"hedged copy: {type(loser).__name__}")  # fmt: skip
+        if isinstance(raced.value, BaseException):
+            raise raced.value
+        return raced.value
+
     def _timed_out(self, exc: BaseException) -> ProviderError:
-        msg = f"{self.label}: no answer within {self._budget():.1f} s ({type(exc).__name__})"
+        msg = f"{self.label}: no answer within {self.sent_timeout:.1f} s ({type(exc).__name__})"
         return ProviderTimeoutError(msg, provider=self.ledger.provider, attempts=self.attempt)
 
     def _unreachable(self, exc: BaseException) -> ProviderError:

@@ -19,7 +19,7 @@ The attempt flow (:mod:`aikit.client.flow`) and the cache layer report here; not
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from aikit.auth.masking import MASK, MIN_FRAGMENT, Scrubber
@@ -37,7 +37,9 @@ _log = logging.getLogger("aikit.client")
 
 #: ``observer(kind, info)``: kinds "start", "retry", "done", "error" (see ``AsyncAI.achat``).
 Observer = Callable[[str, dict[str, Any]], None]
-_COUNTERS = ("requests", "cache_hits", "http_calls", "retries", "errors", "input_tokens", "output_tokens")
+_COUNTERS = (
+    "requests", "cache_hits", "http_calls", "retries", "hedges", "errors", "input_tokens", "output_tokens",
+)  # fmt: skip
 
 
 def notify(observer: Observer | None, kind: str, info: dict[str, Any]) -> None:
@@ -119,6 +121,30 @@ class Ledger:
         s["cache_hits"] += uses
         s["saved_usd"] += (response.saved_usd or 0.0) * uses
         self.record("cache_hit", attempt=0, response=response, cache_key=response.cache_key, cache_hit=True)
+
+    def bulk_hits(self, responses: Iterable[Response], uses: Iterable[int] | None = None) -> int:
+        """Count cache hits found by one bulk lookup, with one summary ``cache_hit`` row for all of them.
+
+        ``uses`` gives how many requests each response answered (default one each); the row's
+        ``requests`` column is their total, its tokens the sums. Returns the total.
+        """
+        counts = iter(uses) if uses is not None else None
+        n = n_in = n_out = 0
+        saved = 0.0
+        for r in responses:
+            k = next(counts, 1) if counts is not None else 1
+            n += k
+            saved += (r.saved_usd or 0.0) * k
+            n_in += r.usage.input_tokens * k
+            n_out += r.usage.output_tokens * k
+        if n:
+            s = self.stats
+            s["requests"] += n
+            s["cache_hits"] += n
+            s["saved_usd"] += saved
+            self.record("cache_hit", attempt=0, cache_hit=True, requests=n, input_tokens=n_in,
+                        output_tokens=n_out, cost_usd=0.0, latency_s=0.0)  # fmt: skip
+        return n
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the counters, money rounded to 1e-10 USD."""

@@ -333,6 +333,26 @@ class RateLimiter:
             return 1
         return int(self.limit)
 
+    def binding(self, tokens: float = 0.0, now: float | None = None) -> bool:
+        """Whether a request reserved now would have to wait: others queue, a pause runs, a bucket is empty.
+
+        A hedged request is only worth sending when it is not (its start would be taken from a row).
+
+        >>> lim = RateLimiter(rpm=60)           # 1 request/s, a bucket of 1
+        >>> lim.binding(now=0.0), lim.reserve(0, now=0.0), lim.binding(now=0.5)
+        (False, 0.0, True)
+        """
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._waiters or self._blocked_until > now:
+                return True
+            for bucket, need in ((self._rpm, 1.0 / self.rate_scale), (self._tpm, tokens)):
+                if bucket is not None:
+                    bucket._refill(now)
+                    if bucket.level < need:
+                        return True
+        return False
+
     @property
     def paced(self) -> bool:
         """True once a request or token rate is known (given or learned)."""

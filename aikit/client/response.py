@@ -58,6 +58,10 @@ class Response:
         HTTP attempts made (0 on a cache hit).
     finish_reason : str or None
         Why generation stopped (``stop``, ``length``, ``tool_use`` ...), as the provider says.
+    logprobs : list of dict or None
+        When the call asked for ``logprobs=True`` (OpenAI and compatible servers): per output token
+        ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]}``. None otherwise, and
+        always None from Anthropic, which returns no token probabilities.
     tool_calls : tuple of ToolCall
         The tools the model asked to call (``tools=``), each with validated ``arguments``.
     """
@@ -73,6 +77,7 @@ class Response:
     latency_s: float = 0.0
     attempts: int = 0
     finish_reason: str | None = None
+    logprobs: list[dict[str, Any]] | None = None
     tool_calls: tuple[ToolCall, ...] = ()
 
     def to_cache(self) -> dict[str, Any]:
@@ -89,6 +94,8 @@ class Response:
             "finish_reason": self.finish_reason,
             "cost_usd": self.cost_usd,
         }
+        if self.logprobs is not None:  # only when asked for, so other entries stay as they were
+            value["logprobs"] = self.logprobs
         if self.tool_calls:  # only then, so every other cached answer stays as it was
             value["tool_calls"] = [c.to_dict() for c in self.tool_calls]
         return value
@@ -109,6 +116,7 @@ class Response:
             latency_s=latency_s,
             attempts=0,
             finish_reason=value.get("finish_reason"),
+            logprobs=value.get("logprobs"),
             tool_calls=tuple(
                 ToolCall(str(c["id"]), str(c["name"]), c["arguments"]) for c in value.get("tool_calls") or ()
             ),

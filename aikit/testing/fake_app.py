@@ -47,6 +47,7 @@ from aikit.testing.fake_batches import FakeBatches
 from aikit.testing.fake_config import FakeConfig
 from aikit.testing.fake_embed import extra_route, overflow
 from aikit.testing.fake_limits import RateLimiter, retry_after_headers
+from aikit.testing.fake_logprobs import answer_logprobs
 from aikit.testing.fake_request import answer_shape, directives, max_tokens, validate
 
 __all__ = ["FakeApp"]
@@ -385,6 +386,10 @@ class FakeApp:
         else:
             value = None
             text = wire.reply_text(pairs, digest, cfg.reply, cfg.reply_words)
+        logprobs = None
+        if not anthropic and req.get("logprobs"):  # the keyword "model" of aikit.testing.fake_logprobs
+            text, scored, logprobs = answer_logprobs(structured, pairs, digest, text)
+            value = scored if scored is not None else value
         if directive.get("invalid_json"):
             text, value = '{"not valid": ', None
         if directive.get("surrogate"):
@@ -435,7 +440,7 @@ class FakeApp:
             )
             await self._stream(send, chunks, headers)
         else:
-            body = wire.openai_completion(ident, model, created, text, usage, finish, call)
+            body = wire.openai_completion(ident, model, created, text, usage, finish, call, logprobs=logprobs)
             await self._send(send, 200, body, headers)
 
     async def _send(self, send: Send, status: int, payload: Any, headers: Headers = ()) -> None:

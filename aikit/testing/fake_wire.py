@@ -267,6 +267,8 @@ def openai_completion(
     usage: tuple[int, int],
     finish: str,
     tool: tuple[str, Any] | None = None,
+    *,
+    logprobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A ``chat.completion`` body; with ``tool`` (name, arguments) one tool call and no text."""
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
@@ -282,7 +284,7 @@ def openai_completion(
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": {"content": logprobs, "refusal": None} if logprobs is not None else None,
                 "finish_reason": finish,
             }
         ],

@@ -4,14 +4,24 @@ One request, in order:
 
 1. ``POST`` only (anything else: ``405``); ``/hooks/<source>`` only (else ``404``). Never ``410``,
    which tells Standard Webhooks and Svix senders to disable the endpoint.
-2. Per-source token bucket: ``429`` with ``Retry-After``.
-3. Body limit per source (default 1 MiB): ``413`` after draining at most :data:`DRAIN_LIMIT` bytes, so
+2. ``503`` with ``Retry-After`` while the handler dispatcher is dead (nothing is acknowledged that
+   no handler would ever see; restarting the listener clears it).
+3. The source's ``allow=`` list: ``403`` for a client outside it (the peer address, or
+   ``X-Forwarded-For`` when the peer is one of ``trusted_proxies=``).
+4. Body limit per source (default 1 MiB): ``413`` after draining at most :data:`DRAIN_LIMIT` bytes, so
    the sender reads the answer instead of a broken pipe.
-4. Signature check on the raw bytes (:mod:`aikit.webhooks.verify`): any failure is ``401`` with the
-   same generic body; handshakes (Slack, Zoom) are answered here and store nothing.
-5. The events are queued to the store's writer thread; the ``200`` goes out only after their batch
+5. Signature check on the raw bytes (:mod:`aikit.webhooks.verify`): any failure is ``401`` with the
+   same generic body, and counts against that client's failed-signature budget; handshakes (Slack,
+   Zoom) are answered here and store nothing.
+6. The source's rate limit, spent only by verified requests (so an unsigned flood cannot use up a
+   genuine sender's budget): ``429`` with ``Retry-After``.
+7. The events are queued to the store's writer thread; the ``200`` goes out only after their batch
    is committed with ``synchronous=FULL``. A duplicate is also ``200`` (``"duplicate": true``). A
    storage failure, or any unexpected error, is ``503`` with ``Retry-After`` - never ``500``.
+
+Headers and query strings are stored with every value that may carry a credential replaced: the
+names are matched by pattern, case-insensitively (``signature``, ``x-webhook-key``, ``x-auth``,
+``secret=``, ``password=``, ``sig=``, ``apikey=``, ``client_secret=``, ...), not by a list of names.
 
 The app is plain ASGI (no framework) because it sits on the hot path of the durability benchmark.
 """
@@ -31,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aikit.exceptions import SignatureError
-from aikit.webhooks.sources import Source
+from aikit.webhooks.sources import Source, client_address
 from aikit.webhooks.store import NewEvent, Store
 from aikit.webhooks.verify import Accepted, Incoming
 
@@ -47,8 +57,10 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-_REDACT_WORDS = ("signature", "hmac", "authorization", "cookie", "token", "secret", "api-key", "apikey")
-_TOKEN_QUERY = re.compile(r"(?i)((?:^|&)(?:token|access_token|api_key|key)=)[^&]*")
+#: A header or query parameter whose name matches carries (or may carry) a credential.
+SECRET_NAME = re.compile(
+    r"(?i)(sig|hmac|auth|cookie|token|secret|passw|pwd|key|credential|session|bearer|jwt|private|otp)"
+)
 _SECRET_NAMES: dict[str, bool] = {}
 _JSON = [(b"content-type", b"application/json")]
 
@@ -69,12 +81,14 @@ def redact_headers(headers: dict[str, str], extra: frozenset[str]) -> str:
 
     >>> redact_headers({"x-hub-signature-256": "sha256=ab", "x-github-event": "push"}, frozenset())
     '{"x-hub-signature-256":"[redacted]","x-github-event":"push"}'
+    >>> redact_headers({"X-Webhook-Key": "k", "x-auth": "a"}, frozenset())
+    '{"X-Webhook-Key":"[redacted]","x-auth":"[redacted]"}'
     """
     out = {}
     for name, value in headers.items():
         secret = _SECRET_NAMES.get(name)
         if secret is None:
-            secret = any(word in name for word in _REDACT_WORDS)
+            secret = SECRET_NAME.search(name) is not None
             if len(_SECRET_NAMES) < 4096:  # bounded: header names are attacker-controlled
                 _SECRET_NAMES[name] = secret
         out[name] = "[redacted]" if secret or name in extra else value
@@ -82,12 +96,19 @@ def redact_headers(headers: dict[str, str], extra: frozenset[str]) -> str:
 
 
 def redact_query(query: str) -> str:
-    """The query string with token-like parameters blanked (a Jupyter token must never be stored).
+    """The query string with credential-like parameters blanked (a Jupyter token must never be stored).
 
-    >>> redact_query("token=abc&portal=7")
-    'token=[redacted]&portal=7'
+    >>> redact_query("token=abc&portal=7&Client_Secret=x&sig=y&password=z&apikey=k")
+    'token=[redacted]&portal=7&Client_Secret=[redacted]&sig=[redacted]&password=[redacted]&apikey=[redacted]'
     """
-    return _TOKEN_QUERY.sub(r"\1[redacted]", query) if query else ""
+    if not query:
+        return ""
+    parts = query.split("&")
+    for i, part in enumerate(parts):
+        name, sep, _ = part.partition("=")
+        if SECRET_NAME.search(name.replace("%5F", "_").replace("%5f", "_")):
+            parts[i] = f"{name}=[redacted]" if sep else "[redacted]"
+    return "&".join(parts)
 
 
 class HookApp:
@@ -112,8 +133,11 @@ class HookApp:
         sources: dict[str, Source],
         wants_handling: Callable[[str, str | None], bool],
         on_pending: Callable[[], None] = lambda: None,
+        *,
+        healthy: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
+        self.healthy = healthy
         self.on_pending = on_pending
         self.sources = sources
         self.wants_handling = wants_handling
@@ -143,9 +167,10 @@ class HookApp:
             for r in list(self.rejections)[-limit:]
         ]
 
-    def _reject(self, scope: Scope, source: str, status: int, reason: str) -> None:
-        client = scope.get("client") or ("", 0)
-        self.rejections.append(Rejection(time.time(), source, status, reason, str(client[0])))
+    def _reject(self, scope: Scope, source: str, status: int, reason: str, client: str | None = None) -> None:
+        if client is None:
+            client = str((scope.get("client") or ("", 0))[0])
+        self.rejections.append(Rejection(time.time(), source, status, reason, client))
         self.counts[f"rejected_{status}"] += 1
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -160,18 +185,24 @@ class HookApp:
             self._reject(scope, name, 404, "unknown source")
             await _reply(send, 404, b'{"error":"not found"}')
             return
-        if src.limiter is not None:
-            wait = src.limiter.take()
-            if wait > 0:
-                src.counts["rate_limited"] += 1
-                self._reject(scope, name, 429, "rate limit")
-                await _reply(send, 429, b'{"error":"rate limited"}', retry_after=str(math.ceil(wait)))
-                return
+        if not self.healthy():
+            src.counts["unavailable"] += 1
+            self._reject(scope, name, 503, "dispatcher dead")
+            await _reply(send, 503, b'{"error":"unavailable"}', retry_after=RETRY_AFTER_503)
+            return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             key = raw_name.decode("latin-1").lower()
             if key not in headers:
                 headers[key] = raw_value.decode("latin-1")
+        client = str((scope.get("client") or ("", 0))[0])
+        if src.proxies:
+            client = client_address(client, headers.get("x-forwarded-for"), src.proxies)
+        if src.allow and not src.allowed(client):
+            src.counts["forbidden"] += 1
+            self._reject(scope, name, 403, "not in allow list", client)
+            await _reply(send, 403, b'{"error":"forbidden"}')
+            return
         body = await self._read(receive, headers, src.max_body)
         if body is None:
             src.counts["too_large"] += 1
@@ -188,9 +219,22 @@ class HookApp:
             reason = getattr(exc, "reason", "invalid")
             src.counts["rejected"] += 1
             src.counts[f"rejected_{reason}"] += 1
-            self._reject(scope, name, 401, f"signature {reason}")
+            wait = src.failures.take(client) if src.failures is not None else 0.0
+            if wait > 0:  # this address keeps failing: tell it to back off, keep the log bounded
+                src.counts["signature_limited"] += 1
+                self.counts["rejected_429"] += 1
+                await _reply(send, 429, b'{"error":"rate limited"}', retry_after=str(math.ceil(wait)))
+                return
+            self._reject(scope, name, 401, f"signature {reason}", client)
             await _reply(send, 401, b'{"error":"unauthorized"}')
             return
+        if src.limiter is not None:
+            wait = src.limiter.take()
+            if wait > 0:
+                src.counts["rate_limited"] += 1
+                self._reject(scope, name, 429, "rate limit", client)
+                await _reply(send, 429, b'{"error":"rate limited"}', retry_after=str(math.ceil(wait)))
+                return
         if accepted.handshake:
             src.counts["handshakes"] += 1
             assert accepted.reply is not None

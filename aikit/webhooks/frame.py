@@ -24,7 +24,7 @@ from aikit.webhooks.store import Store
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "as_epoch", "events_frame", "query_events"]
+__all__ = ["COLUMNS", "DEAD_COLUMNS", "as_epoch", "dead_frame", "events_frame", "query_events"]
 
 COLUMNS = [
     "id",
@@ -40,6 +40,21 @@ COLUMNS = [
     "payload",
     "result",
     "headers",
+]
+
+#: The dead-letter view: one row per (event, handler) that gave up.
+DEAD_COLUMNS = [
+    "id",
+    "source",
+    "event_type",
+    "event_id",
+    "received_at",
+    "handler",
+    "attempts",
+    "error",
+    "dead_at",
+    "payload",
+    "last_error",
 ]
 
 
@@ -109,5 +124,29 @@ def events_frame(rows: Sequence[sqlite3.Row], results: dict[int, dict[str, Any]]
     ]
     df = pd.DataFrame.from_records(records, columns=COLUMNS)
     for col in ("received_at", "provider_ts", "processed_at"):
+        df[col] = pd.to_datetime(df[col], unit="s", utc=True)
+    return df
+
+
+def dead_frame(rows: Sequence[sqlite3.Row]) -> pd.DataFrame:
+    """The dead-letter DataFrame from :meth:`Store.dead_runs` rows: ``handler`` is the function name,
+    ``error`` the last line of ``last_error`` (the full traceback, scrubbed of secrets).
+
+    >>> dead_frame([]).columns.tolist()[:6]
+    ['id', 'source', 'event_type', 'event_id', 'received_at', 'handler']
+    """
+    import pandas as pd
+
+    records = [
+        {
+            **{k: r[k] for k in DEAD_COLUMNS if k not in ("payload", "handler", "error")},
+            "handler": r["handler"].rsplit(":", 1)[-1],
+            "error": (str(r["last_error"] or "").strip().splitlines() or [""])[-1],
+            "payload": parse_body(bytes(r["body"]), r["content_type"]),
+        }
+        for r in rows
+    ]
+    df = pd.DataFrame.from_records(records, columns=DEAD_COLUMNS)
+    for col in ("received_at", "dead_at"):
         df[col] = pd.to_datetime(df[col], unit="s", utc=True)
     return df

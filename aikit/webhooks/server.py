@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aikit._http_limits import HttpLimits, limited_protocol
 from aikit.exceptions import WebhookError
 
 __all__ = ["ServerThread"]
@@ -49,11 +50,20 @@ class ServerThread:
         Bind address (the listener keeps 127.0.0.1).
     name : str
         The thread's name.
+    limits : HttpLimits
+        Per-connection limits (:mod:`aikit._http_limits`); the body limit is left to the app, which
+        answers 413 per source after a bounded drain.
     """
 
     def __init__(
-        self, app: Callable[..., Any], host: str = "127.0.0.1", *, name: str = "aikit-webhooks"
+        self,
+        app: Callable[..., Any],
+        host: str = "127.0.0.1",
+        *,
+        name: str = "aikit-webhooks",
+        limits: HttpLimits | None = None,
     ) -> None:
+        self.limits = limits or HttpLimits(max_body=None)
         self.app = app
         self.host = host
         self.name = name
@@ -115,10 +125,9 @@ class ServerThread:
                 import uvloop
 
                 loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-                http = "httptools"
             except ImportError:  # pragma: no cover - uvloop is in the serve extra
                 loop = asyncio.new_event_loop()
-                http = "auto"
+            http: Any = limited_protocol(self.limits)
             asyncio.set_event_loop(loop)
             config = uvicorn.Config(
                 self.app,
@@ -130,6 +139,7 @@ class ServerThread:
                 timeout_keep_alive=30,
                 timeout_graceful_shutdown=3,
                 server_header=False,
+                proxy_headers=False,  # X-Forwarded-For is believed per source (trusted_proxies=), never here
             )
             self._server = uvicorn.Server(config)
             loop.run_until_complete(self._server.serve(sockets=[sock]))

@@ -27,13 +27,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from aikit.settings import ensure_dir
+from aikit.settings import touch_private
 from aikit.webhooks.writer import Writer
 
-__all__ = ["SCHEMA", "STATUSES", "NewEvent", "Store"]
+__all__ = ["RUN_STATUSES", "SCHEMA", "STATUSES", "NewEvent", "Run", "Store"]
 
-#: Lifecycle of a stored event. ``received`` means no handler matched when it arrived.
-STATUSES = ("received", "pending", "processing", "done", "failed", "dead")
+#: Lifecycle of a stored event. ``received`` means no handler matched when it arrived; ``filtered``
+#: that the source's ``filter=`` turned it away before its handlers; ``failed`` that some handler
+#: waits for a retry; ``dead`` that some handler used up its attempts (the others are done).
+STATUSES = ("received", "pending", "processing", "done", "failed", "dead", "filtered")
+#: Lifecycle of one handler on one event (the ``handler_runs`` table).
+RUN_STATUSES = ("pending", "running", "done", "failed", "dead")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -65,6 +69,17 @@ CREATE TABLE IF NOT EXISTS handler_results (
     at REAL NOT NULL,
     PRIMARY KEY (event, handler)
 );
+CREATE TABLE IF NOT EXISTS handler_runs (
+    event INTEGER NOT NULL,
+    handler TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL DEFAULT 0,
+    last_error TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (event, handler)
+);
+CREATE INDEX IF NOT EXISTS handler_runs_status ON handler_runs (status);
 CREATE TABLE IF NOT EXISTS memo (
     event INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -101,6 +116,16 @@ class NewEvent(NamedTuple):
     content_type: str | None
     verified: str
     status: str
+
+
+class Run(NamedTuple):
+    """One handler's state on one event, as kept in ``handler_runs``."""
+
+    handler: str
+    status: str
+    attempts: int
+    next_at: float
+    last_error: str | None
 
 
 class Store:
@@ -179,10 +204,17 @@ class Store:
         return self.writer.call(_inserter(events))
 
     def recover(self) -> int:
-        """Put rows left in ``processing`` by a crash back to ``pending``; return how many."""
+        """Put rows left in ``processing`` by a crash back to ``pending``, and handler runs left
+        ``running`` back to ``pending`` (the attempt counts: it may have half-happened); return how
+        many events."""
         now = time.time()
         sql = "UPDATE events SET status='pending', next_attempt_at=? WHERE status='processing'"
-        return int(self.writer.call(lambda conn: conn.execute(sql, (now,)).rowcount))
+
+        def op(conn: sqlite3.Connection) -> int:
+            conn.execute("UPDATE handler_runs SET status='pending', next_at=? WHERE status='running'", (now,))
+            return int(conn.execute(sql, (now,)).rowcount)
+
+        return int(self.writer.call(op))
 
     def claim(
         self,
@@ -219,31 +251,48 @@ class Store:
 
         return self.writer.call(op)
 
-    def handlers_done(self, event: int) -> set[str]:
-        """Names of the handlers whose result is recorded for ``event``."""
-        rows = self._read("SELECT handler FROM handler_results WHERE event=?", (event,))
-        return {r[0] for r in rows}
+    def runs(self, event: int) -> dict[str, Run]:
+        """The recorded state of every handler that has run (or is running) on ``event``."""
+        sql = "SELECT handler, status, attempts, next_at, last_error FROM handler_runs WHERE event=?"
+        return {r[0]: Run(r[0], r[1], int(r[2]), float(r[3]), r[4]) for r in self._read(sql, (event,))}
 
-    def record_result(self, event: int, handler: str, value: str) -> None:
-        """Record a handler's return value (JSON text) so a retry skips that handler."""
-        sql = "INSERT OR REPLACE INTO handler_results (event, handler, value, at) VALUES (?,?,?,?)"
+    def start_run(self, event: int, handler: str, attempt: int) -> None:
+        """Mark a handler ``running`` on ``event`` (committed before the handler's code starts, so a
+        crash in the middle is seen at the next start and the attempt is counted)."""
+        sql = (
+            "INSERT INTO handler_runs (event, handler, status, attempts, next_at, updated_at)"
+            " VALUES (?,?,'running',?,0,?) ON CONFLICT (event, handler) DO UPDATE SET"
+            " status='running', attempts=excluded.attempts, updated_at=excluded.updated_at"
+        )
         now = time.time()
-        self.writer.call(lambda conn: conn.execute(sql, (event, handler, value, now)))
+        self.writer.call(lambda conn: conn.execute(sql, (event, handler, attempt, now)))
 
-    def mark_done(self, event: int, at: float) -> None:
-        """Every handler succeeded."""
-        sql = "UPDATE events SET status='done', processed_at=?, last_error=NULL WHERE id=?"
-        self.writer.call(lambda conn: conn.execute(sql, (at, event)))
+    def settle(
+        self,
+        event: int,
+        runs: Sequence[Run],
+        results: Sequence[tuple[str, str]],
+        status: str,
+        next_at: float,
+        error: str | None,
+    ) -> None:
+        """In one transaction: the handlers' new states, their results (name, JSON text) and the
+        event's summary status (``done``, ``failed`` with its next retry time, ``dead``, ``filtered``)."""
+        now = time.time()
+        run_sql = (
+            "INSERT OR REPLACE INTO handler_runs"
+            " (event, handler, status, attempts, next_at, last_error, updated_at) VALUES (?,?,?,?,?,?,?)"
+        )
+        result_sql = "INSERT OR REPLACE INTO handler_results (event, handler, value, at) VALUES (?,?,?,?)"
+        event_sql = "UPDATE events SET status=?, next_attempt_at=?, last_error=?, processed_at=? WHERE id=?"
+        processed = None if status == "failed" else now
 
-    def mark_failed(self, event: int, error: str, retry_at: float) -> None:
-        """A handler raised; claim the event again at ``retry_at``."""
-        sql = "UPDATE events SET status='failed', next_attempt_at=?, last_error=? WHERE id=?"
-        self.writer.call(lambda conn: conn.execute(sql, (retry_at, error, event)))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(run_sql, [(event, *run, now) for run in runs])
+            conn.executemany(result_sql, [(event, name, value, now) for name, value in results])
+            conn.execute(event_sql, (status, next_at, error, processed, event))
 
-    def mark_dead(self, event: int, error: str, at: float) -> None:
-        """A handler raised on the last allowed attempt: keep the error, stop retrying."""
-        sql = "UPDATE events SET status='dead', processed_at=?, last_error=? WHERE id=?"
-        self.writer.call(lambda conn: conn.execute(sql, (at, error, event)))
+        self.writer.call(op)
 
     def memo(self, event: int, key: str) -> str | None:
         """The JSON text stored by :meth:`set_memo` for ``(event, key)``, or None."""
@@ -266,16 +315,77 @@ class Store:
             rows = self._read(sql + "event_id = ? ORDER BY id DESC", (event,))
         return (int(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
 
-    def requeue(self, event: int) -> None:
-        """Forget the handlers' results of ``event`` and make it ``pending`` again (a replay);
-        its memo values stay."""
+    def requeue(self, event: int | Sequence[int], handler: str | None = None) -> None:
+        """Forget the handlers' results and states of ``event`` (one row id or several) and make it
+        ``pending`` again (a replay); with ``handler``, only that handler's. Memo values stay."""
+        ids = [event] if isinstance(event, int) else list(event)
+        extra, params = ("", ()) if handler is None else (" AND handler = ?", (handler,))
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM handler_results WHERE event = ?", (event,))
-            sql = "UPDATE events SET status='pending', attempts=0, next_attempt_at=0, last_error=NULL"
-            conn.execute(sql + " WHERE id=?", (event,))
+            for rid in ids:
+                conn.execute("DELETE FROM handler_results WHERE event = ?" + extra, (rid, *params))
+                conn.execute("DELETE FROM handler_runs WHERE event = ?" + extra, (rid, *params))
+                sql = "UPDATE events SET status='pending', attempts=0, next_attempt_at=0, last_error=NULL"
+                conn.execute(sql + " WHERE id=?", (rid,))
 
         self.writer.call(op)
+
+    def select(
+        self,
+        *,
+        ids: Sequence[int] | None = None,
+        source: str | None = None,
+        since: float | None = None,
+        status: str | None = None,
+    ) -> list[tuple[int, str, str | None]]:
+        """``(row id, source, event_type)`` of the events matching every filter given, oldest first."""
+        where: list[str] = []
+        params: list[Any] = []
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
+            params.extend(int(i) for i in ids)
+        for column, value in (("source", source), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("received_at >= ?")
+            params.append(float(since))
+        sql = "SELECT id, source, event_type FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [(int(r[0]), r[1], r[2]) for r in self._read(sql + " ORDER BY id", params)]
+
+    def dead_runs(self, source: str | None = None) -> list[sqlite3.Row]:
+        """Every dead handler run with its event: ``id, source, event_type, event_id, received_at,
+        handler, attempts, last_error, dead_at, body, content_type``, oldest first."""
+        sql = (
+            "SELECT e.id, e.source, e.event_type, e.event_id, e.received_at, r.handler, r.attempts,"
+            " r.last_error, r.updated_at AS dead_at, e.body, e.content_type"
+            " FROM handler_runs r JOIN events e ON e.id = r.event WHERE r.status = 'dead'"
+        )
+        params: tuple[Any, ...] = ()
+        if source is not None:
+            sql += " AND e.source = ?"
+            params = (source,)
+        return self._read(sql + " ORDER BY e.id, r.handler", params)
+
+    def prune(self, before: float) -> int:
+        """Delete ``done``, ``received`` and ``filtered`` events received before ``before`` (unix
+        time) with their bodies, results, runs and memo values; return how many events went."""
+        doomed = "SELECT id FROM events WHERE status IN ('done','received','filtered') AND received_at < ?"
+
+        def op(conn: sqlite3.Connection) -> int:
+            for table in ("handler_results", "handler_runs", "memo"):
+                conn.execute(f"DELETE FROM {table} WHERE event IN ({doomed})", (before,))
+            return int(
+                conn.execute(
+                    "DELETE FROM events WHERE status IN ('done','received','filtered') AND received_at < ?",
+                    (before,),
+                ).rowcount
+            )
+
+        return int(self.writer.call(op))
 
     def unsettled(self) -> int:
         """Events pending, being handled or waiting for a retry."""
@@ -340,7 +450,8 @@ class Store:
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only query on a fresh connection in the calling thread."""
-        ensure_dir(self.path.parent)
+        if not self.path.exists():
+            touch_private(self.path)  # 0600 from creation, like the writer's file
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         try:
             conn.row_factory = sqlite3.Row

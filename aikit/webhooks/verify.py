@@ -13,8 +13,10 @@ Rules shared by every scheme (see ``webhooks.md`` in the research notes):
 - comparison is constant time (:func:`hmac.compare_digest`), and any of the source's secrets may
   match, so a rotation keeps old and new secrets active together;
 - signed timestamps are checked in both directions (default 300 s; Linear 60 s);
-- the dedupe key is the provider's event id when the signature covers it, the id plus a body hash
-  when the id header is unsigned (GitHub, Shopify, Linear, Twilio), and the body hash otherwise.
+- the dedupe key uses only signed or content-derived fields: the provider's event id when the
+  signature covers it, otherwise the hash of the (signed) body. An unsigned id header (GitHub's
+  ``X-GitHub-Delivery``, Shopify's ``X-Shopify-Webhook-Id``, Linear, Twilio) is kept as the
+  ``event_id`` but never keyed on, so a redelivery with a changed id header is still a duplicate.
 
 >>> v = Verifier(SourceConfig("gh", "github", ("It's a Secret to Everybody",)))
 >>> sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
@@ -126,8 +128,6 @@ def _b(value: str) -> bytes:
 def _key(dedupe_id: str | None, body: bytes, signed: bool) -> str:
     if dedupe_id and signed:
         return f"id:{dedupe_id}"
-    if dedupe_id:
-        return f"id:{dedupe_id}:{body_hash(body)[:32]}"
     return f"sha256:{body_hash(body)}"
 
 

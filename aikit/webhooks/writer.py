@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aikit.exceptions import WebhookError
-from aikit.settings import ensure_dir
+from aikit.settings import ensure_dir, touch_private
 
 __all__ = ["Op", "Writer", "connect"]
 
@@ -48,7 +48,11 @@ Op = Callable[[sqlite3.Connection], Any]
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A new connection with the durable pragmas: WAL, ``synchronous=FULL`` (callers close it)."""
+    """A new connection with the durable pragmas: WAL, ``synchronous=FULL`` (callers close it).
+
+    A new file is created 0600 first, so the ``-wal`` and ``-shm`` SQLite adds copy that mode."""
+    if not path.exists():
+        touch_private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

@@ -136,7 +136,7 @@ def test_on_error_raise(ai: AI, tickets: pd.DataFrame) -> None:
 def test_classify_gives_a_categorical_label_column(ai: AI, fake: FakeProvider, tickets: pd.DataFrame) -> None:
     labels = ["billing", "bug", "feature request", "other"]
     out = tickets.ai.classify("{subject}: {content}", labels=labels, ai=ai, into="category")
-    assert list(out.columns) == ["subject", "content", "category", "ai_error"]
+    assert list(out.columns) == ["subject", "content", "category", "category_confidence", "ai_error"]
     assert isinstance(out["category"].dtype, pd.CategoricalDtype)
     assert list(out["category"].cat.categories) == labels
     assert out["category"].drop(index="T105").isin(labels).all()

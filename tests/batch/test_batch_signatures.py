@@ -23,7 +23,12 @@ PAIRS: list[tuple[Callable[..., Any], Callable[..., Any], tuple[str, ...], tuple
     (aikit.batch, aikit.abatch, ("prompts", "ai", "schema", "client"), (*REQUEST_OPTIONS, *RUN_OPTIONS)),
     (api.estimate, api.aestimate, ("prompts", "ai", "schema"), (*REQUEST_OPTIONS, "cache", "mode")),
     (DF.ai.map, DF.ai.amap, ("template", "ai", "schema", "into"), ALL),
-    (DF.ai.classify, DF.ai.aclassify, ("template", "labels", "ai", "into", "examples", "task"), ALL),
+    (
+        DF.ai.classify,
+        DF.ai.aclassify,
+        ("template", "labels", "ai", "into", "examples", "example_label", "example_group", "k", "task"),
+        ALL,
+    ),
     (DF.ai.extract, DF.ai.aextract, ("template", "schema", "ai"), ALL),
     (DF.ai.estimate, DF.ai.aestimate, ("template", "ai", "schema"), (*REQUEST_OPTIONS, "cache", "mode")),
 ]

@@ -1,15 +1,14 @@
 """Near duplicates among the demo CRM's tickets with the embedded e5 model.
 
-The seed exposes no provenance, so the test recovers it from the seed module's own templates: each
-ticket body contains exactly one ``_TOPICS`` body template with its slots filled, and two tickets are
-true duplicates when they share the template and every slot value in it (the opener, closer, tone and
-signature around it differ). The measured figures are printed; precision is the target (>= 0.9).
+The seed records how each ticket was written (:func:`aikit.local.crm.seed.seed_provenance`): two
+tickets are true duplicates when :func:`aikit.local.crm.seed_tickets.same_text_key` of their records
+is equal (same topic, phrasing, slot values and mixed-in part; the opener, closer, tone, signature,
+subject and any typo differ). The measured figures are printed; precision is the target (>= 0.9).
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 
 import numpy as np
 import pandas as pd
@@ -17,38 +16,18 @@ import pytest
 
 import aikit
 from aikit.local.crm import seed
+from aikit.local.crm.seed_tickets import same_text_key
 from aikit.local.crm.store import Store
 
 pytestmark = pytest.mark.slow
-
-
-def _patterns() -> list[tuple[int, re.Pattern[str]]]:
-    out = []
-    for index, (_, _, body) in enumerate(seed._TOPICS):
-        parts, names, rx = re.split(r"\{(\w+)\}", body), [], ""
-        for i, part in enumerate(parts):
-            if i % 2 == 0:
-                rx += re.escape(part)
-            elif part in names:
-                rx += f"(?P={part})"
-            else:
-                rx += f"(?P<{part}>.+?)"
-                names.append(part)
-        out.append((index, re.compile(rx)))
-    return out
 
 
 def _tickets() -> pd.DataFrame:
     store = Store()
     seed.load(store)
     frame = pd.DataFrame([{"id": r.id, **r.props} for r in store.scan("tickets")]).set_index("id")
-    patterns = _patterns()
-    groups = []
-    for content in frame["content"]:
-        found = [(i, tuple(sorted(m.groupdict().items()))) for i, rx in patterns if (m := rx.search(content))]
-        assert len(found) == 1, content  # every ticket comes from exactly one template
-        groups.append(repr(found[0]))
-    frame["truth"] = groups
+    keys = {str(made["id"]): repr(same_text_key(made)) for made in seed.seed_provenance(store)}
+    frame["truth"] = [keys[str(i)] for i in frame.index]
     return frame
 
 
@@ -67,5 +46,7 @@ def test_dedupe_groups_same_template_and_slots_with_the_embedded_model() -> None
     precision, recall = correct / max(placed, 1), correct / true_pairs
     print(f"\ndedupe on {len(tickets)} tickets: {placed} pairs placed, precision {precision:.3f}, "
           f"recall {recall:.3f} ({true_pairs} true pairs)")  # fmt: skip
-    assert placed > 100 and precision >= 0.9
+    # issue 13's varied seed (paraphrases, typos, mixed tickets) leaves fewer word-for-word copies: 71 pairs
+    # placed at 0.9 when measured (precision 0.958), against more than 100 on the old templated seed
+    assert placed > 50 and precision >= 0.9
     assert np.all(out["ai_cluster_size"] >= 1)

@@ -384,3 +384,26 @@ def test_a_busy_write_lock_never_stalls_the_event_loop(tmp_path: Path) -> None:
     assert worst_gap < 0.15, f"the event loop stalled for {worst_gap:.3f} s"
     assert cache.get_many(["k"]) == {"k": {"text": "queued"}}
     cache.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    prompts=st.lists(st.text(max_size=40) | st.just("half \ud800 a pair"), min_size=1, max_size=4),
+    system=st.none() | st.text(max_size=20),
+    temperature=st.none() | st.sampled_from([0, 0.0, 0.7, 1e-7]),
+)
+def test_batch_keys_equal_the_key_of_each_request(
+    prompts: list[str], system: str | None, temperature: float | None
+) -> None:
+    """The spliced batch keys are the one-by-one keys, whatever the text (quotes, non-ASCII, surrogates)."""
+    from aikit.client.request import RequestBuilder
+    from aikit.client.schema import OutputSchema
+
+    rb = RequestBuilder(provider="compat", model="m", base_url="http://127.0.0.1:8000/v1")
+    schema = OutputSchema.of({"type": "object", "properties": {"tone": {"enum": ["a", "b"]}}})
+    mixed: list[Any] = [*prompts, [{"role": "user", "content": prompts[0]}]]
+    for sch, extra in ((None, None), (schema, {"top_k": 3, "messages_like": '"messages":"x"'})):
+        got = rb.keys(mixed, system, sch, temperature, 20, {"seed": 1}, extra)
+        builds = [rb.build(p, system, sch, temperature, 20, {"seed": 1}, extra_body=extra) for p in mixed]
+        want = [rb.key(req) for req in builds]
+        assert got == want

@@ -39,7 +39,7 @@ CANARY = "whsec_Q2FuYXJ5LXNlY3JldC1kby1ub3QtbGVhaw=="
 @pytest.fixture
 def hook(aikit_home: Path) -> Iterator[WebhookListener]:
     """A started listener with no sources; tests add what they need (sources are served live)."""
-    listener = WebhookListener(port=0, store=aikit_home / "hooks.sqlite", retry_base=0.02, retry_cap=0.05)
+    listener = WebhookListener(port=0, store=aikit_home / "hooks.sqlite", retry=(0.02, 0.05, 0.05, 0.05))
     listener.start()
     try:
         yield listener

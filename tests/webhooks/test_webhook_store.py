@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from aikit.exceptions import WebhookError
-from aikit.webhooks.store import NewEvent, Store
+from aikit.webhooks.store import NewEvent, Run, Store
 
 
 def _event(key: str, status: str = "received", source: str = "s", event_type: str = "t") -> NewEvent:
@@ -83,33 +83,47 @@ def test_failed_events_come_back_when_their_retry_is_due(store: Store, select: C
     store.insert([_event("f", "pending")])
     row = store.claim(["s"], lambda s, t: True)
     assert row is not None
-    store.mark_failed(row["id"], "boom", retry_at=time.time() + 60)
+    store.start_run(row["id"], "s:*:h", 1)
+    assert store.runs(row["id"])["s:*:h"].status == "running"
+    retry_at = time.time() + 60
+    store.settle(row["id"], [Run("s:*:h", "failed", 1, retry_at, "boom")], [], "failed", retry_at, "boom")
     assert store.claim(["s"], lambda s, t: True) is None  # not due yet
     again = store.claim(["s"], lambda s, t: True, now=time.time() + 61)
     assert again is not None and again["attempts"] == 2 and again["last_error"] == "boom"
-    store.mark_dead(row["id"], "still boom", at=123.0)
-    dead = select(store, "SELECT status, last_error, processed_at FROM events")[0]
-    assert tuple(dead) == ("dead", "still boom", 123.0)
+    store.settle(row["id"], [Run("s:*:h", "dead", 2, 0.0, "still boom")], [], "dead", 0.0, "still boom")
+    status, error = select(store, "SELECT status, last_error FROM events")[0]
+    assert (status, error) == ("dead", "still boom")
+    assert [(r["id"], r["handler"], r["attempts"]) for r in store.dead_runs()] == [(row["id"], "s:*:h", 2)]
     assert store.unsettled() == 0
 
 
-def test_results_done_handlers_and_requeue(store: Store, select: Callable[..., Any]) -> None:
+def test_results_runs_and_requeue(store: Store, select: Callable[..., Any]) -> None:
     store.insert([_event("r", "pending")])
     row = store.claim(["s"], lambda s, t: True)
     assert row is not None
     rid = row["id"]
     assert store.unsettled() == 1
-    store.record_result(rid, "s:*:first", '{"n": 1}')
-    store.record_result(rid, "s:*:second", "null")
-    store.mark_done(rid, at=5.0)
-    assert store.handlers_done(rid) == {"s:*:first", "s:*:second"}
+    runs = [Run("s:*:first", "done", 1, 0.0, None), Run("s:*:second", "done", 1, 0.0, None)]
+    store.settle(rid, runs, [("s:*:first", '{"n": 1}'), ("s:*:second", "null")], "done", 0.0, None)
+    assert set(store.runs(rid)) == {"s:*:first", "s:*:second"}
     assert sorted(store.results_from(rid)) == [(rid, "s:*:first", '{"n": 1}'), (rid, "s:*:second", "null")]
     assert store.status_counts() == {"done": 1} and store.unsettled() == 0
     store.set_memo(rid, "summary", '"kept"')
+    store.requeue(rid, "s:*:second")  # one handler only
+    assert set(store.runs(rid)) == {"s:*:first"}
     store.requeue(rid)
-    assert store.handlers_done(rid) == set() and store.memo(rid, "summary") == '"kept"'
+    assert store.runs(rid) == {} and store.memo(rid, "summary") == '"kept"'
     status, attempts, error = select(store, "SELECT status, attempts, last_error FROM events")[0]
     assert (status, attempts, error) == ("pending", 0, None)
+
+
+def test_prune_deletes_old_handled_events_only(store: Store, select: Callable[..., Any]) -> None:
+    store.insert([_event("old", "received"), _event("keep", "pending")])
+    store.set_memo(1, "k", '"v"')
+    assert store.prune(before=time.time() - 3600) == 0  # nothing is that old
+    assert store.prune(before=time.time() + 1) == 1  # the received one goes, the pending one stays
+    assert [r[0] for r in select(store, "SELECT dedupe_key FROM events")] == ["keep"]
+    assert select(store, "SELECT count(*) FROM memo")[0][0] == 0
 
 
 def test_memo_values_are_per_event_and_key(store: Store) -> None:

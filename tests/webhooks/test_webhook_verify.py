@@ -195,14 +195,21 @@ def test_hubspot_batch_gives_one_event_per_item_with_signed_ids() -> None:
     assert events[0].provider_ts == 1564113600.0
 
 
-def test_unsigned_id_headers_are_combined_with_the_body_hash() -> None:
-    """GitHub's delivery id is not signed: reusing it with another (signed) body is a new event."""
-    cfg = SourceConfig("s", "github", ("gh",))
-    a = sign(cfg, b'{"a":1}', url="", event_id="same")
-    b = sign(cfg, b'{"a":2}', url="", event_id="same")
-    ka = Verifier(cfg).verify(_req(a.headers, b'{"a":1}')).events[0].dedupe_key
-    kb = Verifier(cfg).verify(_req(b.headers, b'{"a":2}')).events[0].dedupe_key
-    assert ka != kb and ka.startswith("id:same:")
+@pytest.mark.parametrize("scheme", ["github", "shopify", "linear"])
+def test_unsigned_id_headers_never_enter_the_dedupe_key(scheme: str) -> None:
+    """GitHub's delivery id (Shopify's webhook id, Linear's delivery) is not signed: a redelivery with
+    a new id is the same event, and reusing an id with another (signed) body is a new one."""
+    cfg = SourceConfig("s", scheme, ("gh",))
+    body = b'{"a":1,"type":"push","webhookTimestamp":%d}' % int(time.time() * 1000)
+    first = sign(cfg, body, url="", event_id="delivery-1")
+    again = sign(cfg, body, url="", event_id="delivery-2")
+    other = sign(cfg, body.replace(b'"a":1', b'"a":2'), url="", event_id="delivery-1")
+    k1 = Verifier(cfg).verify(_req(first.headers, body)).events[0]
+    k2 = Verifier(cfg).verify(_req(again.headers, body)).events[0]
+    k3 = Verifier(cfg).verify(_req(other.headers, body.replace(b'"a":1', b'"a":2'))).events[0]
+    assert k1.dedupe_key == k2.dedupe_key and k1.dedupe_key.startswith("sha256:")
+    assert k1.event_id == "delivery-1" and k2.event_id == "delivery-2"  # kept, just not keyed on
+    assert k3.dedupe_key != k1.dedupe_key
 
 
 def test_twilio_shared_key_hmac_sha256_variant() -> None:

@@ -75,6 +75,9 @@ class Parsed:
     usage: Usage
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    #: Per output token ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}``, when the
+    #: request asked for ``logprobs`` and the provider returned them (OpenAI wire only).
+    logprobs: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

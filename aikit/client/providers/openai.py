@@ -191,8 +191,39 @@ def _parsed(data: Any, default_model: str) -> Parsed:
         model=str(data.get("model") or default_model),
         usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
         finish_reason=finish,
+        logprobs=_logprobs(choice.get("logprobs")),
         tool_calls=calls,
     )
+
+
+def _entry(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+        return None
+    try:
+        return {"token": item["token"], "logprob": float(item["logprob"])}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _logprobs(block: Any) -> list[dict[str, Any]] | None:
+    """``choices[0].logprobs.content`` reduced to tokens and log-probabilities (no bytes, no ids).
+
+    >>> _logprobs({"content": [{"token": "B", "logprob": -0.1, "bytes": [66],
+    ...                         "top_logprobs": [{"token": "B", "logprob": -0.1, "id": 33}]}]})
+    [{'token': 'B', 'logprob': -0.1, 'top_logprobs': [{'token': 'B', 'logprob': -0.1}]}]
+    """
+    content = block.get("content") if isinstance(block, dict) else None
+    if not isinstance(content, list):
+        return None
+    out = []
+    for item in content:
+        entry = _entry(item)
+        if entry is None:
+            continue
+        tops = item.get("top_logprobs") if isinstance(item.get("top_logprobs"), list) else []
+        entry["top_logprobs"] = [e for e in map(_entry, tops) if e is not None]
+        out.append(entry)
+    return out
 
 
 class _OpenAIStream:

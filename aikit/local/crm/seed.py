@@ -3,7 +3,9 @@
 Everything is fictional (``.example`` domains, invented names). Tickets span billing, bugs, feature
 requests, account issues and general questions, written by angry, neutral and happy customers, with
 churn signals here and there ("evaluating alternatives", "do not auto-renew"), so that AI steps in
-the notebooks have something real to find. The same ``seed`` always gives the same data.
+the notebooks have something real to find. Their words are varied the way real tickets are
+(paraphrases, typos, mixed and vague tickets: :mod:`aikit.local.crm.seed_tickets`), and
+:func:`seed_provenance` says how each one was written. The same ``seed`` always gives the same data.
 
 >>> from aikit.local.crm.store import Store
 >>> store = Store(":memory:")
@@ -14,13 +16,16 @@ True
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aikit.local.crm import seed_sales
+from aikit.local.crm.seed_tickets import ticket_text
 from aikit.local.crm.store import Store
 
-__all__ = ["N_COMPANIES", "N_CONTACTS", "N_TICKETS", "load"]
+__all__ = ["N_COMPANIES", "N_CONTACTS", "N_TICKETS", "load", "seed_provenance"]
 
 N_COMPANIES, N_CONTACTS, N_TICKETS, N_NOTES = 50, 220, 640, 300
 _EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
@@ -333,10 +338,6 @@ _NOTES = [
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October"]
 
 
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
@@ -344,6 +345,8 @@ def _iso(dt: datetime) -> str:
 def load(store: Store, seed: int = 0) -> dict[str, int]:
     """Fill an empty ``store`` with the demo dataset for ``seed``; return the counts per type."""
     rng = random.Random(seed)
+    text_rng = random.Random(f"ticket-text/{seed}")  # the words only: rng's draws stay as they were
+    provenance: list[dict[str, Any]] = []
     counts = {"companies": 0, "contacts": 0, "tickets": 0, "notes": 0}
     with store.transaction():
         names = rng.sample([f"{p} {s}" for p in _PREFIX for s in _SUFFIX], N_COMPANIES)
@@ -403,7 +406,8 @@ def load(store: Store, seed: int = 0) -> dict[str, int]:
             counts["contacts"] += 1
         for i in range(N_TICKETS):
             contact_id, first, company_id = rng.choice(contacts)
-            category, subject_t, body_t = rng.choice(_TOPICS)
+            topic_entry = rng.choice(_TOPICS)
+            category, topic = topic_entry[0], _TOPICS.index(topic_entry)
             tone = rng.choices(["angry", "neutral", "happy"], weights=[3, 5, 2])[0]
             slots = {
                 "feature": rng.choice(_FEATURES),
@@ -416,7 +420,9 @@ def load(store: Store, seed: int = 0) -> dict[str, int]:
             opener, closer = rng.choice(_OPEN[tone]), rng.choice(_CLOSE[tone])
             gap = "\n\n" if opener.endswith(",") else " "
             sign = "\n" if closer.endswith(",") else "\n\n"
-            body = f"{opener}{gap}{body_t.format(**slots)} {closer}{sign}{first}"
+            others = [j for j, t in enumerate(_TOPICS) if t[0] != category]
+            subject, core, made = ticket_text(text_rng, topic, slots, others=others)
+            body = f"{opener}{gap}{core} {closer}{sign}{first}"
             priority = {
                 "angry": rng.choice(["HIGH", "URGENT", "HIGH", "MEDIUM"]),
                 "neutral": rng.choice(["LOW", "MEDIUM", "MEDIUM", "HIGH"]),
@@ -429,7 +435,7 @@ def load(store: Store, seed: int = 0) -> dict[str, int]:
                 else rng.choice(["1", "2", "3"])
             )
             props = {
-                "subject": _upper_first(subject_t.format(**slots)),
+                "subject": subject,
                 "content": body,
                 "hs_pipeline": "0",
                 "hs_pipeline_stage": stage,
@@ -439,13 +445,14 @@ def load(store: Store, seed: int = 0) -> dict[str, int]:
             }
             if stage == "4":
                 props["closed_date"] = _iso(created + timedelta(hours=rng.randint(2, 200)))
-            store.create(
+            ticket = store.create(
                 "tickets",
                 props,
                 associations=[("contacts", contact_id, 16), ("companies", company_id, 339)],
                 created_at=_iso(created),
                 check=False,
             )
+            provenance.append({"id": str(ticket.id), "category": category, "tone": tone, **made})
             counts["tickets"] += 1
         for i in range(N_NOTES):
             contact_id, first, company_id = rng.choice(contacts)
@@ -460,5 +467,28 @@ def load(store: Store, seed: int = 0) -> dict[str, int]:
             )
             counts["notes"] += 1
         counts.update(seed_sales.load(store, seed))  # owners, record owners and deals (seed_sales.py)
+        store.set_meta("ticket_provenance", json.dumps(provenance, separators=(",", ":")))
         store.set_meta("seeded", str(seed))
     return counts
+
+
+def seed_provenance(source: Store | int = 0) -> list[dict[str, Any]]:
+    """How each seeded ticket was written: its id, category, tone, topic, phrasings, slots, typo, mix.
+
+    ``source`` is a seeded :class:`Store` (e.g. ``DemoCRM(...).store``) or a seed (loaded into a fresh
+    in-memory store). Tickets with the same ``topic`` and ``body_variant`` are paraphrase-level
+    near-duplicates; ``mixed_with`` names a second topic; ``subject_style`` "vague" has a subject that
+    says nothing. Issue 20's dedupe test and the label benchmark read this to know which are which.
+
+    >>> rows = seed_provenance(0)
+    >>> len(rows), {"id", "category", "topic", "body_variant", "slots"} <= set(rows[0])
+    (640, True)
+    """
+    store = source if isinstance(source, Store) else Store(":memory:")
+    if not isinstance(source, Store):
+        load(store, seed=source)
+    raw = store.get_meta("ticket_provenance")
+    if raw is None:
+        raise ValueError("this store was not filled by aikit.local.crm.seed.load")
+    rows: list[dict[str, Any]] = json.loads(raw)
+    return rows
