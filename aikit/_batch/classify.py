@@ -263,7 +263,8 @@ def classify(
     similarity : "tfidf" or "embed"
         How an ``examples`` DataFrame's rows are matched: TF-IDF over words (free, instant), or the
         client's embeddings (``ai.embed``; on ``local`` the embedded e5 model, about 0.1-0.2 s per
-        text once, then cached): paraphrases that share few words are still found.
+        text once, then cached): paraphrases that share few words are still found. The vectors are
+        fetched when the job is built, blocking as ``df.ai.similar`` does, even under ``aclassify``.
     answer : "model" or "vote"
         ``"vote"`` (needs an ``examples`` DataFrame): the examples' majority vote is the label and
         its share the confidence, with no chat call; the cheaper answer when ``df.ai.evaluate`` says
