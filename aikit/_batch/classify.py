@@ -14,7 +14,10 @@ depends on the provider (:func:`aikit._batch.scoring.scoring_mode`):
 With ``examples=labelled_df`` each row's few-shot turns are its nearest labelled rows
 (:mod:`aikit._batch.neighbours`), and their majority vote is reported in ``<into>_vote`` next to the
 model's answer, so the vote can be scored too (``df.ai.evaluate`` says when the model adds nothing
-over it, and then the vote is the cheaper answer).
+over it, and then the vote is the cheaper answer). ``similarity="embed"`` picks those rows by
+embedding similarity instead of TF-IDF (the client's ``embed``: the embedded e5 model on ``local``,
+whose texts get the ``"query: "`` prefix e5 was trained with), and ``answer="vote"`` makes the vote
+the answer: no chat call at all, the vote's share as the confidence.
 """
 
 from __future__ import annotations
@@ -25,14 +28,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
+from aikit import _runtime
 from aikit._batch.frame import label_frame
 from aikit._batch.job import BatchJob, Job, async_client, then
 from aikit._batch.labels import classification_messages, classification_schema
 from aikit._batch.neighbours import majority_vote, nearest
 from aikit._batch.result import BatchResult, RowResult
 from aikit._batch.scoring import label_probabilities, prefill_turn, scoring_mode
+from aikit._batch.similarity import normalized
 from aikit._batch.template import Template
 from aikit.exceptions import ConfigError
 
@@ -47,6 +53,10 @@ TOP_LOGPROBS = 20
 #: Retrieved examples are cut to this many characters (at a word): the row itself is sent whole, but
 #: on a CPU model every example token costs prompt time (4 whole tickets made a row take 3.6 s).
 EXAMPLE_CHARS = 240
+#: What e5 models expect before a text compared symmetrically with others (their model card).
+E5_PREFIX = "query: "
+SIMILARITIES = ("tfidf", "embed")
+ANSWERS = ("model", "vote")
 
 
 def _cut(text: str, limit: int = EXAMPLE_CHARS) -> str:
@@ -89,6 +99,52 @@ def _examples_from_frame(
     if not values:
         raise ConfigError(f"examples= has no labelled rows in {label_column!r}")
     return tpl.render_frame(rows), values, list(rows.index)
+
+
+def _embedding_sims(ai: Any, queries: Sequence[str], pool: Sequence[str]) -> np.ndarray:
+    """Cosine similarities (queries x pool) of the client's embeddings; cached per text."""
+    aio = async_client(ai)
+    prefix = E5_PREFIX if aio.spec.provider == "local" else ""
+    texts = [prefix + t for t in [*queries, *pool]]
+    m = normalized(_runtime.run_sync(aio.aembed(texts)))
+    return np.asarray(m[: len(queries)] @ m[len(queries) :].T, dtype=np.float64)
+
+
+def _vote_frame(
+    df: pd.DataFrame, votes: list[tuple[str | None, float]], *, labels: list[str], into: str,
+    lineage: dict[str, Any],
+) -> pd.DataFrame:  # fmt: skip
+    """``answer="vote"``: the examples' vote is the label, its share the confidence; no model call."""
+    out = df.copy()
+    label = pd.Categorical([v for v, _ in votes], categories=labels)
+    share = pd.Series([s for _, s in votes], index=df.index, dtype="float64")
+    out[into] = pd.Series(label, index=df.index)
+    out[f"{into}_confidence"] = share
+    out[f"{into}_vote"] = pd.Series(label, index=df.index)
+    out[f"{into}_vote_share"] = share
+    out["ai_error"] = pd.Series(
+        [None if v is not None else "no labelled example to vote" for v, _ in votes], index=df.index,
+        dtype=object,
+    )  # fmt: skip
+    columns = [into, f"{into}_confidence", f"{into}_vote", f"{into}_vote_share", "ai_error"]
+    out.attrs["aikit"] = {
+        **lineage, "model": None, "calls": 0, "cost_usd": 0.0, "columns": columns, "scoring": "vote",
+        "median_label_mass": None, "vote_agreement": 1.0,
+    }  # fmt: skip
+    return out
+
+
+class _Ready:
+    """A job whose value is already computed (``answer="vote"``), sync or awaited alike."""
+
+    def __init__(self, value: pd.DataFrame) -> None:
+        self.value = value
+
+    def run_sync(self) -> pd.DataFrame:
+        return self.value
+
+    async def run_async(self) -> pd.DataFrame:
+        return self.value
 
 
 def _labelled_rows(labelled: pd.DataFrame, label_column: str) -> pd.DataFrame:
@@ -163,6 +219,8 @@ def classify(
     example_label: str | None = None,
     example_group: str | None = None,
     k: int = 4,
+    similarity: str = "tfidf",
+    answer: str = "model",
     task: str | None = None,
     options: BatchOptions,
 ) -> Job[pd.DataFrame]:
@@ -202,6 +260,15 @@ def classify(
         from its own group, so a measured accuracy is not inflated by near-copies.
     k : int
         Examples per row with an ``examples`` DataFrame.
+    similarity : "tfidf" or "embed"
+        How an ``examples`` DataFrame's rows are matched: TF-IDF over words (free, instant), or the
+        client's embeddings (``ai.embed``; on ``local`` the embedded e5 model, about 0.1-0.2 s per
+        text once, then cached): paraphrases that share few words are still found. The vectors are
+        fetched when the job is built, blocking as ``df.ai.similar`` does, even under ``aclassify``.
+    answer : "model" or "vote"
+        ``"vote"`` (needs an ``examples`` DataFrame): the examples' majority vote is the label and
+        its share the confidence, with no chat call; the cheaper answer when ``df.ai.evaluate`` says
+        the model adds nothing over its examples' vote.
     task : str, optional
         What is classified, for the system prompt ("the customer's sentiment").
 
@@ -218,6 +285,12 @@ def classify(
     >>> out[["category", "category_confidence", "category_vote"]].head()  # doctest: +SKIP
     """
     names = [str(label) for label in labels] if not isinstance(labels, str) else []
+    if similarity not in SIMILARITIES:
+        raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+    if answer not in ANSWERS:
+        raise ConfigError(f"answer must be one of {ANSWERS}, got {answer!r}")
+    if answer == "vote" and not isinstance(examples, pd.DataFrame):
+        raise ConfigError('answer="vote" needs examples= as a DataFrame of labelled rows to vote')
     schema = classification_schema(labels)
     tpl = template if isinstance(template, Template) else Template(template)
     texts = tpl.render_frame(df)
@@ -228,12 +301,18 @@ def classify(
     if isinstance(examples, pd.DataFrame):
         label_column = example_label or into
         pool, pool_labels, pool_ids = _examples_from_frame(examples, tpl, names, label_column)
+        sims = _embedding_sims(ai, texts, pool) if similarity == "embed" and texts and pool else None
         near = nearest(
             texts, pool, k=k, query_ids=list(df.index), pool_ids=pool_ids,
             query_groups=_groups(df, example_group, "the rows"),
             pool_groups=_groups(_labelled_rows(examples, label_column), example_group, "examples="),
+            sims=sims,
         )  # fmt: skip
         votes = majority_vote([[pool_labels[j] for j in idx] for idx in near])
+        if answer == "vote":
+            lineage = {"operation": "classify", "template": tpl.text, "system": None, "labels": names,
+                       "examples": "frame", "similarity": similarity, "answer": "vote"}  # fmt: skip
+            return _Ready(_vote_frame(df, votes, labels=names, into=into, lineage=lineage))
         for i, idx in enumerate(near):
             per_row[i] = [
                 turn
@@ -274,6 +353,7 @@ def classify(
         "system": None,
         "labels": names,
         "examples": source,
+        "similarity": similarity,
     }
     finish = functools.partial(
         _confidence_frame,

@@ -84,23 +84,28 @@ def nearest(
     pool_ids: Sequence[Hashable] | None = None,
     query_groups: Sequence[Hashable] | None = None,
     pool_groups: Sequence[Hashable] | None = None,
+    sims: np.ndarray | None = None,
 ) -> list[list[int]]:
     """Per query, the indices of its ``k`` nearest pool texts, **least similar first, nearest last**.
 
     Excluded for each query: pool entries with the same id (``query_ids``/``pool_ids``), the same text,
     the same :func:`subject_line`, or the same group (``query_groups``/``pool_groups``: a thread, a
     customer, a template; missing groups match nothing). Ties keep the pool's order. Fewer than ``k``
-    when the pool runs out.
+    when the pool runs out. ``sims`` (queries x pool) replaces the TF-IDF cosine similarities, e.g. with
+    embedding similarities: the exclusion rules stay the same.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
-    pool_counts, vocab = tfidf(pool)
     n = len(pool)
-    doc_freq = (pool_counts > 0).sum(axis=0)
-    idf = np.log((1 + n) / (1 + doc_freq)) + 1.0
-    pool_m = _normalised(pool_counts * idf)
-    query_m = _normalised(tfidf(queries, vocab)[0] * idf)
-    sims = query_m @ pool_m.T if n else np.zeros((len(queries), 0))
+    if sims is None:
+        pool_counts, vocab = tfidf(pool)
+        doc_freq = (pool_counts > 0).sum(axis=0)
+        idf = np.log((1 + n) / (1 + doc_freq)) + 1.0
+        pool_m = _normalised(pool_counts * idf)
+        query_m = _normalised(tfidf(queries, vocab)[0] * idf)
+        sims = query_m @ pool_m.T if n else np.zeros((len(queries), 0))
+    elif sims.shape != (len(queries), n):
+        raise ValueError(f"sims has shape {sims.shape}, expected {(len(queries), n)}")
     pool_subjects = [subject_line(t) for t in pool]
     out: list[list[int]] = []
     for qi, text in enumerate(queries):

@@ -249,3 +249,32 @@ def test_example_group_keeps_a_rows_own_group_out_of_its_examples(ai: AI, fake: 
         rows.ai.classify(
             "{content}", labels=LABELS, ai=ai, into="cat", examples=history, example_group="customer"
         )
+
+
+def test_embedding_vote_answers_without_a_chat_call(ai: AI, fake: FakeProvider) -> None:
+    history = pd.DataFrame(
+        {
+            "text": ["the invoice was charged twice", "refund my invoice", "the app crashes on start",
+                     "crash when saving a file", "where is the data hosted"],
+            "cat": ["BILLING_ISSUE", "BILLING_ISSUE", "PRODUCT_ISSUE", "PRODUCT_ISSUE", "GENERAL_INQUIRY"],
+        },
+        index=[1, 2, 3, 4, 5],
+    )  # fmt: skip
+    rows = pd.DataFrame({"text": ["my invoice was charged wrong", "app crashes when saving"]}, index=[10, 11])
+    out = rows.ai.classify(
+        "{text}", labels=LABELS, ai=ai, into="cat", examples=history, k=2, similarity="embed",
+        answer="vote", progress=False,
+    )  # fmt: skip
+    assert out["cat"].tolist() == ["BILLING_ISSUE", "PRODUCT_ISSUE"]
+    assert out["cat_confidence"].tolist() == [1.0, 1.0] and out["ai_error"].isna().all()
+    paths = fake.stats()["by_path"]
+    assert "/chat/completions" not in paths and paths.get("/embeddings") == 1  # one batched embed request
+    assert out.attrs["aikit"]["similarity"] == "embed" and out.attrs["aikit"]["calls"] == 0
+    # leave-one-out on the labelled frame itself: a row never votes for itself
+    loo = history.ai.classify("{text}", labels=LABELS, ai=ai, into="p", examples=history, example_label="cat",
+                              k=1, similarity="embed", answer="vote", progress=False)  # fmt: skip
+    assert loo.loc[5, "p"] != "GENERAL_INQUIRY"  # its only same-label row is itself
+    with pytest.raises(ConfigError, match="needs examples="):
+        rows.ai.classify("{text}", labels=LABELS, ai=ai, answer="vote")
+    with pytest.raises(ConfigError, match="similarity must be one of"):
+        rows.ai.classify("{text}", labels=LABELS, ai=ai, into="cat", examples=history, similarity="bm25")
