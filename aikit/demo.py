@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             "max_tickets": args.max_tickets,
             "push_back": not args.no_push,
             "source_name": source_name,
+            "demo_data": crm is not None,  # the report says when the demo's templated tickets flatter it
         }
         outcome = produce(
             args.notebook, report, params, terminal=terminal, command=command, env=env, details=details
