@@ -570,7 +570,6 @@ class HubSpot(SyncMethods, PortalMethods):
             await push_associations(self, object_type, rows, links, report)
         return report
 
-    @twin_of(apush)
     def tools(self, *, read_only: bool = True, objects: Sequence[str] | None = None) -> list[Any]:
         """Tools for ``ai.run``: search and get records; ``update_record`` (dry-run diff first) only
         with ``read_only=False`` (:mod:`aikit.connectors.crm_tools`)."""
@@ -578,6 +577,7 @@ class HubSpot(SyncMethods, PortalMethods):
 
         return tools(self, read_only=read_only, objects=objects or DEFAULT_OBJECTS)
 
+    @twin_of(apush)
     def push(self, *args: Any, **kwargs: Any) -> PushReport:
         return _runtime.run_sync(self.apush(*args, **kwargs))
 
