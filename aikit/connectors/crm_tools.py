@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-__all__ = ["DEFAULT_OBJECTS", "tools"]
+__all__ = ["DEFAULT_OBJECTS", "SALESFORCE_OBJECTS", "tools"]
 
-#: The object types the tools offer unless told otherwise.
+#: The object types the tools offer unless told otherwise (HubSpot; Salesforce's below).
 DEFAULT_OBJECTS = ("tickets", "contacts", "companies", "deals")
+SALESFORCE_OBJECTS = ("Case", "Contact", "Account", "Opportunity")
 #: Most records one search hands the model.
 MAX_RESULTS = 50
 
@@ -38,11 +39,19 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def tools(
-    crm: Any, *, read_only: bool = True, objects: Sequence[str] = DEFAULT_OBJECTS
+    crm: Any,
+    *,
+    read_only: bool = True,
+    objects: Sequence[str] = DEFAULT_OBJECTS,
+    id_field: str = "hs_object_id",
+    id_column: str = "id",
 ) -> list[Callable[..., Any]]:
-    """The toolset of ``crm`` (a :class:`~aikit.connectors.HubSpot` or anything with its ``afetch``
-    and ``apush``); ``objects`` are the object types the model may name."""
+    """The toolset of ``crm`` (a :class:`~aikit.connectors.HubSpot` or :class:`~aikit.Salesforce`:
+    anything with their ``afetch`` and ``apush``); ``objects`` are the object types the model may
+    name, ``id_field`` the field a record's id is filtered on and ``id_column`` the id column a push
+    takes (Salesforce: ``"Id"`` for both; its search takes exact field filters only, no free text)."""
     allowed = tuple(objects)
+    salesforce = id_field == "Id"
 
     def check(object_type: str) -> None:
         if object_type not in allowed:
@@ -54,16 +63,21 @@ def tools(
         """Search CRM records: free-text ``query`` and/or exact property filters ``where``
         (e.g. {"hs_ticket_priority": "HIGH"}); returns up to ``limit`` records with their id."""
         check(object_type)
-        frame = await crm.afetch(
-            object_type, where=where or None, query=query or None, limit=max(1, min(limit, MAX_RESULTS)),
-            typed=False,
-        )  # fmt: skip
+        size = max(1, min(limit, MAX_RESULTS))
+        if salesforce:
+            if query:
+                raise ValueError("this CRM's search takes exact field filters in where, not free text")
+            frame = await crm.afetch(object_type, where=where or None, limit=size, typed=False)
+        else:
+            frame = await crm.afetch(
+                object_type, where=where or None, query=query or None, limit=size, typed=False
+            )
         return _records(frame)
 
     async def get_record(object_type: str, record_id: str) -> dict[str, Any] | str:
         """Get one CRM record by its id, with its properties."""
         check(object_type)
-        frame = await crm.afetch(object_type, where={"hs_object_id": str(record_id)}, limit=1, typed=False)
+        frame = await crm.afetch(object_type, where={id_field: str(record_id)}, limit=1, typed=False)
         found = _records(frame)
         return found[0] if found else f"no {object_type} record with id {record_id}"
 
@@ -73,8 +87,8 @@ def tools(
         """Change properties of one CRM record. The first call only shows the changes (a dry run);
         call again with confirm=true and the same properties to write them."""
         check(object_type)
-        frame = pd.DataFrame([{"id": str(record_id), **{k: str(v) for k, v in properties.items()}}])
-        report = await crm.apush(object_type, frame, dry_run=not confirm)
+        frame = pd.DataFrame([{id_column: str(record_id), **{k: str(v) for k, v in properties.items()}}])
+        report = await crm.apush(object_type, frame, id_column=id_column, dry_run=not confirm)
         changes = [
             {"property": r["property"], "old": r["old"], "new": r["new"]}
             for r in report.diff.to_dict("records")

@@ -489,6 +489,16 @@ class Salesforce:
             self, object_name, frame, id_column, dry_run, batch_size, all_or_none, allow_new_picklist_values
         )
 
+    def tools(self, *, read_only: bool = True, objects: Sequence[str] | None = None) -> list[Any]:
+        """Tools for ``ai.run``: search records by exact field filters and get one by Id;
+        ``update_record`` (dry-run diff first) only with ``read_only=False``
+        (:mod:`aikit.connectors.crm_tools`)."""
+        from aikit.connectors.crm_tools import SALESFORCE_OBJECTS, tools
+
+        return tools(
+            self, read_only=read_only, objects=objects or SALESFORCE_OBJECTS, id_field="Id", id_column="Id"
+        )
+
     @twin_of(apush)
     def push(self, *args: Any, **kwargs: Any) -> PushReport:
         return _runtime.run_sync(self.apush(*args, **kwargs))
