@@ -273,29 +273,6 @@ class AsyncAI(Verbs):
         chain = [cls.from_description(f) for f in d.pop("fallbacks", None) or ()]
         return cls(**d, retry=RetryPolicy(**retry) if retry else None, fallbacks=chain or None)
 
-    def cache_key(self, prompt: Any, *, system: str | None = None, schema: Any = None, **params: Any) -> str:
-        """The cache key :meth:`achat` uses for these arguments (pure: no I/O).
-
-        ``params`` are the sampling parameters (``temperature``, ``max_tokens``, ``top_p`` ...); the
-        ``cache`` and ``observer`` arguments of ``achat`` are accepted and ignored.
-
-        >>> ai = AsyncAI("openai:gpt-4o-mini", cache=False)
-        >>> ai.cache_key("hi", temperature=0) == ai.cache_key("hi", temperature=0.0)
-        True
-        """
-        return self.cache_keys([prompt], system=system, schema=schema, **params)[0]
-
-    def cache_keys(self, prompts: list[Any], *, system: str | None = None, schema: Any = None,
-                   **params: Any) -> list[str]:  # fmt: skip
-        """:meth:`cache_key` of each prompt with the same arguments, at a fraction of the cost per row."""
-        temperature, max_tokens = params.pop("temperature", None), params.pop("max_tokens", None)
-        extra = params.pop("extra_body", None)
-        params.pop("cache", None)
-        params.pop("observer", None)
-        return self._requests.keys(
-            prompts, system, OutputSchema.of(schema), temperature, max_tokens, params, extra
-        )
-
     def _api_key(self) -> Secret | None:
         if not self._key_resolved:
             self._key = resolve_key(

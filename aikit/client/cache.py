@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CACHE_KEY_VERSION",
+    "KEY_PREFIX",
     "DiskResponseCache",
     "NullCache",
     "ResponseCache",
@@ -53,14 +54,13 @@ __all__ = [
     "canonical_json",
     "decode_value",
     "encode_value",
-    "key_prefix",
     "normalize_base_url",
     "open_cache",
 ]
 
 #: Bumped whenever the canonical form changes, so old entries are simply never hit again.
 CACHE_KEY_VERSION = 1
-_PREFIX = f"aikit{CACHE_KEY_VERSION}:"
+KEY_PREFIX = f"aikit{CACHE_KEY_VERSION}:"  # what every key of this version starts with
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Top-level value fields that would mean a caller is about to store something secret.
 _FORBIDDEN_FIELDS = frozenset({"headers", "api_key", "authorization", "request_headers"})
@@ -152,12 +152,7 @@ def cache_key(fields: Mapping[str, Any]) -> str:
     False
     """
     text = canonical_json(fields)
-    return _PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def key_prefix() -> str:
-    """What every key of this version starts with (``"aikit1:"``)."""
-    return _PREFIX
+    return KEY_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def normalize_base_url(url: str | None) -> str:

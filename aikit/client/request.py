@@ -34,7 +34,7 @@ from collections.abc import Collection, Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
-from aikit.client.cache import cache_key, canonical_json, key_prefix
+from aikit.client.cache import KEY_PREFIX, cache_key, canonical_json
 from aikit.client.providers.base import ChatRequest
 from aikit.client.schema import OutputSchema
 from aikit.client.tools import Tool, tool_choice_of, tools_of
@@ -241,7 +241,7 @@ class RequestBuilder:
             head += '{"content":' + encode_basestring(system) + ',"role":"system"},'
         head += '{"content":'
         tail = ',"role":"user"}]' + tail
-        prefix, sha = key_prefix(), hashlib.sha256
+        prefix, sha = KEY_PREFIX, hashlib.sha256
         out = []
         for prompt in prompts:
             if type(prompt) is str:

@@ -1,4 +1,4 @@
-"""The client's verbs beyond one chat: ``arun`` (the tool loop), ``aembed`` (embeddings), estimates.
+"""The client's verbs beyond one chat: ``arun`` (tools), ``aembed`` (embeddings), cache keys, estimates.
 
 They are methods of :class:`~aikit.client.ai.AsyncAI` (this class is its base, so ``ai.py`` stays one
 idea: one call); each is a thin front on its own module, :mod:`~aikit.client.toolloop` and
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aikit.client import pricing
 from aikit.client.request import estimate_tokens
+from aikit.client.schema import OutputSchema
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -81,6 +82,32 @@ class Verbs:
         return await aembed(
             self, texts, model=model, dimensions=dimensions, batch_size=batch_size, cache=cache
         )
+
+    def cache_key(self, prompt: Any, *, system: str | None = None, schema: Any = None, **params: Any) -> str:
+        """The cache key :meth:`achat` uses for these arguments (pure: no I/O).
+
+        ``params`` are the sampling parameters (``temperature``, ``max_tokens``, ``top_p`` ...); the
+        ``cache`` and ``observer`` arguments of ``achat`` are accepted and ignored.
+
+        >>> from aikit.client.ai import AsyncAI
+        >>> ai = AsyncAI("openai:gpt-4o-mini", cache=False)
+        >>> ai.cache_key("hi", temperature=0) == ai.cache_key("hi", temperature=0.0)
+        True
+        """
+        return self.cache_keys([prompt], system=system, schema=schema, **params)[0]
+
+    def cache_keys(self, prompts: list[Any], *, system: str | None = None, schema: Any = None,
+                   **params: Any) -> list[str]:  # fmt: skip
+        """:meth:`cache_key` of each prompt with the same arguments, at a fraction of the cost per row."""
+        temperature, max_tokens = params.pop("temperature", None), params.pop("max_tokens", None)
+        extra = params.pop("extra_body", None)
+        params.pop("cache", None)
+        params.pop("observer", None)
+        ai: Client = self
+        keys: list[str] = ai._requests.keys(
+            prompts, system, OutputSchema.of(schema), temperature, max_tokens, params, extra
+        )
+        return keys
 
     def estimate_tokens(
         self, prompt: Any, system: str | None = None, max_tokens: int | None = None
