@@ -45,13 +45,14 @@ def tools(
     objects: Sequence[str] = DEFAULT_OBJECTS,
     id_field: str = "hs_object_id",
     id_column: str = "id",
+    free_text: bool = True,
 ) -> list[Callable[..., Any]]:
     """The toolset of ``crm`` (a :class:`~aikit.connectors.HubSpot` or :class:`~aikit.Salesforce`:
     anything with their ``afetch`` and ``apush``); ``objects`` are the object types the model may
-    name, ``id_field`` the field a record's id is filtered on and ``id_column`` the id column a push
-    takes (Salesforce: ``"Id"`` for both; its search takes exact field filters only, no free text)."""
+    name, ``id_field`` the field a record's id is filtered on, ``id_column`` the id column a push
+    takes (Salesforce: ``"Id"`` for both) and ``free_text`` whether ``afetch`` takes ``query=``
+    (Salesforce's takes exact field filters only)."""
     allowed = tuple(objects)
-    salesforce = id_field == "Id"
 
     def check(object_type: str) -> None:
         if object_type not in allowed:
@@ -64,7 +65,7 @@ def tools(
         (e.g. {"hs_ticket_priority": "HIGH"}); returns up to ``limit`` records with their id."""
         check(object_type)
         size = max(1, min(limit, MAX_RESULTS))
-        if salesforce:
+        if not free_text:
             if query:
                 raise ValueError("this CRM's search takes exact field filters in where, not free text")
             frame = await crm.afetch(object_type, where=where or None, limit=size, typed=False)

@@ -496,7 +496,12 @@ class Salesforce:
         from aikit.connectors.crm_tools import SALESFORCE_OBJECTS, tools
 
         return tools(
-            self, read_only=read_only, objects=objects or SALESFORCE_OBJECTS, id_field="Id", id_column="Id"
+            self,
+            read_only=read_only,
+            objects=objects or SALESFORCE_OBJECTS,
+            id_field="Id",
+            id_column="Id",
+            free_text=False,
         )
 
     @twin_of(apush)
