@@ -52,7 +52,10 @@ setup: $(STAMP) git-filter
 # attributes) strips outputs and widget state from what is staged, whatever JupyterLab autosaved.
 git-filter:
 	@if git rev-parse --git-dir >/dev/null 2>&1 && [ -x $(VENV)/bin/nbstripout ]; then \
-	  $(VENV)/bin/nbstripout --install && echo "git filter: nbstripout strips notebook outputs on commit"; \
+	  $(VENV)/bin/nbstripout --install && \
+	  git config filter.nbstripout.clean '"$(abspath $(VENV))/bin/python" -m nbstripout --keep-id' && \
+	  git config diff.ipynb.textconv '"$(abspath $(VENV))/bin/python" -m nbstripout -t --keep-id' && \
+	  echo "git filter: nbstripout strips notebook outputs on commit (cell ids kept)"; \
 	fi
 
 lint: setup
