@@ -9,7 +9,7 @@ Measures, in one run on this machine:
   baseline, the zero-shot prompt (same schema, no example turns);
 * 1 vs 2 request slots (``n_parallel``) with 2 concurrent clients;
 * OpenMP's wait policies (``PASSIVE``, libgomp's default, ``ACTIVE``) and the one aikit chooses from
-  the load average at start (:func:`aikit.local.llm.serve.choose_omp_wait`), with the load;
+  how busy the CPUs are at start (:func:`aikit.local.llm.serve.choose_omp_wait`), with the load;
 * peak RSS of the server process (VmHWM, Linux).
 
 Targets: ready <= 2 s, <= 0.4 s/row, peak < 500 MB, sentiment accuracy >= 75 %.
@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from aikit._batch.labels import classification_messages, classification_schema
-from aikit.local.llm.serve import choose_omp_wait
+from aikit.local.llm.serve import busy_cpus, choose_omp_wait
 from aikit.local.llm.servers import LocalEndpoint, ensure_server, stop_servers
 
 DATA = Path(__file__).parent / "data"
@@ -151,8 +151,8 @@ def main() -> int:
 
     # OpenMP's wait policies, each in a fresh server: sleep at once, libgomp's default (spin briefly,
     # then sleep; an empty value is invalid to libgomp, which then keeps its default) and spin.
-    load = os.getloadavg()[0]
-    chosen = choose_omp_wait() or "default"
+    load, busy = os.getloadavg()[0], busy_cpus(1.0)
+    chosen = choose_omp_wait(busy) or "default"
     per_policy: dict[str, float] = {}
     for policy, value in (("PASSIVE", "PASSIVE"), ("default", ""), ("ACTIVE", "ACTIVE")):
         os.environ["OMP_WAIT_POLICY"] = value
@@ -178,7 +178,8 @@ def main() -> int:
     )
     best_policy = min(per_policy, key=per_policy.__getitem__)
     print(
-        f"OMP policy chosen at start (load {load:.1f} on {len(os.sched_getaffinity(0))} CPUs): {chosen}, "
+        f"OMP policy chosen at start ({busy:.2f} CPUs busy, load average {load:.1f}, "
+        f"{len(os.sched_getaffinity(0))} CPUs): {chosen}, "
         f"{auto_s:.3f} s/row; "
         + ", ".join(f"{k} {v:.3f}" for k, v in per_policy.items())
         + f"; chosen / best ({best_policy}) {auto_s / per_policy[best_policy]:.2f}x (target <= 1.2x), "

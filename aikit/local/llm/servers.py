@@ -16,10 +16,11 @@ What :func:`aensure_server` / :func:`ensure_server` guarantee:
   guarded by a lock, so concurrent first calls start exactly one server.
 * **Sized for small machines.** Threads come from the CPU affinity mask (a container's quota), one
   request slot (``n_parallel=1``: on 2 cores a second slot gave no speed-up and ~200 MB more memory),
-  4096 context tokens, and OpenMP's wait policy chosen from the load at start
-  (:func:`aikit.local.llm.serve.choose_omp_wait`): threads that sleep rather than spin
+  4096 context tokens, and OpenMP's wait policy chosen from how busy the CPUs are at start
+  (:func:`aikit.local.llm.serve.choose_omp_wait`, measured over a quarter of a second, not the
+  lagging load average): threads that sleep rather than spin
   (``OMP_WAIT_POLICY=PASSIVE``: 2-20x faster per row when other jobs share the cores), or OpenMP's
-  brief spinning on a quiet machine (about 1.9x faster per row there).
+  brief spinning on a quiet machine (1.2-1.9x faster per row there).
 * **Stopped at exit** (``atexit`` and :func:`aikit._runtime.on_shutdown`); the child also exits by
   itself when this process dies, even by ``SIGKILL`` (it watches its stdin pipe and parent pid).
 * **Restarted if it died.** A watcher thread notices a dead server at once and starts a new one on
